@@ -1,0 +1,5 @@
+"""`python -m flowctl` is the same as the `flowctl` command."""
+
+from flowctl.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""`flowctl optimize`: metrics and computed recommendations from run history."""

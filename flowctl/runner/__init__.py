@@ -1,0 +1,1 @@
+"""Executing a workflow: the scheduler and one module per step type."""

@@ -1,0 +1,1 @@
+"""Step types: one module each, all behind the StepExecutor protocol."""

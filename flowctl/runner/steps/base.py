@@ -1,0 +1,108 @@
+"""The one interface every step type implements, and what an attempt gets to work with."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flowctl.spec.model import Step
+
+if TYPE_CHECKING:
+    import httpx
+
+    from flowctl.secrets import SecretMasker
+
+Outputs = Mapping[str, Any]
+
+
+class FailureKind(enum.StrEnum):
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    EXIT_CODE = "exit_code"
+    EXPRESSION = "expression"  # an expression or template failed: never retried
+    VALIDATION = "validation"  # input_validation failed: never retried
+    HTTP = "http"
+    CIRCUIT_OPEN = "circuit_open"
+    CANCELLED = "cancelled"
+    UNSUPPORTED = "unsupported"  # a feature this flowctl does not run yet: never retried
+
+
+class StepFailure(Exception):
+    """An attempt failed. Executors raise this; anything else is wrapped into it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: FailureKind = FailureKind.ERROR,
+        retryable: bool = True,
+        exit_code: int | None = None,
+        outputs: Outputs | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.retryable = retryable
+        self.exit_code = exit_code
+        self.outputs: Outputs = outputs or {}
+
+    @property
+    def retry_tag(self) -> str:
+        """The `retry_on` word this failure matches: error, timeout or exit_code:N."""
+        if self.kind is FailureKind.TIMEOUT:
+            return "timeout"
+        if self.kind is FailureKind.EXIT_CODE and self.exit_code is not None:
+            return f"exit_code:{self.exit_code}"
+        return "error"
+
+
+class StepLog(Protocol):
+    """The step's log file (`logs/<step>.log`); text is masked before it is written."""
+
+    path: Path
+
+    def write(self, text: str) -> None: ...
+
+
+@dataclass(slots=True, kw_only=True)
+class StepContext:
+    """Everything one attempt of one step may use. Also the `ctx` given to python steps."""
+
+    step: Step
+    qualified_id: str  # "a", or "loop[2].child" inside a loop
+    run_id: str
+    attempt: int
+    params: Mapping[str, Any]  # the resolved input_mapping
+    names: Mapping[str, Any]  # expression names: workflow, inputs, params, steps, item, ...
+    env: Mapping[str, str]  # additions to a subprocess environment (workflow env, FLOWCTL_*)
+    log: StepLog
+    masker: SecretMasker
+    workdir: Path  # where relative paths resolve (the directory flowctl was started in)
+    scratch: Path  # a private directory for this attempt ($FLOWCTL_OUTPUT and friends)
+    timeout: float  # seconds for this attempt; the scheduler enforces it
+    idempotency_key: str  # stable across retries and resume
+    http_client: Callable[[], Awaitable[httpx.AsyncClient]]  # one shared client per run
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def step_id(self) -> str:
+        return self.step.id
+
+    def metric(self, name: str, value: float) -> None:
+        """Report a custom numeric metric (SPEC.md 5); kept in history and the report."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"metric {name!r} must be a number, got {type(value).__name__}")
+        self.metrics[name] = float(value)
+
+
+class StepExecutor(Protocol):
+    """One step type. Return the step's outputs, or raise StepFailure.
+
+    Cancellation (timeout, run cancel) arrives as asyncio.CancelledError: release what the
+    attempt holds (kill process groups, close files) and re-raise.
+    """
+
+    async def execute(self, ctx: StepContext) -> Outputs: ...

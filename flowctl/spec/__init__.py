@@ -1,0 +1,1 @@
+"""The workflow file: loading, schema, model."""

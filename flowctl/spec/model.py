@@ -1,0 +1,316 @@
+"""The typed, immutable model of a workflow: what the runner, graph and optimizer consume.
+
+Built once from a validated YAML document by `flowctl.spec.build`; never mutated after.
+Mappings are read-only views; JSON-valued fields (http bodies, schemas, variables) hold
+plain JSON data that consumers must treat as read-only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeAlias
+
+from flowctl.errors import Location
+
+JSON: TypeAlias = Any  # a JSON value: None, bool, int, float, str, list, dict
+
+EMPTY_MAP: Mapping[str, Any] = MappingProxyType({})
+
+
+def _no_entries() -> Mapping[str, Any]:
+    return EMPTY_MAP
+
+
+class StepType(enum.StrEnum):
+    ACTION = "action"
+    WEBHOOK = "webhook"
+    WAIT = "wait"
+    HUMAN_TASK = "human_task"
+    PARALLEL = "parallel"
+    LOOP = "loop"
+    CONDITION = "condition"
+
+
+class TriggerRule(enum.StrEnum):
+    NONE_FAILED = "none_failed"
+    ALL_SUCCESS = "all_success"
+    ALL_DONE = "all_done"
+
+
+class BackoffStrategy(enum.StrEnum):
+    FIXED = "fixed"
+    LINEAR = "linear"
+    EXPONENTIAL = "exponential"
+
+
+DEFAULT_STEP_TIMEOUT = 300.0
+DEFAULT_RUN_TIMEOUT = 3600.0
+DEFAULT_MAX_PARALLEL_STEPS = 10
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """When and how often a failed attempt is tried again."""
+
+    max_attempts: int = 1
+    backoff_strategy: BackoffStrategy = BackoffStrategy.FIXED
+    delay: float = 1.0
+    max_delay: float | None = None
+    jitter: bool = False
+    # "error", "timeout", "exit_code:N"; empty means every retryable failure.
+    retry_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitBreakerSpec:
+    name: str
+    failure_threshold: int = 5
+    reset_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheSpec:
+    key: str  # a template
+    ttl: float | None = None  # seconds; None = never expires
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpRequest:
+    """A webhook call; string values (url, headers, params, json strings) are templates."""
+
+    url: str
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=_no_entries)
+    json: JSON = None
+    has_json: bool = False  # distinguishes `json: null` from no json at all
+    body: str | None = None
+    params: Mapping[str, str] = field(default_factory=_no_entries)
+    expect_status: tuple[int, ...] = ()  # empty = any 2xx
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShellCommand:
+    """A `run:` command with where and how to run it."""
+
+    run: str  # a template; every {{ }} reaches the shell as an environment variable
+    shell: str | None = None  # None = /bin/sh -c semantics (bash if requested)
+    working_dir: str | None = None
+    env: Mapping[str, str] = field(default_factory=_no_entries)  # values are templates
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackAction:
+    """One compensating action of a saga; exactly one of run, python, http is set."""
+
+    command: ShellCommand | None = None
+    python: str | None = None  # "package.module:function"
+    http: HttpRequest | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalSpec:
+    message: str = "Approve to continue?"  # a template
+    approvers: tuple[str, ...] = ()
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConditionCase:
+    when: str  # an expression
+    next_steps: tuple[str, ...]
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputSpec:
+    """A workflow input: a JSON Schema property (type, default, enum, minimum, ...)."""
+
+    name: str
+    schema: Mapping[str, JSON]
+    description: str | None = None
+    location: Location | None = None
+
+    @property
+    def required(self) -> bool:
+        return "default" not in self.schema
+
+    @property
+    def default(self) -> JSON:
+        return self.schema.get("default")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaTargets:
+    max_execution_time: float | None = None  # seconds
+    min_success_rate: float | None = None  # 0..1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSpec:
+    """An agent of SPEC.md section 6. Parsed and validated; not yet executable."""
+
+    name: str
+    capabilities: tuple[str, ...]
+    python: str | None = None
+    command: ShellCommand | None = None
+    max_concurrency: int = 1
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """Keys common to every step type. Concrete types below add their own."""
+
+    id: str
+    type: StepType
+    location: Location
+    name: str | None = None
+    description: str | None = None
+    # Sibling ids that must finish first: `dependencies`, plus every sibling that lists
+    # this step in `next_steps`, plus the condition step whose case targets this step.
+    dependencies: tuple[str, ...] = ()
+    # The `next_steps` as written, kept for graph checks and drawing; already folded into
+    # the listed siblings' `dependencies` (ids that match no sibling are not folded).
+    next_steps: tuple[str, ...] = ()
+    condition: str | None = None  # an expression; false -> skipped
+    trigger_rule: TriggerRule = TriggerRule.NONE_FAILED
+    input_mapping: Mapping[str, str] = field(default_factory=_no_entries)  # param -> expression
+    input_validation: Mapping[str, JSON] | None = None  # a JSON Schema
+    # expression over `result` -> a path in `workflow`
+    output_mapping: Mapping[str, str] = field(default_factory=_no_entries)
+    timeout: float = DEFAULT_STEP_TIMEOUT  # per attempt, seconds
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    continue_on_failure: bool = False
+    error_handlers: tuple[str, ...] = ()
+    rollback_actions: tuple[RollbackAction, ...] = ()
+    circuit_breaker: CircuitBreakerSpec | None = None
+    cache: CacheSpec | None = None
+    agent_capability: str | None = None
+    metrics_enabled: bool = True
+    custom_metrics: tuple[str, ...] = ()
+    # Locations of individual keys ("dependencies", "condition", ...) for precise errors.
+    key_locations: Mapping[str, Location] = field(default_factory=_no_entries)
+
+    def children(self) -> tuple[Step, ...]:
+        """Steps nested directly inside this one (containers override)."""
+        return ()
+
+    def where(self, key: str) -> Location:
+        """Location of one of this step's keys, or of the step itself."""
+        return self.key_locations.get(key, self.location)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionStep(Step):
+    """Exactly one of command, python, or agent_capability (inherited) is set."""
+
+    command: ShellCommand | None = None
+    python: str | None = None  # "package.module:function"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookStep(Step):
+    http: HttpRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitStep(Step):
+    """Exactly one of duration or until is set."""
+
+    duration: float | None = None
+    until: str | None = None  # ISO 8601 time (a template)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HumanTaskStep(Step):
+    approval: ApprovalSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParallelStep(Step):
+    parallel_steps: tuple[Step, ...]
+    max_concurrency: int | None = None  # None = bounded only by max_parallel_steps
+    min_success_ratio: float = 1.0
+
+    def children(self) -> tuple[Step, ...]:
+        return self.parallel_steps
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopStep(Step):
+    """Exactly one of while_ or for_each is set."""
+
+    steps: tuple[Step, ...]
+    while_: str | None = None  # expression checked before each iteration
+    for_each: str | tuple[JSON, ...] | None = None  # expression, or a literal list
+    as_: str = "item"
+    max_iterations: int = 100
+    max_concurrency: int = 1
+
+    def children(self) -> tuple[Step, ...]:
+        return self.steps
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConditionStep(Step):
+    cases: tuple[ConditionCase, ...]
+    default: tuple[str, ...] = ()
+
+    def targets(self) -> tuple[str, ...]:
+        """Every step id this condition may route to, in order, without repeats."""
+        seen: dict[str, None] = {}
+        for case in self.cases:
+            seen.update(dict.fromkeys(case.next_steps))
+        seen.update(dict.fromkeys(self.default))
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workflow:
+    name: str
+    steps: tuple[Step, ...]
+    source: str  # the file it was loaded from ("<string>" when built from text)
+    sha256: str  # of the file's bytes: resume refuses a changed spec
+    description: str | None = None
+    version: str | None = None
+    tags: tuple[str, ...] = ()
+    created_by: str | None = None
+    inputs: Mapping[str, InputSpec] = field(default_factory=_no_entries)
+    variables: Mapping[str, JSON] = field(default_factory=_no_entries)
+    env: Mapping[str, str] = field(default_factory=_no_entries)
+    secrets: tuple[str, ...] = ()
+    timeout: float = DEFAULT_RUN_TIMEOUT
+    max_parallel_steps: int = DEFAULT_MAX_PARALLEL_STEPS
+    retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sla_targets: SlaTargets | None = None
+    optimization_enabled: bool = True
+    adaptive_routing: bool = False
+    agents: Mapping[str, AgentSpec] = field(default_factory=_no_entries)
+    key_locations: Mapping[str, Location] = field(default_factory=_no_entries)
+
+    def walk(self) -> Iterator[tuple[Step, Step | None]]:
+        """Every step, depth first in file order, with its container (None at top level)."""
+        stack: list[tuple[Step, Step | None]] = [(s, None) for s in reversed(self.steps)]
+        while stack:
+            step, parent = stack.pop()
+            yield step, parent
+            stack.extend((c, step) for c in reversed(step.children()))
+
+    def step(self, step_id: str) -> Step:
+        """The step with this id anywhere in the file; KeyError if none."""
+        for candidate, _ in self.walk():
+            if candidate.id == step_id:
+                return candidate
+        raise KeyError(step_id)
+
+    def error_handler_ids(self) -> frozenset[str]:
+        """Ids of steps that run only when some step's error_handlers trigger them."""
+        return frozenset(h for s, _ in self.walk() for h in s.error_handlers)
+
+    def where(self, key: str) -> Location:
+        return self.key_locations.get(key, Location(self.source, 1, 1))

@@ -1,0 +1,356 @@
+"""A hardened YAML reader that keeps the line and column of every node.
+
+It builds plain JSON-like data straight from the parser's event stream with an explicit
+stack, so hostile documents cannot recurse, expand, or smuggle objects:
+- nesting deeper than `max_depth` is refused before anything is built;
+- aliases may be used, but the nodes they re-expand are counted against a budget
+  (billion laughs fails fast, with the alias's location);
+- duplicate keys, multi-document streams and tags other than the core JSON ones are errors;
+- plain scalars resolve by a JSON-like schema (YAML 1.2 core, stricter): `yes`, `on`, `no`,
+  `0777`, `1:30` and dates stay strings instead of YAML 1.1's silent conversions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flowctl.errors import Location, SpecError
+
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 64
+DEFAULT_ALIAS_BUDGET = 100_000  # nodes that aliases may re-expand, whole document
+
+JsonPath = tuple[str | int, ...]
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_OCT = re.compile(r"^0o[0-7]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|(?:0|[1-9][0-9]*)(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+_CORE = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+_ALLOWED_TAGS.add("!")  # the non-specific tag of quoted scalars
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedDocument:
+    """The data of a YAML file plus where each node came from."""
+
+    data: Any
+    source: str
+    locations: Mapping[JsonPath, Location]  # path -> location of the node (the value)
+    key_locations: Mapping[JsonPath, Location]  # path -> location of its mapping key
+
+    def locate(self, path: Sequence[str | int], *, key: bool = False) -> Location:
+        """The location of `path`, or of its nearest ancestor that has one."""
+        p = tuple(path)
+        while True:
+            if key and p in self.key_locations:
+                return self.key_locations[p]
+            if p in self.locations:
+                return self.locations[p]
+            if not p:
+                return Location(self.source, 1, 1)
+            p = p[:-1]
+
+
+def load_yaml(
+    path: Path,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    alias_budget: int = DEFAULT_ALIAS_BUDGET,
+) -> tuple[LoadedDocument, bytes]:
+    """Read and parse a file; returns the document and the raw bytes (for hashing)."""
+    source = str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise _error(source, 1, 1, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError.single(f"{source}: no such file", code="file") from None
+    except IsADirectoryError:
+        raise SpecError.single(
+            f"{source}: is a directory, not a workflow file", code="file"
+        ) from None
+    except OSError as exc:
+        raise SpecError.single(f"{source}: cannot read: {exc.strerror}", code="file") from None
+    if len(raw) > max_bytes:  # the file grew between stat and read
+        raise _error(source, 1, 1, f"file is over the {max_bytes:,}-byte limit")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _error(source, line, 1, "file is not valid UTF-8 text") from None
+    doc = load_yaml_text(text, source, max_depth=max_depth, alias_budget=alias_budget)
+    return doc, raw
+
+
+def load_yaml_text(
+    text: str,
+    source: str = "<string>",
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    alias_budget: int = DEFAULT_ALIAS_BUDGET,
+) -> LoadedDocument:
+    """Parse YAML text into a LoadedDocument; every problem is a SpecError with its location."""
+    builder = _Builder(source, max_depth, alias_budget)
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        for event in yaml.parse(text, Loader=loader_cls):
+            builder.feed(event)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        reason = exc.problem or exc.context or "invalid YAML"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise _error(source, line, col, f"invalid YAML: {reason}", code="yaml") from None
+    except yaml.YAMLError as exc:
+        raise _error(source, 1, 1, f"invalid YAML: {exc}", code="yaml") from None
+    return builder.result()
+
+
+def _error(source: str, line: int, col: int, message: str, *, code: str = "yaml") -> SpecError:
+    return SpecError.single(message, Location(source, line, col), code=code)
+
+
+class _Container:
+    """A mapping or sequence under construction."""
+
+    __slots__ = ("explicit", "key", "path", "pending_key", "pending_key_loc", "size", "value")
+
+    def __init__(self, value: dict[str, Any] | list[Any], path: JsonPath) -> None:
+        self.value = value
+        self.path = path
+        self.pending_key: str | None = None  # mappings: the key waiting for its value
+        self.pending_key_loc: Location | None = None
+        self.key: bool = isinstance(value, dict)  # mappings: is the next node a key?
+        self.size = 1
+        self.explicit: set[str] = set()  # keys written out, as opposed to merged by `<<`
+
+
+class _Builder:
+    """Turns parser events into data, enforcing the limits as it goes."""
+
+    def __init__(self, source: str, max_depth: int, alias_budget: int) -> None:
+        self.source = source
+        self.max_depth = max_depth
+        self.alias_budget = alias_budget
+        self.alias_used = 0
+        self.stack: list[_Container] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded size)
+        self.open_anchors: list[str | None] = []
+        self.locations: dict[JsonPath, Location] = {}
+        self.key_locations: dict[JsonPath, Location] = {}
+        self.documents = 0
+        self.root: Any = None
+        self.has_root = False
+
+    def loc(self, mark: Any) -> Location:
+        return Location(self.source, mark.line + 1, mark.column + 1)
+
+    def fail(self, mark: Any, message: str, code: str = "yaml") -> SpecError:
+        loc = self.loc(mark)
+        return _error(self.source, loc.line, loc.col, message, code=code)
+
+    def result(self) -> LoadedDocument:
+        if not self.has_root:
+            raise _error(
+                self.source, 1, 1, "the file is empty: a workflow needs `name` and `steps`"
+            )
+        return LoadedDocument(self.root, self.source, self.locations, self.key_locations)
+
+    # -- events ------------------------------------------------------------------------------
+    def feed(self, event: Any) -> None:
+        if isinstance(event, yaml.ScalarEvent):
+            self.check_tag(event)
+            value = self.resolve(event)
+            self.add(value, 1, event)
+            self.remember(event.anchor, value, 1)
+        elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            self.check_tag(event)
+            if len(self.stack) >= self.max_depth:
+                raise self.fail(
+                    event.start_mark, f"nesting is deeper than the limit of {self.max_depth} levels"
+                )
+            is_map = isinstance(event, yaml.MappingStartEvent)
+            path = self.child_path(event)
+            container = _Container({} if is_map else [], path)
+            self.locations[path] = self.loc(event.start_mark)
+            self.stack.append(container)
+            self.open_anchors.append(event.anchor)
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            container = self.stack.pop()
+            anchor = self.open_anchors.pop()
+            if isinstance(container.value, dict) and not container.key:
+                raise self.fail(event.start_mark, "a mapping key has no value")
+            self.attach(container.value, container.size)
+            self.remember(anchor, container.value, container.size)
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self.anchors:
+                raise self.fail(event.start_mark, f"unknown alias *{event.anchor}")
+            value, size = self.anchors[event.anchor]
+            self.alias_used += size
+            if self.alias_used > self.alias_budget:
+                raise self.fail(
+                    event.start_mark,
+                    f"aliases expand to more than {self.alias_budget:,} nodes "
+                    "(a 'billion laughs' document?)",
+                )
+            self.add(value, size, event)
+        elif isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise self.fail(
+                    event.start_mark,
+                    "the file holds more than one YAML document; a workflow is one document",
+                )
+
+    def check_tag(self, event: Any) -> None:
+        tag = event.tag
+        if tag is None or tag in _ALLOWED_TAGS:
+            return
+        raise self.fail(
+            event.start_mark,
+            f"tag {tag.replace(_CORE, '!!')} is not allowed; only plain YAML values are",
+            code="yaml-tag",
+        )
+
+    def resolve(self, event: Any) -> Any:
+        text: str = event.value
+        tag = event.tag
+        if tag in (None, "!") and not event.implicit[0]:
+            return text  # quoted: always a string
+        if tag == f"{_CORE}str":
+            return text
+        value = _resolve_plain(text)
+        if tag is None or tag == "!":
+            return value
+        expected = {
+            f"{_CORE}int": int,
+            f"{_CORE}float": float,
+            f"{_CORE}bool": bool,
+            f"{_CORE}null": type(None),
+        }.get(tag)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if expected is None or type(value) is not expected:
+            raise self.fail(event.start_mark, f"{text!r} is not a valid {tag.replace(_CORE, '!!')}")
+        return value
+
+    # -- placing nodes -----------------------------------------------------------------------
+    def child_path(self, event: Any) -> JsonPath:
+        if not self.stack:
+            return ()
+        top = self.stack[-1]
+        if isinstance(top.value, list):
+            return (*top.path, len(top.value))
+        if top.key:
+            raise self.fail(
+                event.start_mark, "a mapping key must be a plain value, not a collection"
+            )
+        assert top.pending_key is not None
+        return (*top.path, top.pending_key)
+
+    def add(self, value: Any, size: int, event: Any) -> None:
+        """A complete node (scalar or alias) arrived."""
+        if self.stack and self.stack[-1].key:
+            self.set_key(value, event)
+            return
+        path = self.child_path(event)
+        self.locations[path] = self.loc(event.start_mark)
+        self.attach(value, size)
+
+    def set_key(self, value: Any, event: Any) -> None:
+        top = self.stack[-1]
+        assert isinstance(top.value, dict)
+        if isinstance(value, dict | list):
+            raise self.fail(
+                event.start_mark, "a mapping key must be a plain value, not a collection"
+            )
+        key = value if isinstance(value, str) else _key_text(value)
+        if key in top.explicit:
+            raise self.fail(
+                event.start_mark, f"duplicate key {key!r} in this mapping", code="duplicate-key"
+            )
+        if key != "<<":
+            top.explicit.add(key)
+        top.pending_key = key
+        top.pending_key_loc = self.loc(event.start_mark)
+        top.key = False
+
+    def attach(self, value: Any, size: int) -> None:
+        if not self.stack:
+            if self.has_root:
+                return
+            self.root, self.has_root = value, True
+            return
+        top = self.stack[-1]
+        top.size += size
+        if isinstance(top.value, list):
+            top.value.append(value)
+            return
+        key = top.pending_key
+        assert key is not None
+        if key == "<<" and isinstance(value, dict | list):
+            self.merge(top, value)
+        else:
+            top.value[key] = value
+            assert top.pending_key_loc is not None
+            self.key_locations[(*top.path, key)] = top.pending_key_loc
+        top.pending_key = None
+        top.key = True
+
+    def merge(self, top: _Container, value: dict[str, Any] | list[Any]) -> None:
+        """YAML merge keys (`<<: *defaults`): keys already present win."""
+        assert isinstance(top.value, dict)
+        sources = value if isinstance(value, list) else [value]
+        for source in sources:
+            if not isinstance(source, dict):
+                loc = top.pending_key_loc or Location(self.source, 1, 1)
+                raise _error(self.source, loc.line, loc.col, "`<<` merges only mappings")
+            for k, v in source.items():
+                top.value.setdefault(k, v)
+
+    def remember(self, anchor: str | None, value: Any, size: int) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = (value, size)
+
+
+def _key_text(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _resolve_plain(text: str) -> Any:
+    if _NULL.match(text):
+        return None
+    if text in _BOOL:
+        return _BOOL[text]
+    if _INT.match(text):
+        return int(text)
+    if _HEX.match(text):
+        return int(text[2:], 16)
+    if _OCT.match(text):
+        return int(text[2:], 8)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INF.match(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _NAN.match(text):
+        return math.nan
+    return text

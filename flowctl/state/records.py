@@ -1,0 +1,200 @@
+"""The history record: one line of history.jsonl per finished run (SPEC.md section 5).
+
+Written by the runner, read by `flowctl optimize` and `flowctl runs`. The record carries
+`format` so that readers keep accepting lines written by older flowctl versions; a reader
+meeting a newer format than it knows reports it by line number instead of guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+HISTORY_FORMAT = 1
+
+
+class RecordError(ValueError):
+    """A history line is not a valid record; the message says which field."""
+
+
+def _req(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in data:
+        raise RecordError(f"missing field {key!r}")
+    value = data[key]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise RecordError(f"field {key!r} has the wrong type")
+    if not isinstance(value, kind):
+        raise RecordError(f"field {key!r} has the wrong type")
+    return value
+
+
+def _opt(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = data.get(key, default)
+    if value is None or value is default:
+        return value
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise RecordError(f"field {key!r} has the wrong type")
+    if not isinstance(value, kind):
+        raise RecordError(f"field {key!r} has the wrong type")
+    return value
+
+
+_NUMBER = (int, float)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """What one step did in one run. Loop children are named `<loop>[<i>].<child>`."""
+
+    id: str
+    type: str
+    status: str  # a StepStatus value
+    started_at: str | None  # ISO 8601 UTC; None when the step never started
+    finished_at: str | None
+    duration: float  # seconds of the step's own execution (0 for skipped steps)
+    queued: float = 0.0  # seconds ready but waiting for a free slot (max_parallel_steps)
+    attempts: int = 0
+    cached: bool = False
+    error: str | None = None  # masked
+    error_kind: str | None = None  # "error", "timeout", "exit_code:N", "expression", ...
+    timeout: float | None = None  # the configured per-attempt timeout
+    max_attempts: int = 1  # the configured retry_policy.max_attempts
+    parent: str | None = None  # the container's qualified id, None at top level
+    inputs_sha256: str | None = None  # of the resolved params (caching advice)
+    outputs_sha256: str | None = None  # of the outputs (caching advice)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "queued": self.queued,
+            "attempts": self.attempts,
+            "cached": self.cached,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "timeout": self.timeout,
+            "max_attempts": self.max_attempts,
+            "parent": self.parent,
+            "inputs_sha256": self.inputs_sha256,
+            "outputs_sha256": self.outputs_sha256,
+            "metrics": dict(self.metrics),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> StepRecord:
+        if not isinstance(data, dict):
+            raise RecordError("a step entry is not an object")
+        metrics = _opt(data, "metrics", dict, {}) or {}
+        return cls(
+            id=_req(data, "id", str),
+            type=_opt(data, "type", str, "action") or "action",
+            status=_req(data, "status", str),
+            started_at=_opt(data, "started_at", str, None),
+            finished_at=_opt(data, "finished_at", str, None),
+            duration=float(_opt(data, "duration", _NUMBER, 0.0) or 0.0),
+            queued=float(_opt(data, "queued", _NUMBER, 0.0) or 0.0),
+            attempts=int(_opt(data, "attempts", int, 0) or 0),
+            cached=bool(_opt(data, "cached", bool, False)),
+            error=_opt(data, "error", str, None),
+            error_kind=_opt(data, "error_kind", str, None),
+            timeout=_opt(data, "timeout", _NUMBER, None),
+            max_attempts=int(_opt(data, "max_attempts", int, 1) or 1),
+            parent=_opt(data, "parent", str, None),
+            inputs_sha256=_opt(data, "inputs_sha256", str, None),
+            outputs_sha256=_opt(data, "outputs_sha256", str, None),
+            metrics={
+                str(k): float(v)
+                for k, v in metrics.items()
+                if isinstance(v, _NUMBER) and not isinstance(v, bool)
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """One finished run. `edges` are (upstream, downstream) pairs of qualified step ids."""
+
+    run_id: str
+    workflow: str
+    status: str  # a workflow status value
+    started_at: str
+    finished_at: str
+    duration: float
+    steps: tuple[StepRecord, ...]
+    edges: tuple[tuple[str, str], ...] = ()
+    workflow_version: str | None = None
+    spec_sha256: str | None = None
+    max_parallel_steps: int | None = None
+    sla_targets: Mapping[str, float] | None = None
+    inputs_sha256: str | None = None
+    format: int = HISTORY_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "workflow_version": self.workflow_version,
+            "spec_sha256": self.spec_sha256,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "max_parallel_steps": self.max_parallel_steps,
+            "sla_targets": dict(self.sla_targets) if self.sla_targets is not None else None,
+            "inputs_sha256": self.inputs_sha256,
+            "steps": [s.to_json() for s in self.steps],
+            "edges": [list(e) for e in self.edges],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRecord:
+        """Parse a decoded line; raises RecordError naming the first bad field."""
+        if not isinstance(data, dict):
+            raise RecordError("the line is not a JSON object")
+        version = data.get("format", 1)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise RecordError("field 'format' has the wrong type")
+        if version > HISTORY_FORMAT:
+            raise RecordError(
+                f"written by a newer flowctl (format {version}; this one reads up to "
+                f"{HISTORY_FORMAT})"
+            )
+        steps_raw = _req(data, "steps", list)
+        edges_raw = _opt(data, "edges", list, []) or []
+        edges: list[tuple[str, str]] = []
+        for edge in edges_raw:
+            if not (
+                isinstance(edge, list | tuple)
+                and len(edge) == 2
+                and all(isinstance(x, str) for x in edge)
+            ):
+                raise RecordError("field 'edges' must be a list of [upstream, downstream] pairs")
+            edges.append((edge[0], edge[1]))
+        sla = _opt(data, "sla_targets", dict, None)
+        return cls(
+            format=version,
+            run_id=_req(data, "run_id", str),
+            workflow=_req(data, "workflow", str),
+            workflow_version=_opt(data, "workflow_version", str, None),
+            spec_sha256=_opt(data, "spec_sha256", str, None),
+            status=_req(data, "status", str),
+            started_at=_req(data, "started_at", str),
+            finished_at=_req(data, "finished_at", str),
+            duration=float(_req(data, "duration", _NUMBER)),
+            max_parallel_steps=_opt(data, "max_parallel_steps", int, None),
+            sla_targets=(
+                {str(k): float(v) for k, v in sla.items() if isinstance(v, _NUMBER)}
+                if sla is not None
+                else None
+            ),
+            inputs_sha256=_opt(data, "inputs_sha256", str, None),
+            steps=tuple(StepRecord.from_json(s) for s in steps_raw),
+            edges=tuple(edges),
+        )
