@@ -1,0 +1,194 @@
+"""Secret masking: every known form of every secret value becomes "***" (SPEC.md section 5)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from flowctl.errors import FlowctlError
+
+MASK = "***"
+MIN_SECRET_LENGTH = 4
+
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+class SecretTooShortError(FlowctlError):
+    """A secret is so short that masking it would mangle ordinary text and hide nothing."""
+
+
+def _lower_escapes(text: str) -> str:
+    # Other encoders (JavaScript, Go) write %2f where Python writes %2F.
+    return _PERCENT_ESCAPE.sub(lambda m: m.group().lower(), text)
+
+
+def _base64_middles(data: bytes) -> list[str]:
+    """The base64 characters that depend only on `data`, at each of the 3 byte alignments.
+
+    A secret inside a larger blob is encoded together with its neighbours; only the
+    characters whose 6 bits all come from the secret are the same whatever surrounds it.
+    """
+    middles = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + data).decode("ascii")
+        start = -(-8 * offset // 6)  # first char that starts at or after the secret's first bit
+        end = (8 * offset + 8 * len(data)) // 6  # chars that end at or before its last bit
+        middles.append(encoded[start:end])
+    return middles
+
+
+def _utf8(text: str) -> bytes:
+    # Environment values that were not valid UTF-8 arrive with surrogate escapes.
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
+def _forms_of_unit(unit: str) -> set[str]:
+    data = _utf8(unit)
+    forms = {
+        unit,
+        json.dumps(unit)[1:-1],
+        json.dumps(unit, ensure_ascii=False)[1:-1],
+    }
+    for url in (quote(data), quote(data, safe=""), quote_plus(data)):
+        forms.update((url, _lower_escapes(url)))
+    standard = [base64.b64encode(data).decode("ascii"), *_base64_middles(data)]
+    for encoded in standard:
+        forms.add(encoded)
+        forms.add(encoded.rstrip("="))
+        urlsafe = encoded.translate(str.maketrans("+/", "-_"))
+        forms.add(urlsafe)
+        forms.add(urlsafe.rstrip("="))
+    return forms
+
+
+def secret_forms(value: str) -> set[str]:
+    """Every string that reveals `value`: raw, escaped, encoded, and each of its lines."""
+    units = {value}
+    for line in value.splitlines():
+        for candidate in (line, line.strip()):
+            if len(candidate) >= MIN_SECRET_LENGTH:
+                units.add(candidate)
+    forms: set[str] = set()
+    for unit in units:
+        forms |= _forms_of_unit(unit)
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+
+
+class SecretMasker:
+    """Replaces every registered secret, in every form SPEC.md names, with "***"."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self._forms: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self._longest = 0
+        for value in secrets:
+            self.add(value)
+
+    def add(self, value: str, *, name: str | None = None) -> None:
+        """Register a secret value; `name` (an env var name) only improves the error message."""
+        if len(value.strip()) < MIN_SECRET_LENGTH:
+            what = f"secret {name}" if name else "a secret value"
+            raise SecretTooShortError(
+                f"{what} is shorter than {MIN_SECRET_LENGTH} characters; it cannot be masked "
+                "without mangling ordinary output, so it is refused"
+            )
+        if value in self._values:
+            return
+        self._values.add(value)
+        self._forms |= secret_forms(value)
+        # Longest first: at any position the regex must prefer the whole encoding over a
+        # shorter form that is its prefix, or the tail of the longer form would leak.
+        ordered = sorted(self._forms, key=lambda f: (-len(f), f))
+        self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
+        self._longest = len(ordered[0])
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
+
+    @property
+    def longest_form(self) -> int:
+        """Length of the longest masked form: a stream must hold back one less than this."""
+        return self._longest
+
+    def mask(self, text: str) -> str:
+        if self._pattern is None:
+            return text
+        return self._pattern.sub(MASK, text)
+
+    def mask_json(self, value: Any) -> Any:
+        """A deep copy of a JSON-like value with every string, keys included, masked.
+
+        Lists and tuples become lists, mappings dicts. A number whose text contains a
+        secret becomes the masked text; a value that is not JSON becomes its masked str(),
+        which is what a JSON writer with `default=str` would print.
+        """
+        if isinstance(value, str):
+            return self.mask(value)
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, int | float):
+            if self._pattern is not None and self._pattern.search(repr(value)):
+                return self.mask(repr(value))
+            return value
+        if isinstance(value, Mapping):
+            return {self._mask_key(k): self.mask_json(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.mask_json(v) for v in value]
+        return self.mask(str(value))
+
+    def _mask_key(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return self.mask(key)
+        if key is None or isinstance(key, bool | int | float):
+            return self.mask_json(key)
+        return self.mask(str(key))
+
+    def stream(self) -> StreamMasker:
+        """A masker for one stream read in chunks; it sees secrets added later too."""
+        return StreamMasker(self)
+
+
+class StreamMasker:
+    """Masks a stream chunk by chunk, holding back a tail that may start a secret."""
+
+    def __init__(self, masker: SecretMasker) -> None:
+        self._masker = masker
+        self._held = ""
+
+    def feed(self, chunk: str) -> str:
+        """Return the part of the stream so far that is safe to emit, masked."""
+        buffer = self._held + chunk
+        pattern = self._masker._pattern
+        if pattern is None:
+            self._held = ""
+            return buffer
+        # Any occurrence not yet complete is shorter than the longest form and reaches the
+        # end of the buffer, so it starts within the last (longest - 1) characters; every
+        # occurrence starting before that point is whole and can be masked now.
+        hold_from = max(0, len(buffer) - (self._masker.longest_form - 1))
+        out: list[str] = []
+        pos = 0
+        for match in pattern.finditer(buffer):
+            if match.start() >= hold_from:
+                break
+            out.append(buffer[pos : match.start()])
+            out.append(MASK)
+            pos = match.end()
+        if pos < hold_from:
+            out.append(buffer[pos:hold_from])
+            pos = hold_from
+        self._held = buffer[pos:]
+        return "".join(out)
+
+    def flush(self) -> str:
+        """The held-back tail, masked; call once when the stream ends."""
+        tail, self._held = self._held, ""
+        return self._masker.mask(tail)

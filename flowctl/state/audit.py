@@ -1,0 +1,318 @@
+"""The audit journal: one JSON event per line, crash-safe, the source of truth for resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from flowctl.errors import StateError
+from flowctl.secrets import SecretMasker
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """ISO 8601 UTC with microseconds and "Z", e.g. 2026-11-25T16:34:00.123456Z."""
+    moment = moment if moment is not None else datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One line of audit.jsonl. `step` is a qualified id such as "loop[2].child"."""
+
+    ts: str
+    seq: int
+    run_id: str
+    event: str
+    step: str | None
+    attempt: int | None
+    data: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts,
+            "seq": self.seq,
+            "run_id": self.run_id,
+            "event": self.event,
+            "step": self.step,
+            "attempt": self.attempt,
+            "data": self.data,
+        }
+
+
+def _encode_line(record: Mapping[str, Any]) -> bytes:
+    text = json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":"))
+    # A lone surrogate (from an undecodable file name or env value) becomes a \udcXX
+    # escape, which is valid JSON, instead of failing the write.
+    return (text + "\n").encode("utf-8", "backslashreplace")
+
+
+class _GroupSync:
+    """A background thread that fsyncs once for every batch of checkpoint requests."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._cond = threading.Condition()
+        self._requested = 0
+        self._synced = 0
+        self._stopping = False
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="flowctl-audit-fsync", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        with self._cond:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise StateError(f"cannot sync the audit journal: {error}") from error
+            self._requested += 1
+            self._cond.notify()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every request made so far is on disk; True unless timed out."""
+        with self._cond:
+            target = self._requested
+            return self._cond.wait_for(
+                lambda: self._synced >= target or self._error is not None or self._stopping,
+                timeout,
+            )
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._requested > self._synced or self._stopping)
+                if self._requested <= self._synced:
+                    return  # stopping with nothing left to do
+                target = self._requested
+            # Outside the lock: appenders keep writing while the disk works, and their
+            # requests are all covered by the next single fsync.
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                with self._cond:
+                    self._error = exc
+                    self._synced = target
+                    self._cond.notify_all()
+                continue
+            with self._cond:
+                self._synced = target
+                self._cond.notify_all()
+
+
+class AuditJournal:
+    """Appends events to a run's audit.jsonl; safe to use from several threads.
+
+    Every event is one os.write of one whole line on an O_APPEND descriptor, so a kill -9
+    loses at most a line being written, never a completed one. `checkpoint()` asks for an
+    fsync without waiting for it: a background thread serves all pending requests with one
+    fsync (group commit), so step boundaries cost microseconds, not milliseconds.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        run_id: str,
+        *,
+        masker: SecretMasker | None = None,
+        durable: bool = True,
+        next_seq: int = 1,
+    ) -> None:
+        self.path = path
+        self.run_id = run_id
+        self._masker = masker
+        self._durable = durable
+        self._seq = next_seq
+        self._lock = threading.Lock()
+        self._sync: _GroupSync | None = None
+        self._closed = False
+        try:
+            self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StateError(f"cannot open audit journal {path}: {exc}") from exc
+        try:
+            self._end_torn_line()
+        except OSError as exc:
+            os.close(self._fd)
+            raise StateError(f"cannot repair audit journal {path}: {exc}") from exc
+
+    def _end_torn_line(self) -> None:
+        # A crash mid-write leaves a last line without "\n"; the next event must not be
+        # glued to it, or the reader would lose that event too.
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            self._write(b"\n")
+
+    def _write(self, payload: bytes) -> None:
+        view = memoryview(payload)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    @property
+    def next_seq(self) -> int:
+        return self._seq
+
+    def append(
+        self,
+        event: str,
+        *,
+        step: str | None = None,
+        attempt: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Write one event (its data masked) and return it as written."""
+        payload: Mapping[str, Any] = data if data is not None else {}
+        if self._masker:
+            payload = self._masker.mask_json(payload)
+            step = self._masker.mask(step) if step is not None else None
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"audit journal {self.path} is closed")
+            entry = AuditEvent(
+                ts=utc_timestamp(),
+                seq=self._seq,
+                run_id=self.run_id,
+                event=event,
+                step=step,
+                attempt=attempt,
+                data=payload,
+            )
+            line = _encode_line(entry.to_json())
+            try:
+                self._write(line)
+            except OSError as exc:
+                raise StateError(f"cannot write audit journal {self.path}: {exc}") from exc
+            self._seq += 1
+        return entry
+
+    def checkpoint(self) -> None:
+        """Mark a step boundary: everything written so far should reach the disk soon."""
+        if not self._durable:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            if self._sync is None:
+                self._sync = _GroupSync(self._fd)
+            sync = self._sync
+        sync.request()
+
+    def sync(self, timeout: float | None = None) -> bool:
+        """Checkpoint and wait until it is on disk (before reporting a run as saved)."""
+        self.checkpoint()
+        if self._sync is None:
+            return True
+        return self._sync.wait(timeout)
+
+    def close(self) -> None:
+        """Final fsync (when durable) and close; calling it again does nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            sync, self._sync = self._sync, None
+        try:
+            if sync is not None:
+                sync.stop()
+            if self._durable:
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise StateError(f"cannot sync audit journal {self.path}: {exc}") from exc
+        finally:
+            os.close(self._fd)
+
+    def __enter__(self) -> AuditJournal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class JournalContents:
+    """What read_journal found. bad_lines are 1-based numbers of skipped garbage lines."""
+
+    events: list[AuditEvent]
+    torn_tail: bool = False
+    bad_lines: list[int] = field(default_factory=list)
+
+    @property
+    def next_seq(self) -> int:
+        """The seq a journal reopened for this run continues from."""
+        return max((e.seq for e in self.events), default=0) + 1
+
+
+def _int_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _parse_event(raw: bytes) -> AuditEvent | None:
+    try:
+        obj = json.loads(raw)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+    if not isinstance(obj, dict):
+        return None
+    ts, seq, run_id, event = obj.get("ts"), obj.get("seq"), obj.get("run_id"), obj.get("event")
+    step, attempt, data = obj.get("step"), obj.get("attempt"), obj.get("data", {})
+    if not (
+        isinstance(ts, str)
+        and isinstance(seq, int)
+        and not isinstance(seq, bool)
+        and isinstance(run_id, str)
+        and isinstance(event, str)
+        and (step is None or isinstance(step, str))
+        and _int_or_none(attempt)
+        and isinstance(data, dict)
+    ):
+        return None
+    # Unknown keys are ignored so that journals written by newer versions stay readable.
+    return AuditEvent(ts, seq, run_id, event, step, attempt, data)
+
+
+def read_journal(path: Path) -> JournalContents:
+    """Read every complete event; drop a torn last line, skip and report garbage lines."""
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise StateError(f"no audit journal at {path}") from exc
+    except OSError as exc:
+        raise StateError(f"cannot read audit journal {path}: {exc}") from exc
+    lines = content.split(b"\n")
+    # After split, the last item is what follows the final "\n": empty for a whole file,
+    # the torn remainder of an interrupted write otherwise.
+    torn_tail = lines[-1].strip() != b""
+    complete = lines[:-1]
+    events: list[AuditEvent] = []
+    bad_lines: list[int] = []
+    last_content = max((i for i, raw in enumerate(complete) if raw.strip()), default=-1)
+    for index, raw in enumerate(complete):
+        if not raw.strip():
+            continue  # the newline written after a torn line, or an editor's blank line
+        parsed = _parse_event(raw)
+        if parsed is not None:
+            events.append(parsed)
+        elif index == last_content and not torn_tail:
+            # A crash can also leave a newline-terminated fragment as the last line
+            # (the final write of a line that was split by the kernel): same as torn.
+            torn_tail = True
+        else:
+            bad_lines.append(index + 1)
+    return JournalContents(events=events, torn_tail=torn_tail, bad_lines=bad_lines)
