@@ -1,0 +1,329 @@
+"""`run:` commands: every `{{ }}` value reaches the shell as an environment variable."""
+
+from __future__ import annotations
+
+import enum
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowctl.errors import ExpressionError
+from flowctl.expressions.engine import compile_template
+from flowctl.expressions.runtime import ShellCapture
+
+ENV_PREFIX = "FLOWCTL_T"
+MAX_ENV_BYTES = 128 * 1024  # Linux MAX_ARG_STRLEN: the longest single "NAME=value" string
+_INTEGER = re.compile(r"\A[-+]?(?:0|[1-9][0-9]*)\Z")
+_WORD_BREAK = frozenset(" \t\n;&|()<>")
+_DELIMITER_END = frozenset(" \t\n;&|()<>")
+
+
+@dataclass(frozen=True, slots=True)
+class ShellScript:
+    """A rendered `run:` command and the variables that carry its `{{ }}` values."""
+
+    script: str
+    env: dict[str, str]
+
+
+def render_shell(source: str, names: Mapping[str, Any]) -> ShellScript:
+    """Render a `run:` command so that every `{{ }}` value is passed as data.
+
+    The template is rendered with each `{{ }}` output replaced by a unique token; a small
+    shell-quoting state machine then replaces each token with a reference to an
+    environment variable, quoted for the place it stands in:
+
+        unquoted, $( ), ` `     ->  "${FLOWCTL_T3}"
+        inside "..."            ->  ${FLOWCTL_T3}
+        inside '...'            ->  '"${FLOWCTL_T3}"'
+        inside $'...'           ->  '"${FLOWCTL_T3}"$'
+        here-document body      ->  ${FLOWCTL_T3}
+        inside $(( )) or (( ))  ->  ${FLOWCTL_T3}, and the value must be an integer
+
+    Every replacement is made of quotes, `$`, braces and a fixed name only, so even where
+    the machine misjudged a context a value could at worst be word-split, never run.
+    Bash still evaluates a variable's text as arithmetic in `[[ x -eq y ]]`, `let` and
+    array subscripts: do not use untrusted values there.
+
+    `{{ value | raw }}` pastes the text instead, for trusted values only. Raises
+    ExpressionError when a value cannot be passed safely (a NUL byte, a value after a
+    backslash or in a quoted here-document, a non-integer in arithmetic, a value too big
+    for one environment variable).
+    """
+    capture = ShellCapture(nonce=f"{secrets.randbelow(10**12):012d}")
+    text = compile_template(source).render_captured(names, capture)
+    try:
+        return _Quoter(text, capture).run()
+    except _Refused as exc:
+        raise ExpressionError(source, str(exc)) from None
+
+
+class _Refused(Exception):
+    """The command cannot carry a value safely; the message says why."""
+
+
+class _Kind(enum.Enum):
+    TOP = "top"
+    SUBSHELL = "$( )"
+    BACKTICK = "` `"
+    ARITH = "$(( ))"
+    DOUBLE = '"'
+    SINGLE = "'"
+    ANSI = "$'"
+    COMMENT = "#"
+    HEREDOC = "<<"
+
+
+_CODE = frozenset({_Kind.TOP, _Kind.SUBSHELL, _Kind.BACKTICK, _Kind.ARITH})
+
+
+@dataclass(frozen=True, slots=True)
+class _Heredoc:
+    delimiter: str
+    strip_tabs: bool
+    expands: bool  # an unquoted delimiter: $ expansions happen in the body
+
+
+@dataclass(slots=True)
+class _Frame:
+    kind: _Kind
+    depth: int = 0  # open parentheses inside this frame
+    heredoc: _Heredoc | None = None
+
+
+@dataclass(slots=True)
+class _Quoter:
+    """One pass over the rendered text; `run` returns the script and its variables."""
+
+    text: str
+    capture: ShellCapture
+    out: list[str] = field(default_factory=list)
+    stack: list[_Frame] = field(default_factory=lambda: [_Frame(_Kind.TOP)])
+    pending: list[_Heredoc] = field(default_factory=list)
+    used: set[int] = field(default_factory=set)
+    tokens: dict[int, re.Match[str]] = field(default_factory=dict)
+    values: list[str] = field(default_factory=list)
+
+    def run(self) -> ShellScript:
+        pattern = re.compile(rf"@@FLOWCTL_{self.capture.nonce}_(\d+)@@", re.IGNORECASE)
+        for text in self.capture.texts:
+            # A value built from other outputs (a macro, a {% set %} block) holds their
+            # tokens: as data, it holds their text.
+            self.values.append(pattern.sub(self._expanded, text))
+        self.tokens = {m.start(): m for m in pattern.finditer(self.text)}
+        i = 0
+        while i < len(self.text):
+            i = self._step(i)
+        script = "".join(self.out)
+        if "\0" in script:
+            raise _Refused("the command contains a NUL byte")
+        return ShellScript(script, {self._name(n): self._checked(n) for n in sorted(self.used)})
+
+    def _expanded(self, match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        return self.values[n] if n < len(self.values) else match.group(0)
+
+    @staticmethod
+    def _name(n: int) -> str:
+        return f"{ENV_PREFIX}{n}"
+
+    def _checked(self, n: int) -> str:
+        value = self.values[n]
+        if "\0" in value:
+            raise _Refused(f"value {n + 1} contains a NUL byte, which a shell cannot receive")
+        size = len(self._name(n)) + 2 + len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_ENV_BYTES:
+            raise _Refused(
+                f"value {n + 1} is {size:,} bytes; one environment variable holds at most"
+                f" {MAX_ENV_BYTES // 1024} KiB: write big data to a file and pass its path"
+            )
+        return value
+
+    # --- the state machine -------------------------------------------------------------
+
+    def _step(self, i: int) -> int:
+        """Handle the text at i; returns where to go on."""
+        frame = self.stack[-1]
+        if frame.kind is _Kind.HEREDOC:
+            return self._heredoc_line(i, frame)
+        token = self.tokens.get(i)
+        if token is not None:
+            self.out.append(self._replacement(int(token.group(1)), frame.kind))
+            return token.end()
+        if frame.kind in _CODE:
+            return self._code(i, frame)
+        c = self.text[i]
+        if frame.kind is _Kind.SINGLE:
+            if c == "'":
+                self.stack.pop()
+        elif frame.kind is _Kind.ANSI:
+            if c == "\\":
+                return self._escape(i)
+            if c == "'":
+                self.stack.pop()
+        elif frame.kind is _Kind.DOUBLE:
+            if c == "\\":
+                if self.text[i + 1 : i + 2] in ("$", "`", '"', "\\", "\n"):
+                    return self._escape(i)
+                self._no_token_after(i)
+            elif c == '"':
+                self.stack.pop()
+            elif self._opens_substitution(i):
+                return self._substitution(i)
+        elif frame.kind is _Kind.COMMENT and c == "\n":
+            self.stack.pop()
+            return i  # the newline belongs to the code around the comment
+        self.out.append(c)
+        return i + 1
+
+    def _code(self, i: int, frame: _Frame) -> int:
+        text, c = self.text, self.text[i]
+        if c == "\\":
+            return self._escape(i)
+        if c == "'":
+            self._push(_Kind.SINGLE)
+        elif text.startswith("$'", i):
+            self._push(_Kind.ANSI)
+            return self._emit(i, 2)
+        elif c == '"':
+            self._push(_Kind.DOUBLE)
+        elif self._opens_substitution(i):
+            return self._substitution(i)
+        elif c == "`":
+            if frame.kind is _Kind.BACKTICK:
+                self.stack.pop()
+            else:
+                self._push(_Kind.BACKTICK)
+        elif c == "(":
+            if frame.kind is not _Kind.ARITH and text.startswith("((", i) and self._word_start(i):
+                self._push(_Kind.ARITH)
+                return self._emit(i, 2)
+            frame.depth += 1
+        elif c == ")":
+            if frame.depth:
+                frame.depth -= 1
+            elif frame.kind is _Kind.SUBSHELL:
+                self.stack.pop()
+            elif frame.kind is _Kind.ARITH and text.startswith("))", i):
+                self.stack.pop()
+                return self._emit(i, 2)
+        elif c == "#" and frame.kind is not _Kind.ARITH and self._word_start(i):
+            self._push(_Kind.COMMENT)
+        elif text.startswith("<<", i) and not text.startswith("<<<", i):
+            return self._heredoc_start(i)
+        elif c == "\n" and self.pending:
+            self.out.append(c)
+            # Bodies follow in order: the first here-document's body comes first.
+            self.stack.extend(_Frame(_Kind.HEREDOC, heredoc=h) for h in reversed(self.pending))
+            self.pending.clear()
+            return i + 1
+        self.out.append(c)
+        return i + 1
+
+    def _opens_substitution(self, i: int) -> bool:
+        return self.text.startswith("$(", i) or self.text[i] == "`"
+
+    def _substitution(self, i: int) -> int:
+        if self.text.startswith("$((", i):
+            self._push(_Kind.ARITH)
+            return self._emit(i, 3)
+        if self.text.startswith("$(", i):
+            self._push(_Kind.SUBSHELL)
+            return self._emit(i, 2)
+        self._push(_Kind.BACKTICK)
+        return self._emit(i, 1)
+
+    def _push(self, kind: _Kind) -> None:
+        self.stack.append(_Frame(kind))
+
+    def _emit(self, i: int, count: int) -> int:
+        self.out.append(self.text[i : i + count])
+        return i + count
+
+    def _escape(self, i: int) -> int:
+        """A backslash and the character it escapes."""
+        self._no_token_after(i)
+        return self._emit(i, 2)
+
+    def _no_token_after(self, i: int) -> None:
+        if i + 1 in self.tokens:
+            raise _Refused("a {{ }} value right after a backslash cannot be passed safely")
+
+    def _word_start(self, i: int) -> bool:
+        return i == 0 or self.text[i - 1] in _WORD_BREAK
+
+    def _replacement(self, n: int, kind: _Kind) -> str:
+        self.used.add(n)
+        ref = f"${{{self._name(n)}}}"
+        if kind is _Kind.ARITH:
+            if not _INTEGER.match(self.values[n]):
+                raise _Refused(f"value {n + 1} is used in shell arithmetic but is not an integer")
+            return ref
+        if kind in (_Kind.DOUBLE, _Kind.COMMENT, _Kind.HEREDOC):
+            return ref
+        if kind is _Kind.SINGLE:
+            return f"'\"{ref}\"'"
+        if kind is _Kind.ANSI:
+            return f"'\"{ref}\"$'"
+        return f'"{ref}"'
+
+    # --- here-documents ----------------------------------------------------------------
+
+    def _heredoc_start(self, i: int) -> int:
+        """`<<WORD` or `<<-WORD`: note the here-document; its body starts on the next line."""
+        text, j = self.text, i + 2
+        strip_tabs = text.startswith("-", j)
+        j += strip_tabs
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        start, word, quoted = j, [], False
+        while j < len(text) and text[j] not in _DELIMITER_END:
+            ch = text[j]
+            if ch in "'\"":
+                close = text.find(ch, j + 1)
+                close = len(text) if close < 0 else close
+                word.append(text[j + 1 : close])
+                quoted, j = True, close + 1
+            elif ch == "\\":
+                word.append(text[j + 1 : j + 2])
+                quoted, j = True, j + 2
+            else:
+                word.append(ch)
+                j += 1
+        j = min(j, len(text))
+        if any(start <= t < j for t in self.tokens):
+            raise _Refused("a {{ }} value cannot be a here-document delimiter")
+        if j == start:
+            return self._emit(i, 2)
+        self.pending.append(_Heredoc("".join(word), strip_tabs, expands=not quoted))
+        return self._emit(i, j - i)
+
+    def _heredoc_line(self, i: int, frame: _Frame) -> int:
+        """One line of a here-document body (or its closing delimiter line)."""
+        doc = frame.heredoc
+        assert doc is not None
+        text = self.text
+        newline = text.find("\n", i)
+        end = len(text) if newline < 0 else newline
+        line = text[i:end]
+        if (line.lstrip("\t") if doc.strip_tabs else line) == doc.delimiter:
+            self.stack.pop()
+            return self._emit(i, end + 1 - i)
+        j = i
+        while j < end:
+            token = self.tokens.get(j)
+            if token is not None:
+                if not doc.expands:
+                    raise _Refused(
+                        "a {{ }} value inside a quoted here-document (<<'EOF') cannot be"
+                        " passed as data; use an unquoted delimiter"
+                    )
+                self.out.append(self._replacement(int(token.group(1)), _Kind.HEREDOC))
+                j = token.end()
+            elif text[j] == "\\" and doc.expands and j + 1 < end:
+                j = self._escape(j)
+            else:
+                j = self._emit(j, 1)
+        return self._emit(end, 1) if newline >= 0 else end
