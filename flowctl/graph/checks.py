@@ -1,0 +1,23 @@
+"""`check_workflow`: every graph error and warning of SPEC.md section 8, in one list."""
+
+from __future__ import annotations
+
+from flowctl.errors import Problem, Severity
+from flowctl.graph.dataflow import check_dataflow
+from flowctl.graph.flow import check_flow
+from flowctl.graph.index import StepIndex
+from flowctl.graph.refcheck import check_ids, check_refs
+from flowctl.spec.model import Workflow
+
+
+def check_workflow(wf: Workflow) -> list[Problem]:
+    """Errors first, then warnings; each group in file order (line, column), stable."""
+    index = StepIndex(wf)
+    problems = [*check_ids(index), *check_refs(index), *check_flow(index), *check_dataflow(index)]
+    return sorted(problems, key=_sort_key)
+
+
+def _sort_key(problem: Problem) -> tuple[int, int, int]:
+    rank = 0 if problem.severity is Severity.ERROR else 1
+    loc = problem.location
+    return (rank, loc.line, loc.col) if loc is not None else (rank, 0, 0)
