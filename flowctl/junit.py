@@ -1,0 +1,158 @@
+"""JUnit XML for CI: one testcase per step, failures and skips marked (`run --junit F`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET  # only builds and writes XML; never parses input
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowctl.errors import UsageError
+from flowctl.progress.tails import TAIL_LINES, read_log_tail
+from flowctl.runner.events import StepFinished
+from flowctl.runner.results import StepResult
+from flowctl.status import StepStatus
+
+# Characters XML 1.0 cannot carry at all, even escaped; ElementTree would write them raw
+# and produce a file no CI server can parse.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_MESSAGE_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepReport:
+    """What a CI server needs to know about one step."""
+
+    id: str
+    status: StepStatus
+    duration: float
+    error: str | None = None
+    log_tail: str = ""
+    reason: str | None = None  # why it was skipped or cancelled
+
+
+_UNFINISHED = {
+    StepStatus.SKIPPED: "skipped",
+    StepStatus.PENDING: "never started",
+    StepStatus.WAITING: "waiting for approval",
+    StepStatus.RUNNING: "did not finish",
+    StepStatus.RETRYING: "did not finish",
+    StepStatus.CANCELLED: "cancelled",
+}
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _first_line(text: str) -> str:
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:
+    """Add the step's testcase; return its outcome: "failure", "skipped" or None (passed)."""
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        name=_xml_text(step.id),
+        classname=_xml_text(workflow),
+        time=f"{max(step.duration, 0.0):.3f}",
+    )
+    outcome: str | None = None
+    if step.status is StepStatus.FAILED:
+        error = step.error or "step failed"
+        body = error if not step.log_tail else f"{error}\n\nlast lines of the log:\n{step.log_tail}"
+        failure = ET.SubElement(
+            case, "failure", message=_xml_text(_first_line(error)), type="StepFailed"
+        )
+        failure.text = _xml_text(body)
+        outcome = "failure"
+    elif step.status is not StepStatus.COMPLETED and step.status is not StepStatus.ROLLED_BACK:
+        why = step.reason or step.error
+        message = f"{step.status.value}: {why}" if why else _UNFINISHED[step.status]
+        ET.SubElement(case, "skipped", message=_xml_text(_first_line(message)))
+        outcome = "skipped"
+    notes = []
+    if step.status is StepStatus.ROLLED_BACK:
+        # It did its work, which the saga then undid: a pass, but say so.
+        notes.append("completed, then rolled back after the run failed")
+    if step.log_tail and step.status is not StepStatus.FAILED:
+        notes.append(step.log_tail)
+    if notes:
+        ET.SubElement(case, "system-out").text = _xml_text("\n".join(notes))
+    return outcome
+
+
+def build_junit(run_id: str, workflow: str, steps: Sequence[StepReport]) -> ET.ElementTree:
+    """The JUnit document: <testsuites> with one <testsuite> named after the workflow."""
+    root = ET.Element("testsuites", name="flowctl")
+    suite = ET.SubElement(root, "testsuite", name=_xml_text(workflow), id=_xml_text(run_id))
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="run_id", value=_xml_text(run_id))
+    failures = skipped = 0
+    for step in steps:
+        outcome = _testcase(suite, workflow, step)
+        failures += outcome == "failure"
+        skipped += outcome == "skipped"
+    total_time = f"{sum(max(s.duration, 0.0) for s in steps):.3f}"
+    for element in (root, suite):
+        element.set("tests", str(len(steps)))
+        element.set("failures", str(failures))
+        element.set("errors", "0")
+        element.set("skipped", str(skipped))
+        element.set("time", total_time)
+    return ET.ElementTree(root)
+
+
+def write_junit(path: Path, run_id: str, workflow: str, steps: Sequence[StepReport]) -> None:
+    """Write the report atomically (a reader never sees half a file); UsageError if it can't."""
+    tree = build_junit(run_id, workflow, steps)
+    ET.indent(tree)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                tree.write(f, encoding="utf-8", xml_declaration=True)
+                f.write(b"\n")
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write the JUnit report {path}: {exc.strerror or exc}") from exc
+
+
+def step_reports(
+    items: Iterable[StepFinished | StepResult], *, tail_lines: int = TAIL_LINES
+) -> list[StepReport]:
+    """StepReports from StepFinished events or a RunResult's step results.
+
+    The last finish of each step counts (a step rolled back after it completed is
+    reported as rolled back); failed steps get the tail of their log.
+    """
+    last: dict[str, StepFinished | StepResult] = {}
+    for item in items:
+        step = item.step if isinstance(item, StepFinished) else item.id
+        last.pop(step, None)  # re-inserted: the order is that of the last finish
+        last[step] = item
+    reports = []
+    for step, item in last.items():
+        tail = ""
+        if item.status is StepStatus.FAILED and item.log_path:
+            tail = read_log_tail(Path(item.log_path), tail_lines)
+        reports.append(
+            StepReport(
+                id=step,
+                status=item.status,
+                duration=item.duration,
+                error=item.error,
+                log_tail=tail,
+                reason=item.reason,
+            )
+        )
+    return reports

@@ -1,0 +1,68 @@
+"""How a run looks while it happens: a live table on a terminal, timestamped lines elsewhere."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import Protocol
+
+from rich.console import Console
+
+from flowctl.progress.live import LiveProgress
+from flowctl.progress.plain import PlainProgress
+from flowctl.progress.tails import print_failure_tails, read_log_tail
+from flowctl.runner.events import RunEvent, StepFinished
+
+__all__ = [
+    "LiveProgress",
+    "PlainProgress",
+    "ProgressObserver",
+    "choose_progress",
+    "print_failure_tails",
+    "read_log_tail",
+]
+
+_TRUE = {"1", "true", "yes"}
+
+
+class ProgressObserver(Protocol):
+    """A RunObserver that also remembers failures and must be closed after the run."""
+
+    failures: list[StepFinished]
+
+    def handle(self, event: RunEvent) -> None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> ProgressObserver: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+def wants_live(console: Console) -> bool:
+    """True on an interactive terminal that is not a CI job's log.
+
+    CI runners that set FORCE_COLOR make Rich believe it writes to a terminal; redrawing a
+    table there fills the log with frames, so CI=true means plain lines unless the user
+    insists with TTY_INTERACTIVE=1.
+    """
+    if not console.is_interactive:
+        return False
+    in_ci = os.environ.get("CI", "").strip().lower() in _TRUE
+    return not in_ci or os.environ.get("TTY_INTERACTIVE") == "1"
+
+
+def choose_progress(no_progress: bool, console: Console) -> ProgressObserver:
+    """The live view on an interactive terminal, plain lines otherwise or with --no-progress.
+
+    Both write to `console`'s stream; give it a stderr console (make_console(stderr=True))
+    so that `--output json` on stdout stays machine-readable.
+    """
+    if not no_progress and wants_live(console):
+        return LiveProgress(console)
+    return PlainProgress(console.file)

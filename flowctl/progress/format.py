@@ -1,0 +1,119 @@
+"""Small display helpers shared by the progress views and `flowctl runs`: symbols, times."""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from flowctl.status import RunStatus, StepStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Symbols:
+    """The marks printed before a step; ASCII words where the output cannot take Unicode."""
+
+    start: str
+    run: str
+    retry: str
+    status: Mapping[StepStatus, str]
+    ellipsis: str
+
+    def of(self, status: StepStatus) -> str:
+        return self.status.get(status, "?")
+
+
+UNICODE = Symbols(
+    start="▶",
+    run="●",
+    retry="↻",
+    ellipsis="…",
+    status={
+        StepStatus.PENDING: "·",
+        StepStatus.WAITING: "⏸",
+        StepStatus.RUNNING: "▶",
+        StepStatus.RETRYING: "↻",
+        StepStatus.COMPLETED: "✓",
+        StepStatus.FAILED: "✗",
+        StepStatus.SKIPPED: "⏭",
+        StepStatus.CANCELLED: "⊘",
+        StepStatus.ROLLED_BACK: "↺",
+    },
+)
+
+ASCII = Symbols(
+    start="[start]",
+    run="[run]",
+    retry="[retry]",
+    ellipsis="...",
+    status={
+        StepStatus.PENDING: "[pending]",
+        StepStatus.WAITING: "[waiting]",
+        StepStatus.RUNNING: "[start]",
+        StepStatus.RETRYING: "[retry]",
+        StepStatus.COMPLETED: "[ok]",
+        StepStatus.FAILED: "[FAIL]",
+        StepStatus.SKIPPED: "[skip]",
+        StepStatus.CANCELLED: "[cancel]",
+        StepStatus.ROLLED_BACK: "[undo]",
+    },
+)
+
+STEP_STYLES: dict[StepStatus, str] = {
+    StepStatus.PENDING: "dim",
+    StepStatus.WAITING: "magenta",
+    StepStatus.RUNNING: "cyan",
+    StepStatus.RETRYING: "yellow",
+    StepStatus.COMPLETED: "green",
+    StepStatus.FAILED: "bold red",
+    StepStatus.SKIPPED: "dim",
+    StepStatus.CANCELLED: "yellow",
+    StepStatus.ROLLED_BACK: "magenta",
+}
+
+RUN_STYLES: dict[RunStatus, str] = {
+    RunStatus.RUNNING: "cyan",
+    RunStatus.WAITING_APPROVAL: "magenta",
+    RunStatus.COMPLETED: "bold green",
+    RunStatus.FAILED: "bold red",
+    RunStatus.CANCELLED: "yellow",
+    RunStatus.TIMEOUT: "bold red",
+    RunStatus.ROLLBACK: "magenta",
+}
+
+
+def is_utf_encoding(encoding: str | None) -> bool:
+    """True when text in `encoding` can hold any character (None: a str-only stream)."""
+    if encoding is None:
+        return True
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return name.startswith(("utf-8", "utf-16", "utf-32"))
+
+
+def symbols_for(stream: IO[str] | Any) -> Symbols:
+    """Unicode marks when the stream's encoding can carry them, ASCII otherwise."""
+    return UNICODE if is_utf_encoding(getattr(stream, "encoding", None)) else ASCII
+
+
+def format_duration(seconds: float) -> str:
+    """`0.35s`, `12.30s`, `2m05.0s`, `1h02m03s`: short, and sortable by eye."""
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    if seconds < 3600:
+        minutes, rest = divmod(seconds, 60)
+        return f"{int(minutes)}m{rest:04.1f}s"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s"
+
+
+def clock(ts: float) -> str:
+    """Local wall-clock time of a `time.time()` value with milliseconds: `12:00:01.234`."""
+    whole, millis = divmod(round(ts * 1000), 1000)
+    return time.strftime("%H:%M:%S", time.localtime(whole)) + f".{millis:03d}"
