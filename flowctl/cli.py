@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="List past runs, or show one step by step.", no_args_is_help=False)
 app.add_typer(runs_app, name="runs")
+cache_app = typer.Typer(help="The step cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 
 StateDir = Annotated[Path, typer.Option("--state-dir", help="Where runs, history and cache live.")]
 DEFAULT_STATE_DIR = Path(".flowctl")
@@ -73,6 +75,73 @@ def validate(
 
 
 @app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="Workflow file to run.")],
+    input: Annotated[
+        list[str] | None, typer.Option("--input", "-i", help="An input as NAME=VALUE; repeat.")
+    ] = None,
+    inputs_file: Annotated[
+        Path | None, typer.Option("--inputs-file", help="Inputs from a JSON or YAML file.")
+    ] = None,
+    max_parallel: Annotated[
+        int | None, typer.Option("--max-parallel", help="Override max_parallel_steps.", min=1)
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; run nothing.")
+    ] = False,
+    approve: Annotated[
+        list[str] | None, typer.Option("--approve", help="Approve this human_task up front.")
+    ] = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Approve every human_task.")
+    ] = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    history: Annotated[
+        Path | None,
+        typer.Option("--history", help="History file (default STATE_DIR/history.jsonl)."),
+    ] = None,
+    audit_log: Annotated[
+        Path | None, typer.Option("--audit-log", help="Also copy the audit log here.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the run report here.")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")
+    ] = None,
+    output: Annotated[str, typer.Option("--output", help="text or json.")] = "text",
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
+    ] = False,
+) -> None:
+    """Run a workflow.
+
+    Exit 0 completed, 1 failed, 2 invalid spec or input, 3 timed out, 4 waiting for approval,
+    130 interrupted.
+    """
+    from flowctl.commands.run import run_command
+
+    _call(
+        lambda: run_command(
+            spec,
+            inputs=input or (),
+            inputs_file=inputs_file,
+            max_parallel=max_parallel,
+            dry_run=dry_run,
+            state_dir=state_dir,
+            history=history,
+            audit_log=audit_log,
+            report=report,
+            junit=junit,
+            output=output.lower(),
+            no_progress=no_progress,
+            approve=approve or (),
+            auto_approve=auto_approve,
+        )
+    )
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the workflow format (for editors and CI)."""
     from flowctl.commands.schema import run_schema
@@ -114,6 +183,29 @@ def runs_show(
     from flowctl.commands.runs import show_run
 
     _call(lambda: show_run(state_dir, run_id))
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="The paused run (id or unique prefix).")],
+    step: Annotated[str, typer.Argument(help="The human_task step waiting for a decision.")],
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
+    by: Annotated[str | None, typer.Option("--by", help="Who decides (default: $USER).")] = None,
+    comment: Annotated[str | None, typer.Option("--comment", help="Why.")] = None,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """Record an approval decision for a paused run; then `flowctl resume RUN_ID`."""
+    from flowctl.commands.approve import run_approve
+
+    _call(lambda: run_approve(state_dir, run_id, step, reject=reject, by=by, comment=comment))
+
+
+@cache_app.command("clear")
+def cache_clear(state_dir: StateDir = DEFAULT_STATE_DIR) -> None:
+    """Remove every cached step result."""
+    from flowctl.commands.cache import run_cache_clear
+
+    _call(lambda: run_cache_clear(state_dir))
 
 
 @app.command()
