@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from flowctl.errors import Problem, SpecError
 from flowctl.graph.scope import Scope, format_cycle
 from flowctl.spec.model import Step
 
+if TYPE_CHECKING:  # networkx costs ~0.2 s to import: only where a graph is built
+    import networkx as nx
+
 
 def _acyclic(steps: Sequence[Step], *, include_handlers: bool) -> nx.DiGraph:
+
     scope = Scope(steps, include_handlers=include_handlers)
     graph = scope.graph
     cycles = scope.cycles
@@ -34,6 +37,8 @@ def topological_levels(steps: Sequence[Step], *, include_handlers: bool = True) 
 
     Ids within a level are in file order. Raises SpecError on a cycle.
     """
+    import networkx as nx
+
     graph = _acyclic(steps, include_handlers=include_handlers)
     order: Mapping[str, int] = nx.get_node_attributes(graph, "order")
     return [sorted(level, key=order.__getitem__) for level in nx.topological_generations(graph)]
@@ -49,6 +54,8 @@ def critical_path(
 
     Ties go to the step earlier in the file. Raises SpecError on a cycle.
     """
+    import networkx as nx
+
     graph = _acyclic(steps, include_handlers=include_handlers)
     order: Mapping[str, int] = nx.get_node_attributes(graph, "order")
     finish: dict[str, float] = {}

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from flowctl.graph.refs import EdgeKind, Ref, step_refs
 from flowctl.spec.model import Step
+
+if TYPE_CHECKING:  # networkx costs ~0.2 s to import: only where a graph is built
+    import networkx as nx
 
 
 class Scope:
@@ -55,6 +57,8 @@ class Scope:
 
     @cached_property
     def graph(self) -> nx.DiGraph:
+        import networkx as nx
+
         graph = nx.DiGraph()
         graph.add_nodes_from(
             (step_id, {"step": step, "order": self.order[step_id]})
@@ -107,6 +111,8 @@ def find_cycles(graph: nx.DiGraph) -> list[list[str]]:
     Each path starts (and ends) at the cycle's earliest step in file order; the list is in
     that order too. Costs O(n + e): nothing is enumerated when the graph is a DAG.
     """
+    import networkx as nx
+
     if nx.is_directed_acyclic_graph(graph):
         return []
     order: Mapping[str, int] = nx.get_node_attributes(graph, "order")

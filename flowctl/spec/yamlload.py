@@ -116,8 +116,16 @@ def load_yaml_text(
         reason = exc.problem or exc.context or "invalid YAML"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise _error(source, line, col, f"invalid YAML: {reason}", code="yaml") from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        reason = f"character {exc.character!r} is not allowed ({exc.reason})"
+        if isinstance(exc.character, int):
+            reason = f"character U+{exc.character:04X} is not allowed ({exc.reason})"
+        raise _error(source, line, col, f"invalid YAML: {reason}", code="yaml") from None
     except yaml.YAMLError as exc:
-        raise _error(source, 1, 1, f"invalid YAML: {exc}", code="yaml") from None
+        message = " ".join(str(exc).split())
+        raise _error(source, 1, 1, f"invalid YAML: {message}", code="yaml") from None
     return builder.result()
 
 

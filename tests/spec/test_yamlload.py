@@ -118,3 +118,10 @@ def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
     spec.write_bytes(b"a: 1\nb: \xff\xfe\n")
     with pytest.raises(SpecError, match=r"bin.yaml:2:1: file is not valid UTF-8"):
         load_yaml(spec)
+
+
+def test_control_characters_are_located_on_one_line() -> None:
+    assert error_of("a: 1\nb: x\x7fy\n") == (
+        "t.yaml:2:5: invalid YAML: character U+007F is not allowed "
+        "(control characters are not allowed)"
+    )
