@@ -1,0 +1,24 @@
+"""flowctl's public Python API: run a workflow from code and inspect what happened.
+
+from flowctl.api import run_workflow
+result = run_workflow("pipeline.yaml", inputs={"pages": 3}, max_parallel=4)
+assert result.ok, result.error
+result.step("extract").outputs
+"""
+
+from __future__ import annotations
+
+from flowctl.runner.api import arun_workflow, run_workflow
+from flowctl.runner.events import RunObserver
+from flowctl.runner.results import RunResult, StepResult
+from flowctl.status import RunStatus, StepStatus
+
+__all__ = [
+    "RunObserver",
+    "RunResult",
+    "RunStatus",
+    "StepResult",
+    "StepStatus",
+    "arun_workflow",
+    "run_workflow",
+]

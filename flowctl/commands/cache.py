@@ -1,0 +1,25 @@
+"""`flowctl cache clear`: forget every cached step result of a state directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from flowctl.errors import ExitCode
+from flowctl.runner.caching import cache_path
+from flowctl.state.cache import StepCache
+
+
+def run_cache_clear(state_dir: Path) -> int:
+    """Remove every entry of `<state_dir>/cache.db`, print how many; exit code 0.
+
+    A state directory without a cache is left as it is (no empty database is created).
+    """
+    path = cache_path(state_dir)
+    removed = 0
+    if path.exists():
+        with StepCache(path) as cache:
+            removed = cache.clear()
+    noun = "result" if removed == 1 else "results"
+    sys.stdout.write(f"removed {removed} cached {noun}\n")
+    return ExitCode.OK

@@ -1,0 +1,250 @@
+"""`flowctl run SPEC`: run a workflow with live progress, then say what happened, cause first."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from flowctl.errors import ExitCode, StateError, UsageError
+from flowctl.runner.results import RunResult, StepResult
+from flowctl.spec.model import Workflow
+from flowctl.status import RunStatus, StepStatus
+
+DEFAULT_STATE_DIR = Path(".flowctl")
+OUTPUT_FORMATS = ("text", "json")
+_LIST_LIMIT = 8  # ids named per line of the summary before "+N more"
+
+
+def run_command(
+    spec: Path,
+    *,
+    inputs: Sequence[str] = (),
+    inputs_file: Path | None = None,
+    max_parallel: int | None = None,
+    dry_run: bool = False,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    history: Path | None = None,
+    audit_log: Path | None = None,
+    report: Path | None = None,
+    junit: Path | None = None,
+    output: str = "text",
+    no_progress: bool = False,
+    approve: Sequence[str] = (),
+    auto_approve: bool = False,
+) -> int:
+    """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
+
+    User errors raise FlowctlError subclasses (the CLI prints them, exit 2). The exit code
+    of a run is its status's: 0 completed, 1 failed, 3 timed out, 130 interrupted.
+    """
+    from flowctl.runner.api import secrets_masker
+    from flowctl.runner.inputs import load_inputs_file, parse_input_args, resolve_inputs
+    from flowctl.runner.preflight import check_supported
+    from flowctl.runner.steps.registry import default_registry
+    from flowctl.spec.load import load_workflow
+
+    if output not in OUTPUT_FORMATS:
+        raise UsageError(f"--output must be one of {', '.join(OUTPUT_FORMATS)}, got {output!r}")
+    if max_parallel is not None and max_parallel < 1:
+        raise UsageError(f"--max-parallel must be at least 1, got {max_parallel}")
+    given: dict[str, Any] = {}
+    if inputs_file is not None:
+        given.update(load_inputs_file(inputs_file))
+    given.update(parse_input_args(inputs))  # the command line wins over the file
+    wf = load_workflow(spec)
+    if approve or auto_approve:
+        raise UsageError(
+            "--approve/--auto-approve: human_task steps are not supported yet by `flowctl run`"
+        )
+    if dry_run:
+        check_supported(wf, default_registry())
+        resolve_inputs(wf, given)
+        secrets_masker(wf)
+        return _dry_run(wf, max_parallel, history or state_dir / "history.jsonl", output)
+    return _run(
+        wf,
+        given,
+        max_parallel=max_parallel,
+        state_dir=state_dir,
+        history=history,
+        audit_log=audit_log,
+        report=report,
+        junit=junit,
+        output=output,
+        no_progress=no_progress,
+    )
+
+
+def _run(
+    wf: Workflow,
+    given: Mapping[str, Any],
+    *,
+    max_parallel: int | None,
+    state_dir: Path,
+    history: Path | None,
+    audit_log: Path | None,
+    report: Path | None,
+    junit: Path | None,
+    output: str,
+    no_progress: bool,
+) -> int:
+    from flowctl.console import make_console
+    from flowctl.progress import choose_progress, print_failure_tails
+    from flowctl.runner.api import run_workflow
+
+    # With --output json stdout is for the report only; people read stderr.
+    console = make_console(stderr=output == "json")
+    progress = choose_progress(no_progress, console)
+    try:
+        result = run_workflow(
+            wf,
+            inputs=given,
+            state_dir=state_dir,
+            history=history,
+            max_parallel=max_parallel,
+            observers=[progress],
+            handle_signals=True,
+        )
+    finally:
+        progress.close()
+    paths = result.paths
+    if paths is not None:
+        if audit_log is not None:
+            _copy(paths.audit, audit_log, "--audit-log")
+        if report is not None:
+            _copy(paths.report, report, "--report")
+    if junit is not None:
+        from flowctl.junit import step_reports, write_junit
+
+        write_junit(junit, result.run_id, result.workflow, step_reports(result.steps.values()))
+    if output == "json":
+        _print_report(result)
+    else:
+        print_summary(result, console)
+        if not result.ok:
+            print_failure_tails(
+                [r for r in result.steps.values() if r.status is StepStatus.FAILED],
+                console,
+                root_cause=result.root_cause,
+            )
+    return int(result.exit_code)
+
+
+def _copy(source: Path, target: Path, option: str) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    except OSError as exc:
+        raise StateError(f"{option}: cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def _print_report(result: RunResult) -> None:
+    """`--output json`: report.json (already masked) on stdout."""
+    if result.report_path is not None and result.report_path.is_file():
+        sys.stdout.write(result.report_path.read_text(encoding="utf-8"))
+    sys.stdout.flush()
+
+
+def _ids(results: Sequence[StepResult]) -> str:
+    shown = ", ".join(r.id for r in results[:_LIST_LIMIT])
+    more = len(results) - _LIST_LIMIT
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
+_MARKS = {
+    RunStatus.COMPLETED: ("✓", "green"),
+    RunStatus.FAILED: ("✗", "red"),
+    RunStatus.TIMEOUT: ("⏱", "red"),
+    RunStatus.CANCELLED: ("■", "yellow"),
+}
+
+
+def summary_lines(result: RunResult) -> list[tuple[str, str]]:
+    """The end-of-run summary as (text, style) lines: the root cause before its cascade."""
+    from flowctl.durations import format_duration
+
+    mark, style = _MARKS.get(result.status, ("•", ""))
+    steps = list(result.steps.values())
+    by_status: dict[StepStatus, list[StepResult]] = {}
+    for r in steps:
+        by_status.setdefault(r.status, []).append(r)
+    counts = ", ".join(f"{len(v)} {k.value}" for k, v in by_status.items())
+    head = (
+        f"{mark} {result.workflow} {result.status.value} in {format_duration(result.duration)} "
+        f"(run {result.run_id}): {counts or 'no steps'}"
+    )
+    lines = [(head, f"bold {style}".strip())]
+    if result.status is RunStatus.COMPLETED:
+        tolerated = by_status.get(StepStatus.FAILED, [])
+        if tolerated:
+            lines.append((f"  tolerated failures: {_ids(tolerated)}", "yellow"))
+        return lines
+    if result.error:
+        label = "root cause" if result.root_cause else "reason"
+        lines.append((f"  {label}: {result.error}", "red"))
+    others = [r for r in by_status.get(StepStatus.FAILED, []) if r.id != result.root_cause]
+    if others:
+        lines.append((f"  also failed: {_ids(others)}", "red"))
+    if StepStatus.CANCELLED in by_status:
+        lines.append((f"  cancelled: {_ids(by_status[StepStatus.CANCELLED])}", "yellow"))
+    if StepStatus.SKIPPED in by_status:
+        lines.append((f"  skipped: {_ids(by_status[StepStatus.SKIPPED])}", "dim"))
+    if result.paths is not None:
+        lines.append((f"  audit log: {result.paths.audit}", "dim"))
+    return lines
+
+
+def print_summary(result: RunResult, console: Console) -> None:
+    from flowctl.console import safe_text
+
+    for text, style in summary_lines(result):
+        console.print(Text(safe_text(text), style=style), soft_wrap=True)
+
+
+def _dry_run(wf: Workflow, max_parallel: int | None, history: Path, output: str) -> int:
+    from flowctl.console import make_console, safe_text
+    from flowctl.durations import format_duration
+    from flowctl.runner.plan import PlannedStep, make_plan
+
+    plan = make_plan(wf, max_parallel=max_parallel or wf.max_parallel_steps, history=history)
+    if output == "json":
+        sys.stdout.write(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n")
+        return int(ExitCode.OK)
+    console = make_console()
+
+    def say(text: str, style: str = "") -> None:
+        console.print(Text(safe_text(text), style=style), soft_wrap=True)
+
+    say(
+        f"plan for {plan.workflow} ({plan.source}): {plan.step_count} steps in "
+        f"{len(plan.levels)} levels, max_parallel_steps {plan.max_parallel}; nothing was run",
+        "bold",
+    )
+
+    def show(step: PlannedStep, indent: str) -> None:
+        after = f"  (after {', '.join(step.dependencies)})" if step.dependencies else ""
+        say(f"{indent}{step.id} [{step.type}] {step.does}{after}")
+        for child in step.children:
+            show(child, indent + "    ")
+
+    for number, level in enumerate(plan.levels, start=1):
+        say(f"level {number}:", "cyan")
+        for step in level:
+            show(step, "  ")
+    if plan.estimate is None:
+        say("estimated duration: unknown (no completed run in the history yet)", "dim")
+    else:
+        est = plan.estimate
+        say(
+            f"estimated duration: {format_duration(est.duration)} along the critical path "
+            f"{' -> '.join(est.critical_path)} (medians of {est.runs} completed runs in "
+            f"{est.history})"
+        )
+    return int(ExitCode.OK)

@@ -1,0 +1,400 @@
+"""One run from start to end: checks, state files, the scheduler, the record it leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowctl.errors import FlowctlError, InputError, UsageError
+from flowctl.runner.data import build_run_data, sha256_json
+from flowctl.runner.events import RunEvent, RunFinished, RunObserver, RunStarted
+from flowctl.runner.preflight import check_supported
+from flowctl.runner.record import AuditObserver, build_report, iso, run_record, write_json
+from flowctl.runner.results import RunResult, StepResult
+from flowctl.runner.scheduler import Scheduler, SchedulerOutcome
+from flowctl.runner.steps.registry import Registry, default_registry
+from flowctl.secrets import SecretMasker
+from flowctl.spec.model import LoopStep, Step, Workflow
+from flowctl.state.audit import AuditJournal
+from flowctl.state.paths import RunPaths, allocate_run
+from flowctl.status import RunStatus, StepStatus
+
+if TYPE_CHECKING:
+    import httpx
+
+    from flowctl.runner.signals import SignalController
+
+DEFAULT_STATE_DIR = Path(".flowctl")
+HISTORY_FILE = "history.jsonl"
+
+
+def load(workflow: Workflow | Path | str) -> Workflow:
+    """A Workflow as is, or the checked workflow of a file path."""
+    if isinstance(workflow, Workflow):
+        return workflow
+    from flowctl.spec.load import load_workflow
+
+    return load_workflow(Path(workflow))
+
+
+def secrets_masker(wf: Workflow, environ: Mapping[str, str] | None = None) -> SecretMasker:
+    """One masker for the whole run, with every `secrets:` value read from the environment."""
+    env = os.environ if environ is None else environ
+    masker = SecretMasker()
+    missing = [name for name in wf.secrets if name not in env]
+    if missing:
+        names = ", ".join(missing)
+        raise InputError(
+            f"secret {names} is not set in the environment (the workflow lists it under "
+            "`secrets:`)",
+            location=wf.where("secrets"),
+        )
+    for name in wf.secrets:
+        masker.add(env[name], name=name)
+    return masker
+
+
+def known_step_ids(steps: Sequence[Step], prefix: str = "") -> list[str]:
+    """Qualified ids known before a run: everything except the children of loops."""
+    ids: list[str] = []
+    for step in steps:
+        ids.append(prefix + step.id)
+        if not isinstance(step, LoopStep):
+            ids.extend(known_step_ids(step.children(), prefix))
+    return ids
+
+
+def _check_max_parallel(value: int | None, wf: Workflow) -> int:
+    limit = wf.max_parallel_steps if value is None else value
+    if limit < 1:
+        raise UsageError(f"--max-parallel must be at least 1, got {limit}")
+    return limit
+
+
+class _HttpClient:
+    """One httpx client per run, made on first use (most runs never call a webhook)."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    async def __call__(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+async def arun_workflow(
+    workflow: Workflow | Path | str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    state_dir: Path | str = DEFAULT_STATE_DIR,
+    history: Path | str | None = None,
+    max_parallel: int | None = None,
+    observers: Sequence[RunObserver] = (),
+    workdir: Path | str | None = None,
+    record_history: bool = True,
+    durable: bool = True,
+    handle_signals: bool = False,
+    registry: Registry | None = None,
+) -> RunResult:
+    """Run a workflow to its end and return what happened.
+
+    `inputs` are raw values (strings from a command line are coerced to the declared
+    types); `history` defaults to `<state_dir>/history.jsonl`; `max_parallel` overrides
+    `max_parallel_steps`. User errors (invalid spec, inputs, unsupported features) raise
+    FlowctlError before anything runs; a failing step never raises, it is in the result.
+    With `handle_signals`, the first SIGINT/SIGTERM cancels the run cleanly (status
+    cancelled, exit code 130) and a second one stops at once (KeyboardInterrupt).
+    """
+    from flowctl.runner.inputs import resolve_inputs
+
+    wf = load(workflow)
+    reg = registry if registry is not None else default_registry()
+    check_supported(wf, reg)
+    resolved = resolve_inputs(wf, inputs or {})
+    masker = secrets_masker(wf)
+    limit = _check_max_parallel(max_parallel, wf)
+    state = Path(state_dir)
+    run = _Run(
+        wf,
+        inputs=resolved,
+        masker=masker,
+        paths=allocate_run(state),
+        history=(Path(history) if history is not None else state / HISTORY_FILE)
+        if record_history
+        else None,
+        max_parallel=limit,
+    )
+    return await run.execute(
+        observers=observers,
+        registry=reg,
+        workdir=Path(workdir) if workdir is not None else Path.cwd(),
+        durable=durable,
+        handle_signals=handle_signals,
+    )
+
+
+class _Run:
+    """The life of one run after its checks: state files, scheduling, the record."""
+
+    def __init__(
+        self,
+        wf: Workflow,
+        *,
+        inputs: Mapping[str, Any],
+        masker: SecretMasker,
+        paths: RunPaths,
+        history: Path | None,
+        max_parallel: int,
+    ) -> None:
+        self.wf = wf
+        self.inputs = inputs
+        self.masker = masker
+        self.paths = paths
+        self.history = history
+        self.max_parallel = max_parallel
+        self.started = time.time()
+        self.observers: list[RunObserver] = []
+
+    async def execute(
+        self,
+        *,
+        observers: Sequence[RunObserver],
+        registry: Registry,
+        workdir: Path,
+        durable: bool,
+        handle_signals: bool,
+    ) -> RunResult:
+        wf, paths = self.wf, self.paths
+        try:
+            data = build_run_data(
+                wf, self.inputs, run_id=paths.run_id, started_at=iso(self.started) or ""
+            )
+        except FlowctlError:
+            shutil.rmtree(paths.run_dir, ignore_errors=True)  # nothing ran: leave no husk
+            raise
+        if wf.source and Path(wf.source).is_file():
+            from flowctl.runner.pycall import ensure_on_sys_path
+
+            ensure_on_sys_path(Path(wf.source).resolve().parent)
+        journal = AuditJournal(paths.audit, paths.run_id, masker=self.masker, durable=durable)
+        audit = AuditObserver(
+            journal,
+            run_data={
+                "workflow": wf.name,
+                "version": wf.version,
+                "spec": wf.source,
+                "spec_sha256": wf.sha256,
+                "inputs": self.inputs,
+                "max_parallel": self.max_parallel,
+            },
+        )
+        self.observers = [audit, *observers]
+        scratch = Path(tempfile.mkdtemp(prefix=f"flowctl-{paths.run_id}-"))
+        http = _HttpClient()
+        sched = Scheduler(
+            wf,
+            run_id=paths.run_id,
+            data=data,
+            masker=self.masker,
+            paths=paths,
+            observers=self.observers,
+            registry=registry,
+            max_parallel=self.max_parallel,
+            workdir=workdir,
+            scratch=scratch,
+            http_client=http,
+        )
+        self._emit(
+            RunStarted(
+                run_id=paths.run_id,
+                workflow=wf.name,
+                step_ids=tuple(known_step_ids(wf.steps)),
+                ts=self.started,
+            )
+        )
+        try:
+            with _signals(handle_signals, sched) as controller:
+                try:
+                    outcome = await sched.run()
+                except asyncio.CancelledError:
+                    # Cancelled from outside (an API caller) or forced by a second signal:
+                    # the journal still gets its run_finished, then the cancel goes on.
+                    forced = controller is not None and controller.forced
+                    cancelled = SchedulerOutcome(
+                        status=RunStatus.CANCELLED, error=sched.stop_reason or "cancelled"
+                    )
+                    self._finish(sched, journal, cancelled, record=not forced)
+                    if forced:
+                        raise KeyboardInterrupt from None
+                    raise
+                except Exception as exc:
+                    # A bug in flowctl: close the journal as a failed run, then let it show.
+                    broken = SchedulerOutcome(
+                        status=RunStatus.FAILED, error=f"internal error: {type(exc).__name__}"
+                    )
+                    self._finish(sched, journal, broken, record=False)
+                    raise
+        finally:
+            with contextlib.suppress(Exception):
+                await http.aclose()
+            shutil.rmtree(scratch, ignore_errors=True)
+        return self._finish(sched, journal, outcome, record=True)
+
+    def _emit(self, event: RunEvent) -> None:
+        for observer in self.observers:
+            observer.handle(event)
+
+    def _finish(
+        self, sched: Scheduler, journal: AuditJournal, outcome: SchedulerOutcome, *, record: bool
+    ) -> RunResult:
+        """Close the run: run_finished, the journal, the history line and report.json."""
+        wf, paths = self.wf, self.paths
+        _settle_unfinished(wf, sched)
+        finished = time.time()
+        failed = outcome.status is RunStatus.FAILED
+        root = sched.root_of(outcome.root_cause) if failed else None
+        error = _error_text(sched, outcome, root)
+        result = RunResult(
+            run_id=paths.run_id,
+            workflow=wf.name,
+            status=outcome.status,
+            steps=dict(sched.results),
+            data=sched.data.workflow,
+            inputs=self.inputs,
+            started_at=self.started,
+            finished_at=finished,
+            error=self.masker.mask(error) if error else None,
+            root_cause=root,
+            paths=paths,
+            history_path=self.history if record else None,
+            report_path=paths.report,
+        )
+        self._emit(
+            RunFinished(
+                run_id=paths.run_id,
+                status=outcome.status,
+                duration=result.duration,
+                ts=finished,
+                error=result.error,
+            )
+        )
+        journal.close()
+        if not record:
+            return result
+        if self.history is not None:
+            from flowctl.state.history import append_record
+
+            append_record(
+                self.history,
+                run_record(
+                    wf,
+                    result,
+                    steps=sched.steps,
+                    edges=sched.edges,
+                    max_parallel=self.max_parallel,
+                    inputs_sha256=sha256_json(dict(self.inputs)),
+                ),
+            )
+        optimization, note = _optimization(wf, self.history)
+        write_json(
+            paths.report,
+            build_report(
+                wf, result, masker=self.masker, optimization=optimization, optimization_note=note
+            ),
+        )
+        return result
+
+
+@contextlib.contextmanager
+def _signals(enabled: bool, sched: Scheduler) -> Iterator[SignalController | None]:
+    """First SIGINT/SIGTERM: cancel the run cleanly. Second: cancel the run's task now."""
+    if not enabled:
+        yield None
+        return
+    from flowctl.runner.signals import SignalController
+
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_cancel(name: str) -> None:
+        sched.hard_stop(RunStatus.CANCELLED, f"interrupted by {name}")
+
+    def on_force() -> None:
+        if main is not None:
+            main.cancel()
+
+    with SignalController(loop, on_cancel, on_force) as controller:
+        yield controller
+
+
+def _settle_unfinished(wf: Workflow, sched: Scheduler) -> None:
+    """Steps a cancelled run never reached still get a result: skipped, and why."""
+    missing = [qid for qid in known_step_ids(wf.steps) if qid not in sched.results]
+    if not missing:
+        return
+    by_id = {step.id: step for step, _ in wf.walk()}
+    reason = f"not started: {sched.stop_reason or 'the run was cancelled'}"
+    for qid in missing:
+        step = by_id[qid]
+        sched.record(
+            step,
+            StepResult(
+                id=qid,
+                step_type=step.type,
+                status=StepStatus.SKIPPED,
+                reason=reason,
+                finished_at=time.time(),
+            ),
+        )
+
+
+def _error_text(sched: Scheduler, outcome: SchedulerOutcome, root: str | None) -> str | None:
+    """The run's error, root cause first: the step where the failure began and why."""
+    if outcome.status is RunStatus.COMPLETED:
+        return None
+    if root is not None and root in sched.results:
+        failed = sched.results[root]
+        cause = f"step '{root}' {failed.status.value}"
+        return f"{cause}: {failed.error}" if failed.error else cause
+    return outcome.error
+
+
+def _optimization(wf: Workflow, history: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The optimizer's analysis of this workflow's history so far, when it is enabled."""
+    if not wf.optimization_enabled:
+        return None, "optimization_enabled is false"
+    if history is None or not history.is_file():
+        return None, "no history recorded for this run"
+    from flowctl.optimize import analyze_history
+
+    try:
+        report = analyze_history(history, workflow=wf.name, spec=wf)
+    except FlowctlError as err:
+        return None, f"optimization skipped: {err}"
+    return report.to_json(), None
+
+
+def run_workflow(workflow: Workflow | Path | str, **options: Any) -> RunResult:
+    """Synchronous arun_workflow (same options); not callable from a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise UsageError("run_workflow was called inside an event loop; await arun_workflow")
+    return asyncio.run(arun_workflow(workflow, **options))

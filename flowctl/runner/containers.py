@@ -1,0 +1,92 @@
+"""The interface between container step types (parallel, loop) and the scheduler."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flowctl.runner.results import StepResult
+from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.spec.model import Step
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScopeOutcome:
+    """How one run of a group of sibling steps ended.
+
+    `failure` is set when a step failed in a way the scope does not tolerate (for a
+    parallel container: when min_success_ratio can no longer be met); `cause` names the
+    innermost step at the root of it. `stopped` is set when the scope was stopped from
+    outside (a sibling iteration failed, the run was cancelled).
+    """
+
+    results: Mapping[str, StepResult]  # local step id -> result, in file order
+    names: Mapping[str, Any]  # the `steps` entries the scope published
+    failure: str | None = None
+    cause: str | None = None
+    stopped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and self.stopped is None
+
+    def outputs_by_id(self) -> dict[str, Any]:
+        return {sid: dict(r.outputs) for sid, r in self.results.items()}
+
+
+class ChildScope(Protocol):
+    """One scheduled group of child steps (a parallel body, one loop iteration)."""
+
+    def stop(self, reason: str) -> None:
+        """Cancel running children and start no new ones (cleanup steps still run)."""
+        ...
+
+    async def run(self) -> ScopeOutcome: ...
+
+
+class Children(Protocol):
+    """What the scheduler offers a container to run its children."""
+
+    @property
+    def prefix(self) -> str:
+        """The qualified-id prefix of the container's own scope ("" at top level)."""
+        ...
+
+    def scope(
+        self,
+        steps: Sequence[Step],
+        *,
+        prefix: str,
+        variables: Mapping[str, Any] | None = None,
+        own_names: bool = False,
+        max_concurrency: int | None = None,
+        min_success_ratio: float = 1.0,
+    ) -> ChildScope:
+        """A scope of `steps` named `<prefix><id>`.
+
+        `variables` are added to the names children see (item, index); `own_names` gives
+        the scope its own `steps` entries over the enclosing ones (a loop iteration), else
+        children publish into the container's scope (a parallel body).
+        """
+        ...
+
+
+class ContainerExecutor(Protocol):
+    """A step type whose work is running child steps through the scheduler."""
+
+    async def execute(self, ctx: StepContext, children: Children) -> Outputs: ...
+
+
+class ContainerFailure(StepFailure):
+    """A container failed; `cause` is the qualified id of the child at the root of it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: str | None = None,
+        outputs: Outputs | None = None,
+    ) -> None:
+        super().__init__(message, kind=FailureKind.ERROR, retryable=False, outputs=outputs)
+        self.cause = cause

@@ -1,0 +1,97 @@
+"""Value types of a finished step and of a finished run, as the runner reports them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowctl.errors import ExitCode
+from flowctl.spec.model import StepType
+from flowctl.state.paths import RunPaths
+from flowctl.status import RunStatus, StepStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepResult:
+    """What one step (one loop iteration's child counts as one step) did in a run.
+
+    Times are `time.time()` seconds; `duration` runs from the first attempt's start to the
+    end (retries and their backoff included), `queued` is time spent ready but waiting for
+    a free slot. `outputs` hold the real values (steps downstream read them); everything
+    written to a file or the console is masked on the way out.
+    """
+
+    id: str  # qualified: "a", "loop[2].child"
+    step_type: StepType
+    status: StepStatus
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None  # masked
+    error_kind: str | None = None  # "error", "timeout", "exit_code:N", "expression", ...
+    reason: str | None = None  # why skipped or cancelled, in plain words
+    attempts: int = 0
+    duration: float = 0.0
+    queued: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    parent: str | None = None  # the container's qualified id
+    cached: bool = False
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    inputs_sha256: str | None = None
+    outputs_sha256: str | None = None
+    log_path: Path | None = None
+    continue_on_failure: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is StepStatus.COMPLETED
+
+    def names_entry(self) -> dict[str, Any]:
+        """The `steps.<id>` value expressions see."""
+        return {
+            "status": self.status.value,
+            "outputs": self.outputs,
+            "attempts": self.attempts,
+            "duration": self.duration,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """The outcome of one run: status, every step's result, the run's data and its files."""
+
+    run_id: str
+    workflow: str
+    status: RunStatus
+    steps: Mapping[str, StepResult]  # qualified id -> result, in the order steps finished
+    data: Mapping[str, Any]  # the final `workflow` data (variables, inputs, output_mapping)
+    inputs: Mapping[str, Any]
+    started_at: float
+    finished_at: float
+    error: str | None = None  # masked; the root cause first
+    root_cause: str | None = None  # qualified id of the step whose failure ended the run
+    paths: RunPaths | None = None
+    history_path: Path | None = None
+    report_path: Path | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.finished_at - self.started_at
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.status.exit_code
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.COMPLETED
+
+    def step(self, qualified_id: str) -> StepResult:
+        """The result of one step; KeyError naming the known ids otherwise."""
+        try:
+            return self.steps[qualified_id]
+        except KeyError:
+            known = ", ".join(sorted(self.steps)) or "none"
+            raise KeyError(f"no step {qualified_id!r} in this run (known: {known})") from None

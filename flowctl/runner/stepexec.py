@@ -1,0 +1,339 @@
+"""One step from start to final result: slots, attempts, retries, timeouts, data mappings."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flowctl.durations import format_duration
+from flowctl.errors import ExpressionError, FlowctlError
+from flowctl.runner.containers import ChildScope, ContainerExecutor, ContainerFailure
+from flowctl.runner.data import (
+    apply_output_mapping,
+    expression_failure,
+    resolve_params,
+    sha256_json,
+    step_env,
+)
+from flowctl.runner.results import StepResult
+from flowctl.runner.retry import call_with_retries
+from flowctl.runner.steplog import FileStepLog
+from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.spec.model import ActionStep, Step
+from flowctl.status import StepStatus
+
+if TYPE_CHECKING:
+    from flowctl.runner.scheduler import ScopeRun
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What is known about a step while it runs."""
+
+    attempts: int = 0
+    started_at: float | None = None  # time.time() of the first attempt
+    t0: float = 0.0  # perf_counter() of the first attempt
+    queued: float = 0.0
+    params: dict[str, Any] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def begin(self, attempt: int) -> None:
+        self.attempts = attempt
+        if self.started_at is None:
+            self.started_at = time.time()
+            self.t0 = time.perf_counter()
+
+
+class _Slot:
+    """One of the run's slots, held by a leaf while an attempt runs.
+
+    Released before a retry's backoff and, at the end, only after the step's final event
+    is emitted: the audit log then never shows more running steps than the limit.
+    """
+
+    __slots__ = ("_pool", "held")
+
+    def __init__(self, pool: asyncio.Semaphore | None) -> None:
+        self._pool = pool
+        self.held = False
+
+    async def acquire(self) -> None:
+        if self._pool is not None and not self.held:
+            await self._pool.acquire()
+            self.held = True
+
+    def release(self) -> None:
+        if self._pool is not None and self.held:
+            self.held = False
+            self._pool.release()
+
+
+def needs_scratch(step: Step) -> bool:
+    """Only shell commands write files there ($FLOWCTL_OUTPUT, $FLOWCTL_METRICS).
+
+    A directory per attempt costs two filesystem calls, as much as the rest of a no-op
+    python step's scheduling; other step types get the path and may create it.
+    """
+    return isinstance(step, ActionStep) and step.command is not None
+
+
+def failure_tag(failure: StepFailure) -> str:
+    """error_kind of a failure: "exit_code:N", "timeout", "expression", ..."""
+    if failure.kind is FailureKind.EXIT_CODE and failure.exit_code is not None:
+        return f"exit_code:{failure.exit_code}"
+    return failure.kind.value
+
+
+def _as_failure(exc: Exception) -> StepFailure:
+    """Translate whatever an executor raised into a StepFailure (errors at the boundary)."""
+    if isinstance(exc, StepFailure):
+        return exc
+    if isinstance(exc, ExpressionError):
+        return expression_failure(exc, "template")
+    if isinstance(exc, FlowctlError):
+        return StepFailure(str(exc), retryable=False)
+    text = str(exc)
+    return StepFailure(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+class _Children:
+    """containers.Children for one running container step."""
+
+    def __init__(self, scope: ScopeRun, qid: str, timer: asyncio.Timeout | None) -> None:
+        self._scope = scope
+        self._qid = qid
+        self._timer = timer
+
+    @property
+    def prefix(self) -> str:
+        return self._scope.prefix
+
+    def _outer_reason(self) -> str | None:
+        if self._timer is not None and self._timer.expired():
+            return f"container '{self._qid}' timed out"
+        return self._scope.cancel_reason(self._qid)
+
+    def scope(
+        self,
+        steps: Any,
+        *,
+        prefix: str,
+        variables: Mapping[str, Any] | None = None,
+        own_names: bool = False,
+        max_concurrency: int | None = None,
+        min_success_ratio: float = 1.0,
+    ) -> ChildScope:
+        return self._scope.child_scope(
+            steps,
+            prefix=prefix,
+            parent=self._qid,
+            variables=variables,
+            own_names=own_names,
+            max_concurrency=max_concurrency,
+            min_success_ratio=min_success_ratio,
+            outer_reason=self._outer_reason,
+        )
+
+
+async def execute_step(scope: ScopeRun, step: Step, qid: str) -> StepResult:
+    """Run one step that its trigger rule and condition allowed to start.
+
+    The result is recorded (its StepFinished event emitted) before the step gives back
+    its slots, and never raises: failures and cancellation become the result's status.
+    """
+    return await _StepRun(scope, step, qid).run()
+
+
+class _StepRun:
+    """The state of one step while it runs: attempts, slots, params, log, timings."""
+
+    def __init__(self, scope: ScopeRun, step: Step, qid: str) -> None:
+        self.scope = scope
+        self.sched = scope.sched
+        self.step = step
+        self.qid = qid
+        self.entry = self.sched.registry[step.type]
+        self.progress = _Progress()
+        self.log = FileStepLog(self.sched.log_path(qid), self.sched.masker)
+        self.names = scope.frame.names(self.sched.data)
+        self.key = f"{self.sched.run_id}:{qid}"  # FLOWCTL_IDEMPOTENCY_KEY: run, step, iteration
+        self.slot = _Slot(self.sched.pool if self.entry.uses_slot else None)
+        # The container's max_concurrency slot is held for the child's whole run, retries
+        # included, and like the run's slot it is given back after the final event.
+        self.limit = _Slot(scope.limit)
+
+    async def run(self) -> StepResult:
+        step = self.step
+        outputs: Outputs = {}
+        status = StepStatus.COMPLETED
+        error: str | None = None
+        kind: str | None = None
+        reason: str | None = None
+        try:
+            await self.limit.acquire()
+            outputs = await self._outputs()
+        except StepFailure as failure:
+            status = StepStatus.FAILED
+            error = self.sched.masker.mask(failure.message)
+            kind = failure_tag(failure)
+            outputs = failure.outputs
+            if isinstance(failure, ContainerFailure) and failure.cause is not None:
+                self.sched.causes[self.qid] = failure.cause
+        except asyncio.CancelledError:
+            # Only the scheduler cancels a step (stop, timeout, interrupt): the step ends
+            # here with its own status, and its scope goes on settling the others.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            reason = self.scope.cancel_reason(self.qid)
+            status = StepStatus.CANCELLED if self.progress.attempts else StepStatus.SKIPPED
+            if status is StepStatus.SKIPPED:
+                reason = f"not started: {reason}"
+        finally:
+            self.log.close()
+        try:
+            result = self._result(status, outputs, error=error, kind=kind, reason=reason)
+            self.sched.record(step, result)
+        finally:
+            self.slot.release()
+            self.limit.release()
+        return result
+
+    async def _outputs(self) -> Outputs:
+        step = self.step
+        if self.entry.container is not None:
+            outputs = await self._container(self.entry.container)
+        else:
+            outputs = await call_with_retries(
+                step.retry_policy, self._attempt, on_retry=self._on_retry
+            )
+        if not isinstance(outputs, Mapping):
+            outputs = {"result": outputs}
+        if step.output_mapping:
+            try:
+                apply_output_mapping(step, outputs, self.names, self.sched.data.workflow)
+            except StepFailure as failure:
+                failure.outputs = failure.outputs or outputs
+                raise
+        return outputs
+
+    def _context(self, attempt: int) -> StepContext:
+        step, progress = self.step, self.progress
+        if progress.params is None:
+            # Resolved once, inside the first attempt: a failure here is that attempt's
+            # failure, and never retried (expression or validation errors cannot heal).
+            params = resolve_params(step, self.names)
+            self.names["params"] = params
+            self.sched.validator.check(step, params)
+            progress.params = params
+            progress.env = step_env(
+                self.sched.data, params, qualified_id=self.qid, idempotency_key=self.key
+            )
+        return StepContext(
+            step=step,
+            qualified_id=self.qid,
+            run_id=self.sched.run_id,
+            attempt=attempt,
+            params=progress.params,
+            names=self.names,
+            env=progress.env,
+            log=self.log,
+            masker=self.sched.masker,
+            workdir=self.sched.workdir,
+            scratch=self.sched.new_scratch(create=needs_scratch(step)),
+            timeout=step.timeout,
+            idempotency_key=self.key,
+            http_client=self.sched.http_client,
+            metrics=progress.metrics,
+        )
+
+    def _begin(self, attempt: int) -> StepContext:
+        self.progress.begin(attempt)
+        self.sched.started(self.step, self.qid, attempt, self.scope.parent)
+        if attempt > 1 and self.log.written:
+            self.log.write(f"--- attempt {attempt} ---\n")
+        try:
+            return self._context(attempt)
+        except Exception as exc:
+            raise _as_failure(exc) from None
+
+    async def _attempt(self, attempt: int) -> Outputs:
+        """One attempt of a leaf step, holding a slot, within the step's timeout."""
+        executor = self.entry.leaf
+        assert executor is not None
+        waited = time.perf_counter()
+        await self.slot.acquire()
+        self.progress.queued += time.perf_counter() - waited
+        ctx = self._begin(attempt)
+        timer = asyncio.timeout(self.step.timeout)
+        try:
+            async with timer:
+                return await executor.execute(ctx)
+        except TimeoutError as exc:
+            if timer.expired():
+                raise StepFailure(
+                    f"timed out after {format_duration(self.step.timeout)}",
+                    kind=FailureKind.TIMEOUT,
+                ) from None
+            raise _as_failure(exc) from None
+        except Exception as exc:
+            raise _as_failure(exc) from None
+
+    def _on_retry(self, attempt: int, failure: StepFailure, delay: float) -> None:
+        self.sched.retrying(self.qid, attempt, failure.message, delay)
+        self.slot.release()  # nobody should wait for a slot while this step only waits
+
+    async def _container(self, executor: ContainerExecutor) -> Outputs:
+        """A container runs once, holding no slot; its children are scheduled like steps."""
+        step = self.step
+        ctx = self._begin(1)
+        # A container's timeout applies only when its author set one: the default per-
+        # attempt timeout is meant for one action, not for a loop of many.
+        timer = asyncio.timeout(step.timeout if "timeout" in step.key_locations else None)
+        try:
+            async with timer:
+                return await executor.execute(ctx, _Children(self.scope, self.qid, timer))
+        except TimeoutError as exc:
+            if timer.expired():
+                raise StepFailure(
+                    f"timed out after {format_duration(step.timeout)}", kind=FailureKind.TIMEOUT
+                ) from None
+            raise _as_failure(exc) from None
+        except Exception as exc:
+            raise _as_failure(exc) from None
+
+    def _result(
+        self,
+        status: StepStatus,
+        outputs: Outputs,
+        *,
+        error: str | None,
+        kind: str | None,
+        reason: str | None,
+    ) -> StepResult:
+        progress = self.progress
+        started = progress.started_at is not None
+        return StepResult(
+            id=self.qid,
+            step_type=self.step.type,
+            status=status,
+            outputs=outputs,
+            error=error,
+            error_kind=kind,
+            reason=reason,
+            attempts=progress.attempts,
+            duration=time.perf_counter() - progress.t0 if started else 0.0,
+            queued=progress.queued,
+            started_at=progress.started_at,
+            finished_at=time.time(),
+            parent=self.scope.parent,
+            metrics=dict(progress.metrics) if self.step.metrics_enabled else {},
+            inputs_sha256=sha256_json(progress.params) if progress.params is not None else None,
+            outputs_sha256=sha256_json(outputs) if status is StepStatus.COMPLETED else None,
+            log_path=self.log.path if self.log.written else None,
+            continue_on_failure=self.step.continue_on_failure,
+        )

@@ -1,0 +1,407 @@
+"""The `action` step: a shell command (`run:`) or a Python callable (`python:`)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import re
+import shutil
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flowctl.errors import ExpressionError
+from flowctl.expressions import compile_template, is_template, render_shell
+from flowctl.runner.process import ProcessResult, run_process
+from flowctl.runner.pycall import PythonRefError, resolve
+from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.spec.model import ActionStep, ShellCommand
+
+OUTPUT_FILE = "output"  # in ctx.scratch; exported as $FLOWCTL_OUTPUT
+METRICS_FILE = "metrics"  # in ctx.scratch; exported as $FLOWCTL_METRICS
+MAX_OUTPUT_FILE = 16 * 1024 * 1024  # bytes of $FLOWCTL_OUTPUT read at most
+STDERR_TAIL_LINES = 5  # lines of stderr quoted in a failure message
+RESERVED_OUTPUTS = frozenset(
+    {"exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated"}
+)
+
+_OUTPUT_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+
+# The first word of a command that only a shell understands (builtins, keywords, and
+# utilities whose builtin and /usr/bin versions differ): such scripts always go to the shell.
+# fmt: off
+_SHELL_WORDS = frozenset({
+    ".", ":", "[", "[[", "alias", "bg", "break", "case", "cd", "command", "continue",
+    "declare", "echo", "eval", "exec", "exit", "export", "false", "fc", "fg", "for",
+    "function", "getopts", "hash", "if", "jobs", "kill", "let", "local", "printf", "pwd",
+    "read", "readonly", "return", "select", "set", "shift", "source", "test", "time",
+    "times", "trap", "type", "typeset", "ulimit", "umask", "unalias", "unset", "until",
+    "wait", "while",
+})
+# fmt: on
+_SHELL_CHARS = frozenset("#;&|<>()$`\\\"'*?[]{}~=%!^\n\r\t")
+_POSIX_SHELLS = frozenset({"sh", "dash", "ash", "bash", "ksh", "mksh", "zsh"})
+
+
+class ActionExecutor:
+    """Runs `run:` commands and `python:` callables; agents are not supported yet.
+
+    Shell semantics follow GitHub Actions: `sh -e -c SCRIPT` by default, and for bash
+    `bash --noprofile --norc -e -o pipefail -c SCRIPT`, so a failing line fails the step;
+    any other shell gets `SHELL -c SCRIPT`. Every `{{ }}` in the script reaches the shell
+    as an environment variable, never as text. A script that is one plain command (no
+    character a shell would interpret, not a builtin) is exec'd directly, as make does.
+
+    Shell outputs: `exit_code`, `stdout`, `stderr` (masked; trailing newlines removed, as
+    `$(...)` does; only the last 1 MiB of each is kept in memory, and then
+    `stdout_truncated` / `stderr_truncated` is true; the step log has everything), plus
+    what the command wrote to `$FLOWCTL_OUTPUT`: one JSON object, or `key=value` lines
+    (values stay strings; `key<<EOF` ... `EOF` for multi-line values). Numeric
+    `name=value` lines in `$FLOWCTL_METRICS` become custom metrics.
+
+    Python: the callable gets the params as keyword arguments, plus `ctx` if it has such
+    a parameter; a mapping result is the outputs, anything else `{"result": value}`.
+    """
+
+    async def execute(self, ctx: StepContext) -> Outputs:
+        step = ctx.step
+        if not isinstance(step, ActionStep):
+            raise StepFailure(
+                f"step {step.id!r} is a {step.type} step, not an action", retryable=False
+            )
+        if step.agent_capability is not None:
+            raise StepFailure(
+                "agents are not supported yet", kind=FailureKind.UNSUPPORTED, retryable=False
+            )
+        if step.command is not None:
+            return await run_shell(ctx, step.command)
+        if step.python is not None:
+            return await call_python(ctx, step.python)
+        raise StepFailure(
+            f"action step {step.id!r} has neither `run` nor `python`", retryable=False
+        )
+
+
+EXECUTOR = ActionExecutor()
+
+
+# -- shell -----------------------------------------------------------------------------------
+
+
+async def run_shell(ctx: StepContext, command: ShellCommand) -> Outputs:
+    """Run one `run:` command for this attempt (also used for rollback actions)."""
+    try:
+        # Most commands are literal: no rendering, no placeholder variables.
+        if is_template(command.run):
+            script = render_shell(command.run, ctx.names)
+            script_text, script_env = script.script, script.env
+        else:
+            script_text, script_env = command.run, {}
+        cwd = resolve_working_dir(command.working_dir, ctx)
+        step_env = {
+            name: compile_template(value).render(ctx.names) if is_template(value) else value
+            for name, value in command.env.items()
+        }
+    except ExpressionError as exc:
+        raise StepFailure(
+            ctx.masker.mask(str(exc)), kind=FailureKind.EXPRESSION, retryable=False
+        ) from None
+    shell = _shell_argv(command.shell)
+    # ctx.scratch is a fresh directory for this attempt, so no earlier attempt's outputs.
+    output_path = ctx.scratch / OUTPUT_FILE
+    metrics_path = ctx.scratch / METRICS_FILE
+
+    env = dict(os.environ)
+    env.update(ctx.env)
+    env.update(step_env)
+    env.setdefault("FLOWCTL_IDEMPOTENCY_KEY", ctx.idempotency_key)
+    env["FLOWCTL_RUN_ID"] = ctx.run_id
+    env["FLOWCTL_STEP_ID"] = ctx.qualified_id
+    env["FLOWCTL_ATTEMPT"] = str(ctx.attempt)
+    env.update(script_env)
+    env["FLOWCTL_OUTPUT"] = str(output_path)
+    env["FLOWCTL_METRICS"] = str(metrics_path)
+
+    result = await _spawn(ctx, shell, script_text, cwd, env)
+    outputs: dict[str, Any] = {
+        "exit_code": result.exit_code,
+        "stdout": result.stdout.rstrip("\n"),
+        "stderr": result.stderr.rstrip("\n"),
+    }
+    if result.stdout_truncated:
+        outputs["stdout_truncated"] = True
+    if result.stderr_truncated:
+        outputs["stderr_truncated"] = True
+    if ctx.step.metrics_enabled:
+        _read_metrics(ctx, metrics_path)
+    if result.returncode != 0:
+        outputs.update(_read_outputs_lenient(ctx, output_path))
+        raise StepFailure(
+            _exit_message(ctx, result),
+            kind=FailureKind.EXIT_CODE,
+            exit_code=result.exit_code,
+            outputs=outputs,
+        )
+    outputs.update(_read_outputs(ctx, output_path))
+    return outputs
+
+
+async def _spawn(
+    ctx: StepContext, shell: list[str], script: str, cwd: Path, env: dict[str, str]
+) -> ProcessResult:
+    argv = _direct_argv(script) if Path(shell[0]).name in _POSIX_SHELLS else None
+    if argv is not None:
+        try:
+            return await run_process(argv, cwd=cwd, env=env, masker=ctx.masker, log=ctx.log)
+        except (OSError, ValueError):
+            pass  # let the shell handle or report it the way users know ("not found", 127)
+    try:
+        return await run_process([*shell, script], cwd=cwd, env=env, masker=ctx.masker, log=ctx.log)
+    except ValueError as exc:  # a NUL byte in an environment value or in the script
+        raise StepFailure(f"cannot start the command: {exc}", retryable=False) from None
+    except OSError as exc:
+        raise StepFailure(
+            ctx.masker.mask(f"cannot start {shell[0]!r}: {exc.strerror or exc}"), retryable=False
+        ) from None
+
+
+def _direct_argv(script: str) -> list[str] | None:
+    """The argv of a script that is one plain command, to exec without a shell (as make does).
+
+    Only when no character could mean anything to a shell and the first word is not one
+    the shell implements itself; then exec and `sh -c` behave the same, minus one exec.
+    """
+    if not script or not _SHELL_CHARS.isdisjoint(script):
+        return None
+    words = script.split()
+    if not words or words[0] in _SHELL_WORDS:
+        return None
+    return words
+
+
+@functools.lru_cache(maxsize=32)
+def _shell_argv_cached(shell: str) -> tuple[str, ...]:
+    path = shell if "/" in shell else shutil.which(shell)
+    if path is None:
+        raise LookupError(shell)
+    name = Path(path).name
+    if name == "bash":
+        return (path, "--noprofile", "--norc", "-e", "-o", "pipefail", "-c")
+    if name in _POSIX_SHELLS:
+        return (path, "-e", "-c")
+    return (path, "-c")
+
+
+def _shell_argv(shell: str | None) -> list[str]:
+    try:
+        return list(_shell_argv_cached(shell or "/bin/sh"))
+    except LookupError:
+        raise StepFailure(
+            f"shell {shell!r} is not installed (not found on PATH)", retryable=False
+        ) from None
+
+
+def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
+    """The directory a command runs in (SECURITY.md 9).
+
+    A literal path is the author's choice and used as written (relative to ctx.workdir).
+    A templated one must stay inside ctx.workdir, or inside the absolute directory the
+    author wrote literally before the first `{{`, so an input value cannot move it away.
+    """
+    if working_dir is None:
+        return ctx.workdir
+    if not is_template(working_dir):
+        path = ctx.workdir / working_dir
+    else:
+        rendered = compile_template(working_dir).render(ctx.names)
+        literal = working_dir[: min(_find(working_dir, "{{"), _find(working_dir, "{%"))]
+        base = Path(literal).parent if literal.startswith("/") else ctx.workdir
+        path = base / rendered
+        normal = Path(os.path.normpath(path))
+        base_normal = Path(os.path.normpath(base))
+        if normal != base_normal and base_normal not in normal.parents:
+            raise StepFailure(
+                ctx.masker.mask(
+                    f"working_dir {working_dir!r} resolves to {str(normal)!r}, outside "
+                    f"{str(base_normal)!r}; a templated working_dir must stay inside it"
+                ),
+                kind=FailureKind.VALIDATION,
+                retryable=False,
+            )
+    path = Path(os.path.normpath(path))
+    if not path.is_dir():
+        raise StepFailure(ctx.masker.mask(f"working_dir {str(path)!r} is not a directory"))
+    return path
+
+
+def _find(text: str, needle: str) -> int:
+    index = text.find(needle)
+    return len(text) if index < 0 else index
+
+
+def _exit_message(ctx: StepContext, result: ProcessResult) -> str:
+    if result.signal_name is not None:
+        head = f"command killed by {result.signal_name} (exit code {result.exit_code})"
+    else:
+        head = f"command exited with code {result.exit_code}"
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    if not lines:
+        return head
+    tail = " | ".join(lines[-STDERR_TAIL_LINES:])
+    if len(tail) > 500:
+        tail = "..." + tail[-497:]
+    return ctx.masker.mask(f"{head}: {tail}")
+
+
+# -- $FLOWCTL_OUTPUT and $FLOWCTL_METRICS ----------------------------------------------------
+
+
+def _read_text(path: Path, what: str) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_OUTPUT_FILE + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StepFailure(f"cannot read {what}: {exc.strerror or exc}", retryable=False) from None
+    if len(data) > MAX_OUTPUT_FILE:
+        raise StepFailure(
+            f"{what} is larger than {MAX_OUTPUT_FILE // (1024 * 1024)} MiB", retryable=False
+        )
+    return data.decode("utf-8", errors="replace")
+
+
+def _read_outputs(ctx: StepContext, path: Path) -> dict[str, Any]:
+    text = _read_text(path, "$FLOWCTL_OUTPUT")
+    if text is None or not text.strip():
+        return {}
+    try:
+        values = parse_output_file(text)
+    except ValueError as exc:
+        raise StepFailure(ctx.masker.mask(f"$FLOWCTL_OUTPUT: {exc}"), retryable=False) from None
+    clash = RESERVED_OUTPUTS.intersection(values)
+    if clash:
+        raise StepFailure(
+            f"$FLOWCTL_OUTPUT: {', '.join(sorted(clash))} is reserved for flowctl's own outputs",
+            retryable=False,
+        )
+    return values
+
+
+def _read_outputs_lenient(ctx: StepContext, path: Path) -> dict[str, Any]:
+    """Outputs of a failed command, for error handlers; a broken file adds nothing."""
+    try:
+        return _read_outputs(ctx, path)
+    except StepFailure:
+        return {}
+
+
+def parse_output_file(text: str) -> dict[str, Any]:
+    """Parse $FLOWCTL_OUTPUT: one JSON object, or `key=value` / `key<<DELIM` lines."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            value = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        if not isinstance(value, dict):
+            raise ValueError("the JSON must be one object")
+        return value
+    values: dict[str, Any] = {}
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        index += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        heredoc = re.match(r"^([^=<]+)<<(\S+)\s*$", line)
+        if heredoc:
+            key, delimiter = heredoc.group(1).strip(), heredoc.group(2)
+            body: list[str] = []
+            while index < len(lines) and lines[index] != delimiter:
+                body.append(lines[index])
+                index += 1
+            if index >= len(lines):
+                raise ValueError(f"line {index}: {key}<<{delimiter} is never closed")
+            index += 1
+            value_text = "\n".join(body)
+        elif "=" in line:
+            key, value_text = line.split("=", 1)
+            key = key.strip()
+        else:
+            raise ValueError(f"line {index}: expected key=value, got {line[:80]!r}")
+        if not _OUTPUT_KEY.match(key):
+            raise ValueError(f"line {index}: {key[:80]!r} is not a valid output name")
+        values[key] = value_text
+    return values
+
+
+def _read_metrics(ctx: StepContext, path: Path) -> None:
+    text = _read_text(path, "$FLOWCTL_METRICS")
+    if not text:
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name, value = name.strip(), value.strip()
+        if sep and _OUTPUT_KEY.match(name) and _NUMBER.match(value):
+            ctx.metric(name, float(value))
+        else:
+            # Metrics are advisory: a bad line is reported in the log, not a step failure.
+            ctx.log.write(
+                f"[flowctl] $FLOWCTL_METRICS line {number} ignored: expected name=<number>\n"
+            )
+
+
+# -- python ----------------------------------------------------------------------------------
+
+
+async def call_python(ctx: StepContext, reference: str) -> Outputs:
+    """Call a `python:` callable with the params (and ctx); its result becomes the outputs."""
+    if is_template(reference):
+        raise StepFailure(
+            "python: must name a function literally ('package.module:function'); "
+            "templates are not allowed there",
+            kind=FailureKind.VALIDATION,
+            retryable=False,
+        )
+    try:
+        target = resolve(reference)
+        target.check_params(ctx.params)
+    except PythonRefError as exc:
+        raise StepFailure(ctx.masker.mask(exc.message), retryable=False) from None
+    kwargs: dict[str, Any] = dict(ctx.params)
+    if target.accepts_ctx:
+        kwargs["ctx"] = ctx
+    try:
+        if target.is_async:
+            value = await target.function(**kwargs)
+        else:
+            # Sync code may block; it runs on a worker thread. A timeout abandons it there
+            # (Python cannot kill a thread): the step fails, the thread finishes on its own.
+            value = await asyncio.to_thread(target.function, **kwargs)
+            if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
+                value = await value
+    except StepFailure as exc:
+        exc.message = ctx.masker.mask(exc.message)
+        exc.args = (exc.message,)
+        raise
+    except ExpressionError as exc:
+        raise StepFailure(
+            ctx.masker.mask(str(exc)), kind=FailureKind.EXPRESSION, retryable=False
+        ) from None
+    except (Exception, SystemExit) as exc:  # sys.exit() in a step must not end flowctl
+        # The traceback is for the author, in the step log; the failure is one line.
+        ctx.log.write(ctx.masker.mask("".join(traceback.format_exception(exc))))
+        raise StepFailure(ctx.masker.mask(f"{type(exc).__name__}: {exc}")) from None
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    return {"result": value}

@@ -1,0 +1,149 @@
+"""The loop container: `while` (checked before each iteration) or `for_each` (a parallel map)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import ChainMap
+from collections.abc import Mapping
+from typing import Any
+
+from flowctl.errors import ExpressionError
+from flowctl.runner.containers import Children, ChildScope, ContainerFailure, ScopeOutcome
+from flowctl.runner.data import expression_failure
+from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.spec.model import LoopStep
+
+
+class LoopExecutor:
+    """Outputs `iterations` (each iteration's `{child_id: outputs}`) and `count`.
+
+    Children of iteration i are named `<loop>[i].<child>` and see `index`, the `as` name
+    (for_each) and the iteration's own `steps`. An iteration fails when one of its children
+    fails (unless that child has continue_on_failure); the loop then stops the iterations
+    still running and fails, naming the iteration.
+    """
+
+    async def execute(self, ctx: StepContext, children: Children) -> Outputs:
+        step = ctx.step
+        if not isinstance(step, LoopStep):
+            raise TypeError(f"step {step.id!r} is not a loop step")
+        if step.for_each is not None:
+            items = _items(step, ctx.names)
+            return await _for_each(step, ctx, children, items)
+        return await _while(step, ctx, children)
+
+
+def _items(step: LoopStep, names: Mapping[str, Any]) -> list[Any]:
+    items = list(step.for_each) if isinstance(step.for_each, tuple) else _evaluate(step, names)
+    if len(items) > step.max_iterations:
+        raise StepFailure(
+            f"for_each gives {len(items)} items, more than max_iterations "
+            f"({step.max_iterations}); raise max_iterations to run them all",
+            retryable=False,
+        )
+    return items
+
+
+def _evaluate(step: LoopStep, names: Mapping[str, Any]) -> list[Any]:
+    from flowctl.expressions import compile_expression
+
+    source = str(step.for_each)
+    try:
+        value = compile_expression(source).evaluate(names)
+    except ExpressionError as err:
+        raise expression_failure(err, "for_each") from None
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise StepFailure(
+            f"for_each {source!r} must give a list, got {type(value).__name__}",
+            kind=FailureKind.EXPRESSION,
+            retryable=False,
+        )
+    return list(value)
+
+
+def _iteration_failure(index: int, outcome: ScopeOutcome, done: list[Any]) -> ContainerFailure:
+    return ContainerFailure(
+        f"iteration {index} failed: {outcome.failure or outcome.stopped}",
+        cause=outcome.cause,
+        outputs={"iterations": done, "count": len(done)},
+    )
+
+
+async def _for_each(
+    step: LoopStep, ctx: StepContext, children: Children, items: list[Any]
+) -> Outputs:
+    iterations: list[dict[str, Any] | None] = [None] * len(items)
+    running: dict[int, ChildScope] = {}
+    failed: list[tuple[int, ScopeOutcome]] = []
+    cursor = iter(range(len(items)))
+
+    async def worker() -> None:
+        for index in cursor:
+            if failed:
+                return
+            scope = children.scope(
+                step.steps,
+                prefix=f"{ctx.qualified_id}[{index}].",
+                variables={step.as_: items[index], "index": index},
+                own_names=True,
+            )
+            running[index] = scope
+            try:
+                outcome = await scope.run()
+            finally:
+                del running[index]
+            iterations[index] = outcome.outputs_by_id()
+            if not outcome.ok and not failed:
+                failed.append((index, outcome))
+                for other in running.values():
+                    other.stop(f"iteration {index} of loop '{ctx.qualified_id}' failed")
+
+    workers = max(1, min(step.max_concurrency, len(items)))
+    async with asyncio.TaskGroup() as group:
+        for _ in range(workers):
+            group.create_task(worker())
+    done = [it for it in iterations if it is not None]
+    if failed:
+        index, outcome = failed[0]
+        raise _iteration_failure(index, outcome, done)
+    return {"iterations": done, "count": len(done)}
+
+
+async def _while(step: LoopStep, ctx: StepContext, children: Children) -> Outputs:
+    from flowctl.expressions import evaluate_condition
+
+    source = step.while_ or ""
+    iterations: list[dict[str, Any]] = []
+    last: ScopeOutcome | None = None
+    index = 0
+    while True:
+        names = dict(ctx.names)
+        names["index"] = index
+        if last is not None:
+            names["steps"] = ChainMap(dict(last.names), ctx.names["steps"])
+        try:
+            again = evaluate_condition(source, names)
+        except ExpressionError as err:
+            raise expression_failure(err, "while") from None
+        if not again:
+            return {"iterations": iterations, "count": index}
+        if index >= step.max_iterations:
+            raise ContainerFailure(
+                f"loop reached max_iterations ({step.max_iterations}) and `while: {source}` "
+                "was still true",
+                outputs={"iterations": iterations, "count": index},
+            )
+        outcome = await children.scope(
+            step.steps,
+            prefix=f"{ctx.qualified_id}[{index}].",
+            variables={"index": index},
+            own_names=True,
+        ).run()
+        iterations.append(outcome.outputs_by_id())
+        if not outcome.ok:
+            raise _iteration_failure(index, outcome, iterations)
+        last = outcome
+        index += 1
+
+
+EXECUTOR = LoopExecutor()

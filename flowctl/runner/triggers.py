@@ -1,0 +1,37 @@
+"""Trigger rules: given how a step's dependencies ended, does it run or is it skipped?"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowctl.runner.results import StepResult
+from flowctl.spec.model import TriggerRule
+from flowctl.status import StepStatus
+
+_BROKEN = (StepStatus.FAILED, StepStatus.CANCELLED)
+
+
+def skip_reason(rule: TriggerRule, deps: Sequence[StepResult]) -> str | None:
+    """None when the step may run; otherwise why it is skipped, in plain words.
+
+    none_failed: no dependency failed (or was cancelled) and, when there are any, at
+    least one completed — so a step whose dependencies were all skipped is skipped too.
+    all_success: every dependency completed. all_done: always runs (cleanup).
+    """
+    if not deps or rule is TriggerRule.ALL_DONE:
+        return None
+    if rule is TriggerRule.ALL_SUCCESS:
+        for dep in deps:
+            if dep.status is not StepStatus.COMPLETED:
+                return f"dependency '{dep.id}' {dep.status.value} (trigger_rule all_success)"
+        return None
+    # A failure names the cause better than a cancellation that followed from it.
+    for broken in _BROKEN:
+        for dep in deps:
+            if dep.status is broken:
+                return f"dependency '{dep.id}' {dep.status.value}"
+    if not any(dep.status is StepStatus.COMPLETED for dep in deps):
+        if len(deps) == 1:
+            return f"dependency '{deps[0].id}' was skipped"
+        return "every dependency was skipped"
+    return None
