@@ -16,6 +16,8 @@ from flowctl.expressions.runtime import ShellCapture
 ENV_PREFIX = "FLOWCTL_T"
 MAX_ENV_BYTES = 128 * 1024  # Linux MAX_ARG_STRLEN: the longest single "NAME=value" string
 _INTEGER = re.compile(r"\A[-+]?(?:0|[1-9][0-9]*)\Z")
+# Compiled once: the nonce is checked per match, so no regex is compiled per command.
+_TOKEN = re.compile(r"@@FLOWCTL_(\d{12})_(\d+)@@", re.IGNORECASE)
 _WORD_BREAK = frozenset(" \t\n;&|()<>")
 _DELIMITER_END = frozenset(" \t\n;&|()<>")
 
@@ -107,12 +109,12 @@ class _Quoter:
     values: list[str] = field(default_factory=list)
 
     def run(self) -> ShellScript:
-        pattern = re.compile(rf"@@FLOWCTL_{self.capture.nonce}_(\d+)@@", re.IGNORECASE)
+        nonce = self.capture.nonce
         for text in self.capture.texts:
             # A value built from other outputs (a macro, a {% set %} block) holds their
             # tokens: as data, it holds their text.
-            self.values.append(pattern.sub(self._expanded, text))
-        self.tokens = {m.start(): m for m in pattern.finditer(self.text)}
+            self.values.append(_TOKEN.sub(self._expanded, text) if "@@" in text else text)
+        self.tokens = {m.start(): m for m in _TOKEN.finditer(self.text) if m.group(1) == nonce}
         i = 0
         while i < len(self.text):
             i = self._step(i)
@@ -122,7 +124,9 @@ class _Quoter:
         return ShellScript(script, {self._name(n): self._checked(n) for n in sorted(self.used)})
 
     def _expanded(self, match: re.Match[str]) -> str:
-        n = int(match.group(1))
+        if match.group(1) != self.capture.nonce:
+            return match.group(0)
+        n = int(match.group(2))
         return self.values[n] if n < len(self.values) else match.group(0)
 
     @staticmethod
@@ -150,7 +154,7 @@ class _Quoter:
             return self._heredoc_line(i, frame)
         token = self.tokens.get(i)
         if token is not None:
-            self.out.append(self._replacement(int(token.group(1)), frame.kind))
+            self.out.append(self._replacement(int(token.group(2)), frame.kind))
             return token.end()
         if frame.kind in _CODE:
             return self._code(i, frame)
@@ -320,7 +324,7 @@ class _Quoter:
                         "a {{ }} value inside a quoted here-document (<<'EOF') cannot be"
                         " passed as data; use an unquoted delimiter"
                     )
-                self.out.append(self._replacement(int(token.group(1)), _Kind.HEREDOC))
+                self.out.append(self._replacement(int(token.group(2)), _Kind.HEREDOC))
                 j = token.end()
             elif text[j] == "\\" and doc.expands and j + 1 < end:
                 j = self._escape(j)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import os
 import signal
 import subprocess
@@ -291,8 +292,10 @@ async def _terminate(
         # Grandchildren may ignore SIGTERM or outlive the leader: the group goes regardless.
         _signal_group(proc.pid, signal.SIGKILL)
         if proc.returncode is None:
-            # SIGKILL cannot be caught, so this blocks only for the kernel to tear it down.
-            proc.wait()
+            # SIGKILL cannot be caught, so this blocks only for the kernel to tear it down
+            # (bounded: a process stuck in uninterruptible I/O must not hang the run).
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
     # The rest of the group dies asynchronously; give it a moment so nothing that could
     # still write our output outlives the attempt.
     pending = [end for end in ends if not end.done()]
