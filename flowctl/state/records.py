@@ -43,6 +43,13 @@ def _opt(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], defau
 _NUMBER = (int, float)
 
 
+def _float(value: Any, key: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise RecordError(f"field {key!r} is out of range") from None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepRecord:
     """What one step did in one run. Loop children are named `<loop>[<i>].<child>`."""
@@ -97,8 +104,8 @@ class StepRecord:
             status=_req(data, "status", str),
             started_at=_opt(data, "started_at", str, None),
             finished_at=_opt(data, "finished_at", str, None),
-            duration=float(_opt(data, "duration", _NUMBER, 0.0) or 0.0),
-            queued=float(_opt(data, "queued", _NUMBER, 0.0) or 0.0),
+            duration=_float(_opt(data, "duration", _NUMBER, 0.0) or 0.0, "duration"),
+            queued=_float(_opt(data, "queued", _NUMBER, 0.0) or 0.0, "queued"),
             attempts=int(_opt(data, "attempts", int, 0) or 0),
             cached=bool(_opt(data, "cached", bool, False)),
             error=_opt(data, "error", str, None),
@@ -109,7 +116,7 @@ class StepRecord:
             inputs_sha256=_opt(data, "inputs_sha256", str, None),
             outputs_sha256=_opt(data, "outputs_sha256", str, None),
             metrics={
-                str(k): float(v)
+                str(k): _float(v, f"metrics.{k}")
                 for k, v in metrics.items()
                 if isinstance(v, _NUMBER) and not isinstance(v, bool)
             },
@@ -187,10 +194,14 @@ class RunRecord:
             status=_req(data, "status", str),
             started_at=_req(data, "started_at", str),
             finished_at=_req(data, "finished_at", str),
-            duration=float(_req(data, "duration", _NUMBER)),
+            duration=_float(_req(data, "duration", _NUMBER), "duration"),
             max_parallel_steps=_opt(data, "max_parallel_steps", int, None),
             sla_targets=(
-                {str(k): float(v) for k, v in sla.items() if isinstance(v, _NUMBER)}
+                {
+                    str(k): _float(v, f"sla_targets.{k}")
+                    for k, v in sla.items()
+                    if isinstance(v, _NUMBER)
+                }
                 if sla is not None
                 else None
             ),

@@ -1,0 +1,113 @@
+"""parallelization: dependencies that carry no data, found in the spec (needs --spec)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flowctl.optimize.model import Change
+from flowctl.optimize.report import (
+    ChangeAction,
+    Level,
+    Recommendation,
+    RecommendationType,
+    SpecificChange,
+)
+from flowctl.optimize.rules.base import Context, StepView, evidence, seconds, step_yaml
+from flowctl.spec.model import ConditionStep, Step, TriggerRule
+
+# Below this many percent of the makespan an edge is not worth an edit.
+MIN_IMPROVEMENT = 0.1
+
+
+def parallelization(ctx: Context) -> Iterator[Recommendation]:
+    if ctx.dataflow is None:
+        return
+    model = ctx.model
+    for level in model.levels.values():
+        loose: dict[str, list[str]] = {}
+        for up, down in sorted(level.edges):
+            a, b = ctx.steps.get(up), ctx.steps.get(down)
+            if a is None or b is None or a.spec is None or b.spec is None:
+                continue
+            if ctx.dataflow.needed(a.file_id, b.file_id) is None:
+                loose.setdefault(down, []).append(up)
+        for down, ups in loose.items():
+            change = Change(removed_edges=frozenset((up, down) for up in ups))
+            after = model.makespan(change)
+            gain = model.improvement(change)
+            if gain < MIN_IMPROVEMENT:
+                continue
+            view = ctx.steps[down]
+            names = ", ".join(f"'{ctx.steps[u].file_id}'" for u in ups)
+            one = len(ups) == 1
+            their, they = ("its", "it writes") if one else ("their", "they write")
+            dependency = "dependency" if one else "dependencies"
+            fails = (
+                ""
+                if view.spec is None or view.spec.trigger_rule is TriggerRule.ALL_DONE
+                else f" It will then run even when {names} {'fails' if one else 'fail'}."
+            )
+            yield Recommendation(
+                id=f"parallelization:{view.file_id}",
+                type=RecommendationType.PARALLELIZATION,
+                description=(
+                    f"Step '{view.file_id}' waits for {names} but reads none of {their} "
+                    f"outputs or of the workflow data {they}: without the "
+                    f"{dependency} the median run replays in {seconds(after)} instead of "
+                    f"{seconds(model.baseline)}.{fails}"
+                ),
+                expected_improvement=gain,
+                implementation_effort=Level.LOW,
+                # The order may still protect a side effect flowctl cannot see (a file).
+                risk_level=Level.MEDIUM,
+                specific_changes=tuple(_edits(ctx, ctx.steps[u], view) for u in ups),
+                steps=(view.file_id, *(ctx.steps[u].file_id for u in ups)),
+                evidence=evidence(
+                    makespan_before=model.baseline,
+                    makespan_after=after,
+                    dependencies=[ctx.steps[u].file_id for u in ups],
+                ),
+                change=change,
+            )
+
+
+def _edits(ctx: Context, up: StepView, down: StepView) -> SpecificChange:
+    """The edit that drops the edge, where it is written: `next_steps` or `dependencies`."""
+    up_steps = up.spec.next_steps if up.spec is not None else ()
+    if down.file_id in up_steps:
+        rest = [s for s in up_steps if s != down.file_id]
+        return SpecificChange(
+            action=ChangeAction.REMOVE,
+            step=up.file_id,
+            key="next_steps",
+            value=down.file_id,
+            current=list(up_steps),
+            yaml=step_yaml(up.file_id, {"next_steps": rest}),
+            location=ctx.where(up, "next_steps"),
+        )
+    written = _written_dependencies(ctx, down.spec) if down.spec is not None else []
+    rest = [d for d in written if d != up.file_id]
+    return SpecificChange(
+        action=ChangeAction.REMOVE,
+        step=down.file_id,
+        key="dependencies",
+        value=up.file_id,
+        current=written,
+        yaml=step_yaml(down.file_id, {"dependencies": rest}),
+        location=ctx.where(down, "dependencies"),
+    )
+
+
+def _written_dependencies(ctx: Context, step: Step) -> list[str]:
+    """The step's `dependencies` as written: without those folded in from next_steps/cases."""
+    by_id = {s.id: s for s, _ in ctx.spec.walk()} if ctx.spec is not None else {}
+    written = []
+    for dep in step.dependencies:
+        other = by_id.get(dep)
+        routed = other is not None and (
+            step.id in other.next_steps
+            or (isinstance(other, ConditionStep) and step.id in other.targets())
+        )
+        if not routed:
+            written.append(dep)
+    return written
