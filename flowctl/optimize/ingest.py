@@ -95,11 +95,7 @@ def normalize_record(data: Any) -> Normalized:
     steps = _fast_steps(data)
     if steps is not None:
         return Normalized(data, steps)
-    try:
-        upgraded = RunRecord.from_json(data).to_json()
-    except OverflowError:
-        # float() of an integer with hundreds of digits; from_json lets it escape.
-        raise RecordError("a number is too large") from None
+    upgraded = RunRecord.from_json(data).to_json()
     _check_numbers(upgraded)
     return Normalized(upgraded, [_step_values(step) for step in upgraded["steps"]])
 

@@ -101,10 +101,14 @@ class DagModel:
 
     def improvement(self, change: Change, *, baseline: float | None = None) -> float:
         """Percent of the baseline makespan saved by `change` (0 when nothing is saved)."""
+        return self.improvement_of(self.makespan(change), baseline=baseline)
+
+    def improvement_of(self, makespan: float, *, baseline: float | None = None) -> float:
+        """Percent of the baseline makespan saved by a replay that took `makespan`."""
         base = self.baseline if baseline is None else baseline
         if base <= 0:
             return 0.0
-        return max(0.0, 100.0 * (base - self.makespan(change)) / base)
+        return max(0.0, 100.0 * (base - makespan) / base)
 
     def with_durations(self, durations: Mapping[str, float]) -> float:
         """The makespan when some steps take other durations (a scenario, not a change)."""

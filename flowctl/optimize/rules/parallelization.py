@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from flowctl.optimize.model import Change
+from flowctl.optimize.replay import replay_schedule
 from flowctl.optimize.report import (
     ChangeAction,
     Level,
@@ -17,13 +18,21 @@ from flowctl.spec.model import ConditionStep, Step, TriggerRule
 
 # Below this many percent of the makespan an edge is not worth an edit.
 MIN_IMPROVEMENT = 0.1
+# Each candidate costs a full replay of the DAG; on a big workflow with many loose edges the
+# most promising ones (by an upper bound on what they can save) are replayed, no more.
+MAX_REPLAYS = 32
 
 
-def parallelization(ctx: Context) -> Iterator[Recommendation]:
-    if ctx.dataflow is None:
-        return
-    model = ctx.model
-    for level in model.levels.values():
+def _candidates(ctx: Context) -> list[tuple[str, list[str]]]:
+    """Loose dependencies grouped by dependent step, most promising first.
+
+    A dependency can only shorten the run if it held the dependent back in the median
+    replay (the dependent started when that upstream finished); what removing it can save
+    is at most the dependent's start minus the latest finish of its other dependencies.
+    """
+    assert ctx.dataflow is not None
+    ranked: list[tuple[float, str, list[str]]] = []
+    for level in ctx.model.levels.values():
         loose: dict[str, list[str]] = {}
         for up, down in sorted(level.edges):
             a, b = ctx.steps.get(up), ctx.steps.get(down)
@@ -31,47 +40,70 @@ def parallelization(ctx: Context) -> Iterator[Recommendation]:
                 continue
             if ctx.dataflow.needed(a.file_id, b.file_id) is None:
                 loose.setdefault(down, []).append(up)
+        if not loose:
+            continue
+        durations = {n: ctx.model.durations.get(n, 0.0) for n in level.nodes}
+        schedule = replay_schedule(durations, level.edges, level.max_parallel)
+        preds: dict[str, list[str]] = {}
+        for up, down in level.edges:
+            preds.setdefault(down, []).append(up)
         for down, ups in loose.items():
-            change = Change(removed_edges=frozenset((up, down) for up in ups))
-            after = model.makespan(change)
-            gain = model.improvement(change)
-            if gain < MIN_IMPROVEMENT:
+            start = schedule.start.get(down, 0.0)
+            held = [u for u in ups if schedule.finish.get(u, 0.0) >= start - 1e-9]
+            if not held:
                 continue
-            view = ctx.steps[down]
-            names = ", ".join(f"'{ctx.steps[u].file_id}'" for u in ups)
-            one = len(ups) == 1
-            their, they = ("its", "it writes") if one else ("their", "they write")
-            dependency = "dependency" if one else "dependencies"
-            fails = (
-                ""
-                if view.spec is None or view.spec.trigger_rule is TriggerRule.ALL_DONE
-                else f" It will then run even when {names} {'fails' if one else 'fail'}."
-            )
-            yield Recommendation(
-                id=f"parallelization:{view.file_id}",
-                type=RecommendationType.PARALLELIZATION,
-                description=(
-                    f"Step '{view.file_id}' waits for {names} but reads none of {their} "
-                    f"outputs or of the workflow data {they}: without the "
-                    f"{dependency} the median run replays in {seconds(after)} instead of "
-                    f"{seconds(model.baseline)}.{fails}"
-                ),
-                expected_improvement=gain,
-                implementation_effort=Level.LOW,
-                # The order may still protect a side effect flowctl cannot see (a file).
-                risk_level=Level.MEDIUM,
-                specific_changes=tuple(_edits(ctx, ctx.steps[u], view) for u in ups),
-                steps=(view.file_id, *(ctx.steps[u].file_id for u in ups)),
-                evidence=evidence(
-                    makespan_before=model.baseline,
-                    makespan_after=after,
-                    dependencies=[ctx.steps[u].file_id for u in ups],
-                ),
-                change=change,
-            )
+            others = [schedule.finish.get(p, 0.0) for p in preds[down] if p not in ups]
+            ranked.append((start - max(others, default=0.0), down, ups))
+    ranked.sort(key=lambda item: -item[0])
+    return [(down, ups) for bound, down, ups in ranked[:MAX_REPLAYS] if bound > 0]
 
 
-def _edits(ctx: Context, up: StepView, down: StepView) -> SpecificChange:
+def parallelization(ctx: Context) -> Iterator[Recommendation]:
+    if ctx.dataflow is None:
+        return
+    model = ctx.model
+    by_id = {s.id: s for s, _ in ctx.spec.walk()} if ctx.spec is not None else {}
+    for down, ups in _candidates(ctx):
+        change = Change(removed_edges=frozenset((up, down) for up in ups))
+        after = model.makespan(change)
+        gain = model.improvement_of(after)
+        if gain < MIN_IMPROVEMENT:
+            continue
+        view = ctx.steps[down]
+        names = ", ".join(f"'{ctx.steps[u].file_id}'" for u in ups)
+        one = len(ups) == 1
+        their, they = ("its", "it writes") if one else ("their", "they write")
+        dependency = "dependency" if one else "dependencies"
+        fails = (
+            ""
+            if view.spec is None or view.spec.trigger_rule is TriggerRule.ALL_DONE
+            else f" It will then run even when {names} {'fails' if one else 'fail'}."
+        )
+        yield Recommendation(
+            id=f"parallelization:{view.file_id}",
+            type=RecommendationType.PARALLELIZATION,
+            description=(
+                f"Step '{view.file_id}' waits for {names} but reads none of {their} "
+                f"outputs or of the workflow data {they}: without the "
+                f"{dependency} the median run replays in {seconds(after)} instead of "
+                f"{seconds(model.baseline)}.{fails}"
+            ),
+            expected_improvement=gain,
+            implementation_effort=Level.LOW,
+            # The order may still protect a side effect flowctl cannot see (a file).
+            risk_level=Level.MEDIUM,
+            specific_changes=tuple(_edits(ctx, ctx.steps[u], view, by_id) for u in ups),
+            steps=(view.file_id, *(ctx.steps[u].file_id for u in ups)),
+            evidence=evidence(
+                makespan_before=model.baseline,
+                makespan_after=after,
+                dependencies=[ctx.steps[u].file_id for u in ups],
+            ),
+            change=change,
+        )
+
+
+def _edits(ctx: Context, up: StepView, down: StepView, by_id: Mapping[str, Step]) -> SpecificChange:
     """The edit that drops the edge, where it is written: `next_steps` or `dependencies`."""
     up_steps = up.spec.next_steps if up.spec is not None else ()
     if down.file_id in up_steps:
@@ -85,7 +117,7 @@ def _edits(ctx: Context, up: StepView, down: StepView) -> SpecificChange:
             yaml=step_yaml(up.file_id, {"next_steps": rest}),
             location=ctx.where(up, "next_steps"),
         )
-    written = _written_dependencies(ctx, down.spec) if down.spec is not None else []
+    written = _written_dependencies(by_id, down.spec) if down.spec is not None else []
     rest = [d for d in written if d != up.file_id]
     return SpecificChange(
         action=ChangeAction.REMOVE,
@@ -98,9 +130,8 @@ def _edits(ctx: Context, up: StepView, down: StepView) -> SpecificChange:
     )
 
 
-def _written_dependencies(ctx: Context, step: Step) -> list[str]:
+def _written_dependencies(by_id: Mapping[str, Step], step: Step) -> list[str]:
     """The step's `dependencies` as written: without those folded in from next_steps/cases."""
-    by_id = {s.id: s for s, _ in ctx.spec.walk()} if ctx.spec is not None else {}
     written = []
     for dep in step.dependencies:
         other = by_id.get(dep)
