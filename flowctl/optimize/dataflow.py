@@ -29,6 +29,7 @@ class DataFlow:
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self._steps: dict[str, Step] = {s.id: s for s, _ in workflow.walk()}
+        self._handlers = workflow.error_handler_ids()
         self._subtree: dict[str, frozenset[str]] = {}
         self._reads: dict[str, frozenset[NamePath]] = {}
         self._writes: dict[str, frozenset[NamePath]] = {}
@@ -61,7 +62,7 @@ class DataFlow:
             return f"'{upstream}' is a wait step"
         if down.trigger_rule is TriggerRule.ALL_DONE:
             return "trigger_rule all_done: it runs after its dependencies whatever happened"
-        if downstream in self.workflow.error_handler_ids():
+        if downstream in self._handlers:
             return "an error handler"
         inside_up = self._subtree[upstream]
         up_writes = self._writes[upstream]

@@ -13,10 +13,15 @@ MIN_SAMPLES = 5  # completed executions that recorded input and output hashes
 MIN_REPEATS = 3  # executions whose inputs had been seen before
 MIN_REPEAT_RATE = 0.2  # repeats / samples
 
+# Each candidate costs a replay of the DAG: the ones that can save the most are replayed.
+MAX_REPLAYS = 32
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def caching(ctx: Context) -> Iterator[Recommendation]:
+def _candidates(ctx: Context) -> list[tuple[StepView, int, float, float]]:
+    """Steps a cache would serve, by the most time a cache could save them, largest first."""
+    found = []
     for view in ctx.steps.values():
         agg = view.aggregate
         if not view.does_work or view.cached or agg.with_hashes < MIN_SAMPLES:
@@ -25,9 +30,15 @@ def caching(ctx: Context) -> Iterator[Recommendation]:
         if inconsistent or repeats < MIN_REPEATS:
             continue  # the same inputs gave different outputs: a cache would be wrong
         rate = repeats / agg.with_hashes
-        if rate < MIN_REPEAT_RATE:
-            continue
-        duration = ctx.model.durations.get(view.name, 0.0)
+        if rate >= MIN_REPEAT_RATE:
+            found.append((view, repeats, rate, ctx.model.durations.get(view.name, 0.0)))
+    found.sort(key=lambda c: -c[2] * c[3])
+    return found[:MAX_REPLAYS]
+
+
+def caching(ctx: Context) -> Iterator[Recommendation]:
+    for view, repeats, rate, duration in _candidates(ctx):
+        agg = view.aggregate
         change = Change(durations={view.name: duration * (1.0 - rate)})
         key = cache_key(ctx, view)
         yield Recommendation(
