@@ -189,3 +189,35 @@ def test_control_edges_and_races_are_kept() -> None:
     assert flow.needed("fails", "handler") == "an error handler"
     # A template that does not parse might read anything.
     assert flow.needed("writer", "bad_template") is not None
+
+
+def test_a_dependency_is_advised_when_its_dependent_then_waited_for_a_slot(
+    tmp_path: Path,
+) -> None:
+    # Two slots. a 4 and b 3 start; c (after b, reading nothing of it) becomes ready at 3
+    # but e, ready since 0, takes the slot first: c 4-5, d (after a, c) 5-8.   Baseline 8 s.
+    # Without b -> c, c runs 3-4 and d 4-7: 7 s, 12.5% saved. (c started after b finished,
+    # so "started when its upstream finished" alone would have missed this.)
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(
+        "name: wf\nmax_parallel_steps: 2\nsteps:\n"
+        "  - {id: a, run: echo a}\n"
+        "  - {id: b, run: echo b}\n"
+        "  - {id: c, run: echo c, dependencies: [b]}\n"
+        "  - {id: d, run: echo d, dependencies: [a, c]}\n"
+        "  - {id: e, run: echo e}\n"
+    )
+    durations = {"a": 4, "b": 3, "c": 1, "d": 3, "e": 3}
+    records = [
+        run(
+            i,
+            [step(name, d) for name, d in durations.items()],
+            edges=[("a", "d"), ("b", "c"), ("c", "d")],
+            max_parallel_steps=2,
+        )
+        for i in range(3)
+    ]
+    report = analyze(write(tmp_path / "h.jsonl", records), spec=load_workflow(spec))
+    assert report.summary.median_makespan == 8.0
+    found = {r.id: r for r in of_type(report, RecommendationType.PARALLELIZATION)}
+    assert found["parallelization:c"].expected_improvement == pytest.approx(12.5)

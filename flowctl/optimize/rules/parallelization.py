@@ -27,8 +27,8 @@ def _candidates(ctx: Context) -> list[tuple[str, list[str]]]:
     """Loose dependencies grouped by dependent step, most promising first.
 
     A dependency can only shorten the run if it held the dependent back in the median
-    replay (the dependent started when that upstream finished); what removing it can save
-    is at most the dependent's start minus the latest finish of its other dependencies.
+    replay (it was the dependent's last dependency to finish); what removing it can save is
+    bounded by when the dependent became ready minus the latest finish of its others.
     """
     assert ctx.dataflow is not None
     ranked: list[tuple[float, str, list[str]]] = []
@@ -48,12 +48,14 @@ def _candidates(ctx: Context) -> list[tuple[str, list[str]]]:
         for up, down in level.edges:
             preds.setdefault(down, []).append(up)
         for down, ups in loose.items():
-            start = schedule.start.get(down, 0.0)
-            held = [u for u in ups if schedule.finish.get(u, 0.0) >= start - 1e-9]
+            # When the dependent became ready: its last dependency finished (it may then
+            # still have waited for a slot, which removing the dependency can save too).
+            ready = max(schedule.finish.get(p, 0.0) for p in preds[down])
+            held = [u for u in ups if schedule.finish.get(u, 0.0) >= ready - 1e-9]
             if not held:
                 continue
             others = [schedule.finish.get(p, 0.0) for p in preds[down] if p not in ups]
-            ranked.append((start - max(others, default=0.0), down, ups))
+            ranked.append((ready - max(others, default=0.0), down, ups))
     ranked.sort(key=lambda item: -item[0])
     return [(down, ups) for bound, down, ups in ranked[:MAX_REPLAYS] if bound > 0]
 
