@@ -142,6 +142,62 @@ def run(
 
 
 @app.command()
+def resume(
+    run_id: Annotated[str, typer.Argument(help="The run to continue (id or unique prefix).")],
+    from_step: Annotated[
+        str | None,
+        typer.Option("--from", help="Run this step and everything downstream of it again."),
+    ] = None,
+    skip: Annotated[
+        str | None, typer.Option("--skip", help="Mark this failed step done (with --outputs).")
+    ] = None,
+    outputs: Annotated[
+        str | None, typer.Option("--outputs", help="The skipped step's outputs, a JSON object.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume even though the spec file changed.")
+    ] = False,
+    approve: Annotated[
+        list[str] | None, typer.Option("--approve", help="Approve this human_task up front.")
+    ] = None,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Approve every human_task.")
+    ] = False,
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+    history: Annotated[
+        Path | None,
+        typer.Option("--history", help="History file (default STATE_DIR/history.jsonl)."),
+    ] = None,
+    output: Annotated[str, typer.Option("--output", help="text or json.")] = "text",
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
+    ] = False,
+) -> None:
+    """Continue a failed, interrupted, timed-out or paused run from its audit log.
+
+    Completed steps are not run again. Exit codes as `run`; a run that already completed
+    exits 0 and changes nothing.
+    """
+    from flowctl.commands.resume import resume_command
+
+    _call(
+        lambda: resume_command(
+            run_id,
+            from_step=from_step,
+            skip=skip,
+            outputs=outputs,
+            force=force,
+            state_dir=state_dir,
+            history=history,
+            output=output.lower(),
+            no_progress=no_progress,
+            approve=approve or (),
+            auto_approve=auto_approve,
+        )
+    )
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the workflow format (for editors and CI)."""
     from flowctl.commands.schema import run_schema

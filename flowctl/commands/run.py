@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
@@ -42,9 +44,10 @@ def run_command(
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
     User errors raise FlowctlError subclasses (the CLI prints them, exit 2). The exit code
-    of a run is its status's: 0 completed, 1 failed, 3 timed out, 130 interrupted.
+    of a run is its status's: 0 completed, 1 failed, 3 timed out, 4 waiting for approval,
+    130 interrupted.
     """
-    from flowctl.runner.api import secrets_masker
+    from flowctl.runner.api import check_approvals, secrets_masker
     from flowctl.runner.inputs import load_inputs_file, parse_input_args, resolve_inputs
     from flowctl.runner.preflight import check_supported
     from flowctl.runner.steps.registry import default_registry
@@ -59,10 +62,7 @@ def run_command(
         given.update(load_inputs_file(inputs_file))
     given.update(parse_input_args(inputs))  # the command line wins over the file
     wf = load_workflow(spec)
-    if approve or auto_approve:
-        raise UsageError(
-            "--approve/--auto-approve: human_task steps are not supported yet by `flowctl run`"
-        )
+    check_approvals(wf, approve)
     if dry_run:
         check_supported(wf, default_registry())
         resolve_inputs(wf, given)
@@ -79,7 +79,20 @@ def run_command(
         junit=junit,
         output=output,
         no_progress=no_progress,
+        approve=approve,
+        auto_approve=auto_approve,
     )
+
+
+def interactive_terminal() -> bool:
+    """Ask approvals on the terminal only when a person is there: stdin and stdout are
+    terminals and this is not a CI job."""
+    if os.environ.get("CI", "").strip().lower() == "true":
+        return False
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _run(
@@ -94,9 +107,11 @@ def _run(
     junit: Path | None,
     output: str,
     no_progress: bool,
+    approve: Sequence[str],
+    auto_approve: bool,
 ) -> int:
     from flowctl.console import make_console
-    from flowctl.progress import choose_progress, print_failure_tails
+    from flowctl.progress import choose_progress
     from flowctl.runner.api import run_workflow
 
     # With --output json stdout is for the report only; people read stderr.
@@ -111,9 +126,28 @@ def _run(
             max_parallel=max_parallel,
             observers=[progress],
             handle_signals=True,
+            approve=approve,
+            auto_approve=auto_approve,
+            interactive=interactive_terminal(),
         )
     finally:
         progress.close()
+    return present(result, console, output=output, audit_log=audit_log, report=report, junit=junit)
+
+
+def present(
+    result: RunResult,
+    console: Console,
+    *,
+    output: str,
+    audit_log: Path | None = None,
+    report: Path | None = None,
+    junit: Path | None = None,
+) -> int:
+    """After a run or a resume: extra copies of its files, then the report or the summary
+    (cause first, then the tails of failed steps' logs); returns the exit code."""
+    from flowctl.progress import print_failure_tails
+
     paths = result.paths
     if paths is not None:
         if audit_log is not None:
@@ -130,7 +164,11 @@ def _run(
         print_summary(result, console)
         if not result.ok:
             print_failure_tails(
-                [r for r in result.steps.values() if r.status is StepStatus.FAILED],
+                [
+                    r
+                    for r in result.steps.values()
+                    if r.status is StepStatus.FAILED and not r.handled
+                ],
                 console,
                 root_cause=result.root_cause,
             )
@@ -163,7 +201,37 @@ _MARKS = {
     RunStatus.FAILED: ("✗", "red"),
     RunStatus.TIMEOUT: ("⏱", "red"),
     RunStatus.CANCELLED: ("■", "yellow"),
+    RunStatus.WAITING_APPROVAL: ("⏸", "magenta"),
 }
+
+
+def _state_option(result: RunResult) -> str:
+    """` --state-dir D` when the run's state is not in the default place."""
+    paths = result.paths
+    if paths is None or paths.state_dir == DEFAULT_STATE_DIR:
+        return ""
+    return f" --state-dir {shlex.quote(str(paths.state_dir))}"
+
+
+def _approval_lines(result: RunResult) -> list[tuple[str, str]]:
+    state = _state_option(result)
+    lines = [(f"  waiting for approval: {_ids_text(list(result.waiting))}", "magenta")]
+    for step in result.waiting[:_LIST_LIMIT]:
+        lines.append(
+            (
+                f"  approve: flowctl approve {result.run_id} {shlex.quote(step)}{state} "
+                "(or --reject)",
+                "",
+            )
+        )
+    lines.append((f"  then:    flowctl resume {result.run_id}{state}", ""))
+    return lines
+
+
+def _ids_text(ids: list[str]) -> str:
+    shown = ", ".join(ids[:_LIST_LIMIT])
+    more = len(ids) - _LIST_LIMIT
+    return f"{shown} (+{more} more)" if more > 0 else shown
 
 
 def summary_lines(result: RunResult) -> list[tuple[str, str]]:
@@ -181,17 +249,33 @@ def summary_lines(result: RunResult) -> list[tuple[str, str]]:
         f"(run {result.run_id}): {counts or 'no steps'}"
     )
     lines = [(head, f"bold {style}".strip())]
+    failed = by_status.get(StepStatus.FAILED, [])
+    handled = [r for r in failed if r.handled]
+    if handled:
+        lines.append((f"  handled by error handlers: {_ids(handled)}", "yellow"))
     if result.status is RunStatus.COMPLETED:
-        tolerated = by_status.get(StepStatus.FAILED, [])
+        tolerated = [r for r in failed if not r.handled]
         if tolerated:
             lines.append((f"  tolerated failures: {_ids(tolerated)}", "yellow"))
+        return lines
+    if result.status is RunStatus.WAITING_APPROVAL:
+        lines.extend(_approval_lines(result))
         return lines
     if result.error:
         label = "root cause" if result.root_cause else "reason"
         lines.append((f"  {label}: {result.error}", "red"))
-    others = [r for r in by_status.get(StepStatus.FAILED, []) if r.id != result.root_cause]
+    others = [r for r in failed if r.id != result.root_cause and not r.handled]
     if others:
         lines.append((f"  also failed: {_ids(others)}", "red"))
+    if StepStatus.ROLLED_BACK in by_status:
+        undone = by_status[StepStatus.ROLLED_BACK]
+        lines.append((f"  rolled back: {_ids(undone)}", "magenta"))
+    if result.rollback_failed:
+        count = result.rollback_failed
+        noun = "action" if count == 1 else "actions"
+        lines.append(
+            (f"  rollback: {count} {noun} failed (see rollback_action in the audit log)", "red")
+        )
     if StepStatus.CANCELLED in by_status:
         lines.append((f"  cancelled: {_ids(by_status[StepStatus.CANCELLED])}", "yellow"))
     if StepStatus.SKIPPED in by_status:

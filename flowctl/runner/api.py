@@ -6,22 +6,25 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowctl.errors import FlowctlError, InputError, UsageError
-from flowctl.runner.data import build_run_data, sha256_json
+from flowctl.runner.data import RunData, build_run_data, sha256_json
 from flowctl.runner.events import RunEvent, RunFinished, RunObserver, RunStarted
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.record import AuditObserver, build_report, iso, run_record, write_json
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.runner.scheduler import Scheduler, SchedulerOutcome
+from flowctl.runner.session import session_lock
 from flowctl.runner.steps.registry import Registry, default_registry
 from flowctl.secrets import SecretMasker
-from flowctl.spec.model import LoopStep, Step, Workflow
+from flowctl.spec.model import LoopStep, Step, StepType, Workflow
 from flowctl.state.audit import AuditJournal
 from flowctl.state.paths import RunPaths, allocate_run
 from flowctl.status import RunStatus, StepStatus
@@ -29,7 +32,9 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.restore import Replay, Restore
     from flowctl.runner.signals import SignalController
+    from flowctl.state.cache import StepCache
 
 DEFAULT_STATE_DIR = Path(".flowctl")
 HISTORY_FILE = "history.jsonl"
@@ -78,6 +83,42 @@ def _check_max_parallel(value: int | None, wf: Workflow) -> int:
     return limit
 
 
+def check_approvals(wf: Workflow, approve: Sequence[str]) -> None:
+    """`--approve STEP` must name a human_task step (by id, or a loop child's qualified id)."""
+    tasks = [step.id for step, _ in wf.walk() if step.type is StepType.HUMAN_TASK]
+    for name in approve:
+        if name in tasks or name.rsplit(".", 1)[-1] in tasks:
+            continue
+        known = f"its human_task steps are {', '.join(tasks)}" if tasks else "it has none"
+        raise UsageError(f"--approve {name}: the workflow has no human_task step {name!r}; {known}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalOptions:
+    """How human_task steps get their decisions in this session."""
+
+    approve: tuple[str, ...] = ()  # granted up front (`--approve STEP`)
+    auto_approve: bool = False  # every one granted (`--auto-approve`)
+    interactive: bool = False  # asked on the terminal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resumption:
+    """What a resumed session starts from (built by flowctl.runner.resume)."""
+
+    replay: Replay
+    restore: Restore
+    next_seq: int
+    notes: tuple[tuple[str, str, dict[str, Any]], ...] = ()  # events to write first
+    started_from: float  # when the run first started
+
+
+def spec_path(wf: Workflow) -> str:
+    """The spec's absolute path, as resume finds it again (its source if not a file)."""
+    source = Path(wf.source)
+    return str(source.resolve()) if wf.source and source.is_file() else wf.source
+
+
 class _HttpClient:
     """One httpx client per run, made on first use (most runs never call a webhook)."""
 
@@ -110,6 +151,9 @@ async def arun_workflow(
     durable: bool = True,
     handle_signals: bool = False,
     registry: Registry | None = None,
+    approve: Sequence[str] = (),
+    auto_approve: bool = False,
+    interactive: bool = False,
 ) -> RunResult:
     """Run a workflow to its end and return what happened.
 
@@ -119,25 +163,30 @@ async def arun_workflow(
     FlowctlError before anything runs; a failing step never raises, it is in the result.
     With `handle_signals`, the first SIGINT/SIGTERM cancels the run cleanly (status
     cancelled, exit code 130) and a second one stops at once (KeyboardInterrupt).
+    human_task steps named in `approve` (or all, with `auto_approve`) are approved up
+    front; with `interactive` the others are asked on the terminal; otherwise they wait
+    and the run ends `waiting_approval` (`flowctl approve`, then resume).
     """
     from flowctl.runner.inputs import resolve_inputs
 
     wf = load(workflow)
     reg = registry if registry is not None else default_registry()
     check_supported(wf, reg)
+    check_approvals(wf, approve)
     resolved = resolve_inputs(wf, inputs or {})
     masker = secrets_masker(wf)
     limit = _check_max_parallel(max_parallel, wf)
     state = Path(state_dir)
-    run = _Run(
+    run = RunSession(
         wf,
         inputs=resolved,
         masker=masker,
         paths=allocate_run(state),
-        history=(Path(history) if history is not None else state / HISTORY_FILE)
-        if record_history
-        else None,
+        history=history_path(state, history, record_history),
         max_parallel=limit,
+        approvals=ApprovalOptions(
+            approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
+        ),
     )
     return await run.execute(
         observers=observers,
@@ -148,8 +197,14 @@ async def arun_workflow(
     )
 
 
-class _Run:
-    """The life of one run after its checks: state files, scheduling, the record."""
+def history_path(state: Path, history: Path | str | None, record: bool) -> Path | None:
+    if not record:
+        return None
+    return Path(history) if history is not None else state / HISTORY_FILE
+
+
+class RunSession:
+    """The life of one run (or one resumed session of it) after its checks."""
 
     def __init__(
         self,
@@ -160,6 +215,8 @@ class _Run:
         paths: RunPaths,
         history: Path | None,
         max_parallel: int,
+        approvals: ApprovalOptions,
+        resumption: Resumption | None = None,
     ) -> None:
         self.wf = wf
         self.inputs = inputs
@@ -167,6 +224,8 @@ class _Run:
         self.paths = paths
         self.history = history
         self.max_parallel = max_parallel
+        self.approvals = approvals
+        self.resumption = resumption
         self.started = time.time()
         self.observers: list[RunObserver] = []
 
@@ -179,33 +238,80 @@ class _Run:
         durable: bool,
         handle_signals: bool,
     ) -> RunResult:
-        wf, paths = self.wf, self.paths
+        paths = self.paths
         try:
-            data = build_run_data(
-                wf, self.inputs, run_id=paths.run_id, started_at=iso(self.started) or ""
-            )
+            with session_lock(paths.run_dir, paths.run_id):
+                return await self._execute(
+                    observers=observers,
+                    registry=registry,
+                    workdir=workdir,
+                    durable=durable,
+                    handle_signals=handle_signals,
+                )
         except FlowctlError:
-            shutil.rmtree(paths.run_dir, ignore_errors=True)  # nothing ran: leave no husk
+            if self.resumption is None and not paths.audit.exists():
+                shutil.rmtree(paths.run_dir, ignore_errors=True)  # nothing ran: leave no husk
             raise
+
+    async def _execute(
+        self,
+        *,
+        observers: Sequence[RunObserver],
+        registry: Registry,
+        workdir: Path,
+        durable: bool,
+        handle_signals: bool,
+    ) -> RunResult:
+        wf, paths, resumption = self.wf, self.paths, self.resumption
+        started = resumption.started_from if resumption is not None else self.started
+        data = build_run_data(wf, self.inputs, run_id=paths.run_id, started_at=iso(started) or "")
+        rebuild_notes: list[str] = []
+        if resumption is not None:
+            rebuild_notes = _rebuild_data(wf, resumption, data)
         if wf.source and Path(wf.source).is_file():
             from flowctl.runner.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
-        journal = AuditJournal(paths.audit, paths.run_id, masker=self.masker, durable=durable)
+        journal = AuditJournal(
+            paths.audit,
+            paths.run_id,
+            masker=self.masker,
+            durable=durable,
+            next_seq=resumption.next_seq if resumption is not None else 1,
+        )
         audit = AuditObserver(
             journal,
             run_data={
                 "workflow": wf.name,
                 "version": wf.version,
-                "spec": wf.source,
+                "spec": spec_path(wf),
                 "spec_sha256": wf.sha256,
                 "inputs": self.inputs,
                 "max_parallel": self.max_parallel,
+                "workdir": str(workdir),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
             },
         )
         self.observers = [audit, *observers]
+        self._emit(
+            RunStarted(
+                run_id=paths.run_id,
+                workflow=wf.name,
+                step_ids=tuple(known_step_ids(wf.steps)),
+                ts=self.started,
+                resumed=resumption is not None,
+            )
+        )
+        if resumption is not None:
+            for event, step, note in resumption.notes:
+                journal.append(event, step=step, data=note)
+            for text in rebuild_notes:
+                journal.append("resume_warning", data={"warning": text})
+            journal.checkpoint()
         scratch = Path(tempfile.mkdtemp(prefix=f"flowctl-{paths.run_id}-"))
         http = _HttpClient()
+        cache = _step_cache(wf, paths, self.masker)
         sched = Scheduler(
             wf,
             run_id=paths.run_id,
@@ -218,14 +324,9 @@ class _Run:
             workdir=workdir,
             scratch=scratch,
             http_client=http,
-        )
-        self._emit(
-            RunStarted(
-                run_id=paths.run_id,
-                workflow=wf.name,
-                step_ids=tuple(known_step_ids(wf.steps)),
-                ts=self.started,
-            )
+            cache=cache,
+            gate=self._gate(),
+            restore=resumption.restore if resumption is not None else None,
         )
         try:
             with _signals(handle_signals, sched) as controller:
@@ -252,8 +353,26 @@ class _Run:
         finally:
             with contextlib.suppress(Exception):
                 await http.aclose()
+            if cache is not None:
+                cache.close()
             shutil.rmtree(scratch, ignore_errors=True)
         return self._finish(sched, journal, outcome, record=True)
+
+    def _gate(self) -> Any:
+        from flowctl.runner.gate import ApprovalGate
+
+        if not any(step.type is StepType.HUMAN_TASK for step, _ in self.wf.walk()):
+            return None
+        options, resumption = self.approvals, self.resumption
+        return ApprovalGate(
+            run_id=self.paths.run_id,
+            emit=self._emit,
+            approve=options.approve,
+            auto_approve=options.auto_approve,
+            interactive=options.interactive,
+            decisions=resumption.replay.decisions if resumption is not None else None,
+            requested=resumption.replay.requested if resumption is not None else None,
+        )
 
     def _emit(self, event: RunEvent) -> None:
         for observer in self.observers:
@@ -264,11 +383,18 @@ class _Run:
     ) -> RunResult:
         """Close the run: run_finished, the journal, the history line and report.json."""
         wf, paths = self.wf, self.paths
-        _settle_unfinished(wf, sched)
+        if outcome.status is not RunStatus.WAITING_APPROVAL:
+            _settle_unfinished(wf, sched)
         finished = time.time()
         failed = outcome.status is RunStatus.FAILED
         root = sched.root_of(outcome.root_cause) if failed else None
-        error = _error_text(sched, outcome, root)
+        waiting = tuple(
+            qid
+            for qid in sched.waiting
+            if sched.steps[qid].type is StepType.HUMAN_TASK
+            and sched.results[qid].status is StepStatus.WAITING
+        )
+        error = _error_text(sched, outcome, root, waiting)
         result = RunResult(
             run_id=paths.run_id,
             workflow=wf.name,
@@ -283,6 +409,9 @@ class _Run:
             paths=paths,
             history_path=self.history if record else None,
             report_path=paths.report,
+            waiting=waiting,
+            resumed=self.resumption is not None,
+            rollback_failed=sched.rollback_failed,
         )
         self._emit(
             RunFinished(
@@ -318,6 +447,30 @@ class _Run:
             ),
         )
         return result
+
+
+def _step_cache(wf: Workflow, paths: RunPaths, masker: SecretMasker) -> StepCache | None:
+    """The state directory's step cache, when some step has `cache:` (opened on first use)."""
+    if not any(step.cache is not None for step, _ in wf.walk()):
+        return None
+    from flowctl.runner.caching import cache_path
+    from flowctl.state.cache import StepCache
+
+    return StepCache(cache_path(paths.state_dir), masker=masker)
+
+
+def _rebuild_data(wf: Workflow, resumption: Resumption, data: RunData) -> list[str]:
+    """The workflow data of a resumed run: its restored steps' output_mapping writes again."""
+    by_id = {step.id: step for step, _ in wf.walk()}
+    names = {
+        "workflow": data.workflow,
+        "inputs": data.inputs,
+        "env": data.env,
+        "run": data.run,
+        "steps": {},
+        "params": {},
+    }
+    return resumption.restore.rebuild(data.workflow, by_id, names)
 
 
 @contextlib.contextmanager
@@ -363,10 +516,14 @@ def _settle_unfinished(wf: Workflow, sched: Scheduler) -> None:
         )
 
 
-def _error_text(sched: Scheduler, outcome: SchedulerOutcome, root: str | None) -> str | None:
+def _error_text(
+    sched: Scheduler, outcome: SchedulerOutcome, root: str | None, waiting: Sequence[str]
+) -> str | None:
     """The run's error, root cause first: the step where the failure began and why."""
     if outcome.status is RunStatus.COMPLETED:
         return None
+    if outcome.status is RunStatus.WAITING_APPROVAL:
+        return f"waiting for approval: {', '.join(waiting) or ', '.join(outcome.waiting)}"
     if root is not None and root in sched.results:
         failed = sched.results[root]
         cause = f"step '{root}' {failed.status.value}"

@@ -18,7 +18,8 @@ class ScopeOutcome:
     `failure` is set when a step failed in a way the scope does not tolerate (for a
     parallel container: when min_success_ratio can no longer be met); `cause` names the
     innermost step at the root of it. `stopped` is set when the scope was stopped from
-    outside (a sibling iteration failed, the run was cancelled).
+    outside (a sibling iteration failed, the run was cancelled). `waiting` names children
+    parked for an approval: the steps behind them did not run, the container must wait.
     """
 
     results: Mapping[str, StepResult]  # local step id -> result, in file order
@@ -26,10 +27,12 @@ class ScopeOutcome:
     failure: str | None = None
     cause: str | None = None
     stopped: str | None = None
+    waiting: tuple[str, ...] = ()  # qualified ids of children waiting for an approval
 
     @property
     def ok(self) -> bool:
-        return self.failure is None and self.stopped is None
+        """Every child finished and none failed in a way the scope does not tolerate."""
+        return self.failure is None and self.stopped is None and not self.waiting
 
     def outputs_by_id(self) -> dict[str, Any]:
         return {sid: dict(r.outputs) for sid, r in self.results.items()}

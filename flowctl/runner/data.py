@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,20 +176,24 @@ def target_path(target: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+Writes = list[tuple[tuple[str, ...], Any]]
+
+
 def apply_output_mapping(
     step: Step, outputs: Mapping[str, Any], names: Mapping[str, Any], workflow: dict[str, Any]
-) -> None:
+) -> Writes:
     """Write `{expression over result: workflow path}` into the run's workflow data.
 
     All sources are evaluated before anything is written, so a failing mapping leaves the
-    workflow data untouched. Intermediate objects are created as needed.
+    workflow data untouched. Intermediate objects are created as needed. Returns what was
+    written (path, value), which the journal keeps so that resume can write it again.
     """
     if not step.output_mapping:
-        return
+        return []
     from flowctl.expressions import compile_expression
 
     scope = {**names, "result": outputs}
-    writes: list[tuple[list[str], Any]] = []
+    writes: Writes = []
     for source, target in step.output_mapping.items():
         try:
             path = target_path(target)
@@ -199,12 +203,15 @@ def apply_output_mapping(
             value = compile_expression(source).evaluate(scope)
         except ExpressionError as err:
             raise expression_failure(err, f"output_mapping {source!r}") from None
-        writes.append((path, value))
-    for path, value in writes:
-        _write_path(workflow, path, value, step)
+        writes.append((tuple(path), value))
+    for written, value in writes:
+        write_path(workflow, written, value)
+    return writes
 
 
-def _write_path(workflow: dict[str, Any], path: list[str], value: Any, step: Step) -> None:
+def write_path(workflow: dict[str, Any], path: Sequence[str], value: Any) -> None:
+    """Set workflow.<path> = value, making intermediate objects; StepFailure if one is not
+    an object."""
     cursor = workflow
     for depth, part in enumerate(path[:-1]):
         nxt = cursor.get(part)

@@ -44,7 +44,14 @@ class StepRetrying:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepFinished:
-    """A step reached a final status (completed, failed, skipped, cancelled, rolled_back)."""
+    """A step reached a final status (completed, failed, skipped, cancelled, rolled_back).
+
+    `restored` marks a step that finished in an earlier session of a resumed run: it is
+    shown and recorded in the history again, but the journal already holds it. `params`
+    and `variables` (of a step with rollback_actions) and `writes` (the workflow data its
+    output_mapping wrote) are what a later resume needs to compensate the step and
+    rebuild the workflow data without running it.
+    """
 
     step: str
     step_type: str
@@ -53,11 +60,87 @@ class StepFinished:
     duration: float  # seconds of execution; 0 for skipped
     ts: float
     error: str | None = None  # masked
+    error_kind: str | None = None  # "error", "timeout", "exit_code:N", "circuit_open", ...
     reason: str | None = None  # why skipped/cancelled, in plain words
     cached: bool = False
+    handled: bool = False  # a failure whose error handlers all completed
+    by_condition: bool = False  # skipped because its own `condition` was false
+    restored: bool = False
     log_path: str | None = None
     parent: str | None = None
     outputs: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] | None = None
+    variables: Mapping[str, Any] | None = None  # loop variables (item, index) it saw
+    writes: tuple[tuple[tuple[str, ...], Any], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepWaiting:
+    """A human_task step paused: nobody can decide now; `flowctl approve` then `resume`."""
+
+    step: str
+    step_type: str
+    ts: float
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalRequested:
+    step: str
+    message: str  # rendered, masked
+    approvers: tuple[str, ...]
+    timeout: float | None
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalDecided:
+    step: str
+    data: Mapping[str, Any]  # ApprovalDecision.to_data()
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitChanged:
+    """A circuit breaker changed state (open, half_open, closed) on an attempt of `step`."""
+
+    name: str
+    state: str
+    step: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStatusChanged:
+    """The run's status changed while it goes on, e.g. to `rollback` while compensating."""
+
+    run_id: str
+    status: RunStatus
+    ts: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackStarted:
+    reason: str
+    steps: tuple[str, ...]  # the steps to compensate, newest first
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackActionDone:
+    step: str
+    index: int  # position in the step's rollback_actions
+    ok: bool
+    error: str | None  # masked
+    duration: float
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RollbackFinished:
+    failed: int  # actions that failed
+    ts: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +152,21 @@ class RunFinished:
     error: str | None = None
 
 
-RunEvent = RunStarted | StepStarted | StepRetrying | StepFinished | RunFinished
+RunEvent = (
+    RunStarted
+    | StepStarted
+    | StepRetrying
+    | StepFinished
+    | StepWaiting
+    | ApprovalRequested
+    | ApprovalDecided
+    | CircuitChanged
+    | RunStatusChanged
+    | RollbackStarted
+    | RollbackActionDone
+    | RollbackFinished
+    | RunFinished
+)
 
 
 class RunObserver(Protocol):

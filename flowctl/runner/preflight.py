@@ -6,15 +6,10 @@ from flowctl.errors import Problem, SpecError
 from flowctl.runner.steps.registry import Registry
 from flowctl.spec.model import Step, Workflow
 
-# Step keys that are parsed and validated but not executed yet. Running a spec that
-# uses them would silently drop what its author asked for, so `run` refuses it instead.
-_UNSUPPORTED_KEYS = (
-    "agent_capability",
-    "error_handlers",
-    "rollback_actions",
-    "circuit_breaker",
-    "cache",
-)
+# Step keys that are parsed and validated but not executed yet (agents: SPEC.md 6).
+# Running a spec that uses them would silently drop what its author asked for, so `run`
+# refuses it instead.
+_UNSUPPORTED_KEYS = ("agent_capability",)
 
 
 def _uses(step: Step, key: str) -> bool:

@@ -42,6 +42,16 @@ class StepResult:
     outputs_sha256: str | None = None
     log_path: Path | None = None
     continue_on_failure: bool = False
+    handled: bool = False  # failed, and its error handlers all completed: counts as success
+    by_condition: bool = False  # skipped because its own `condition` was false
+    restored: bool = False  # finished in an earlier session of a resumed run
+
+    @property
+    def succeeded(self) -> bool:
+        """Completed, or failed with the failure handled: dependents go on either way."""
+        return self.status is StepStatus.COMPLETED or (
+            self.handled and self.status is StepStatus.FAILED
+        )
 
     @property
     def ok(self) -> bool:
@@ -75,6 +85,9 @@ class RunResult:
     paths: RunPaths | None = None
     history_path: Path | None = None
     report_path: Path | None = None
+    waiting: tuple[str, ...] = ()  # human_task steps waiting for a decision
+    resumed: bool = False
+    rollback_failed: int = 0  # rollback actions that failed (the audit log says which)
 
     @property
     def duration(self) -> float:

@@ -6,31 +6,43 @@ per step a count of unfinished dependencies; when a step finishes, only its depe
 are touched, so the work per event is O(its out-degree) and never a rescan of all steps.
 Leaf steps hold one of the run's `max_parallel_steps` slots per attempt; containers hold
 none while their children run, so nesting cannot starve the pool.
+
+Error handlers are steps of the same scope that start only when a step listing them fails
+for good; the failed step's own result waits until they finish (handled when they all
+completed). A step that waits for an approval is parked: its dependents wait with it while
+everything else finishes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import time
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowctl.durations import format_duration
 from flowctl.errors import ExpressionError
+from flowctl.runner.circuit import CircuitBreakers
 from flowctl.runner.containers import ChildScope, ScopeOutcome
 from flowctl.runner.data import Frame, ParamValidator, RunData
 from flowctl.runner.events import (
+    CircuitChanged,
     RunEvent,
     RunObserver,
     StepFinished,
     StepRetrying,
     StepStarted,
+    StepWaiting,
 )
+from flowctl.runner.nodes import Node, behind, deadlock_message, wait_cycle
+from flowctl.runner.restore import local_id
 from flowctl.runner.results import StepResult
+from flowctl.runner.saga import Saga
 from flowctl.runner.steps.registry import Registry
 from flowctl.runner.triggers import skip_reason
 from flowctl.secrets import SecretMasker
@@ -38,28 +50,22 @@ from flowctl.spec.model import ConditionStep, Step, TriggerRule, Workflow
 from flowctl.state.paths import RunPaths, safe_file_stem
 from flowctl.status import RunStatus, StepStatus
 
+if TYPE_CHECKING:
+    from flowctl.runner.restore import Restore
+    from flowctl.runner.steps.base import Approvals
+    from flowctl.state.cache import StepCache
+
+NOT_TRIGGERED = "error handler not triggered"
+# Names every step sees; anything else in a step's names is a loop variable (item, index).
+_COMMON_NAMES = frozenset({"workflow", "inputs", "env", "run", "steps", "params", "result"})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SchedulerOutcome:
     status: RunStatus
     error: str | None = None
     root_cause: str | None = None
-
-
-class _Node:
-    """Bookkeeping of one step in one scope."""
-
-    __slots__ = ("dependents", "deps", "deselected", "missing", "qid", "result", "step", "waiting")
-
-    def __init__(self, step: Step, qid: str) -> None:
-        self.step = step
-        self.qid = qid
-        self.deps: list[_Node] = []
-        self.dependents: list[_Node] = []
-        self.missing: list[str] = []  # dependencies that are not steps of this scope
-        self.waiting = 0
-        self.result: StepResult | None = None
-        self.deselected: str | None = None  # why a condition routed away from this step
+    waiting: tuple[str, ...] = ()
 
 
 class Scheduler:
@@ -79,6 +85,9 @@ class Scheduler:
         workdir: Path,
         scratch: Path,
         http_client: Callable[[], Any],
+        cache: StepCache | None = None,
+        gate: Approvals | None = None,
+        restore: Restore | None = None,
     ) -> None:
         self.workflow = workflow
         self.run_id = run_id
@@ -90,13 +99,20 @@ class Scheduler:
         self.workdir = workdir
         self.scratch = scratch
         self.http_client = http_client
+        self.cache = cache
+        self.gate = gate
+        self.restore = restore
+        self.breakers = CircuitBreakers()
+        self.saga = Saga()
         self.validator = ParamValidator()
         self.results: dict[str, StepResult] = {}
         self.steps: dict[str, Step] = {}  # qualified id -> its step, for the history record
         self.edges: list[tuple[str, str]] = []
         self.causes: dict[str, str] = {}  # container qid -> the child at the root of its failure
+        self.waiting: list[str] = []  # steps parked for an approval, in the order they paused
         self.stop_status: RunStatus | None = None
         self.stop_reason: str | None = None
+        self.rollback_failed = 0
         self._observers = tuple(observers)
         self._pool: asyncio.Semaphore | None = None
         self._top: ScopeRun | None = None
@@ -145,11 +161,47 @@ class Scheduler:
             )
         )
 
-    def record(self, step: Step, result: StepResult) -> None:
+    def circuit_changed(self, name: str, state: str, qid: str) -> None:
+        self.emit(CircuitChanged(name=name, state=state, step=qid, ts=time.time()))
+
+    def record(
+        self,
+        step: Step,
+        result: StepResult,
+        *,
+        names: Mapping[str, Any] | None = None,
+        writes: Sequence[tuple[Sequence[str], Any]] | None = None,
+        restored_order: int | None = None,
+    ) -> None:
+        """Publish a step's final result (or its pause) to the observers and the run.
+
+        `names` (the step's names, params included) let a completed step with
+        rollback_actions be compensated later; `writes` are what its output_mapping wrote.
+        """
         self.results[result.id] = result
         self.steps[result.id] = step
+        if result.status is StepStatus.WAITING:
+            self.waiting.append(result.id)
+            self.emit(
+                StepWaiting(
+                    step=result.id,
+                    step_type=result.step_type.value,
+                    ts=result.finished_at or time.time(),
+                    parent=result.parent,
+                )
+            )
+            return
+        if result.status is StepStatus.COMPLETED and step.rollback_actions and names is not None:
+            self.saga.completed(
+                result.id, step, names, result.outputs, restored_order=restored_order
+            )
         outputs = self.masker.mask_json(result.outputs) if self.masker else result.outputs
         log = result.log_path
+        params = variables = None
+        undoable = result.status is StepStatus.COMPLETED and not result.restored
+        if undoable and step.rollback_actions and names is not None:
+            params = names.get("params")
+            variables = {k: v for k, v in names.items() if k not in _COMMON_NAMES}
         self.emit(
             StepFinished(
                 step=result.id,
@@ -157,20 +209,29 @@ class Scheduler:
                 status=result.status,
                 attempts=result.attempts,
                 duration=result.duration,
-                ts=result.finished_at or time.time(),
+                # A restored step is shown now; its journal entry keeps when it finished.
+                ts=time.time() if result.restored else result.finished_at or time.time(),
                 error=result.error,
+                error_kind=result.error_kind,
                 reason=result.reason,
                 cached=result.cached,
+                handled=result.handled,
+                by_condition=result.by_condition,
+                restored=result.restored,
                 log_path=str(log) if log is not None else None,
                 parent=result.parent,
                 outputs=outputs,
+                params=params if isinstance(params, Mapping) else None,
+                variables=variables,
+                writes=tuple((tuple(p), v) for p, v in writes) if writes else None,
             )
         )
 
     # -- the run ---------------------------------------------------------------------------
 
     async def run(self) -> SchedulerOutcome:
-        """Run every step; returns when all have a final status."""
+        """Run every step; returns when all have a final status (or wait for an approval),
+        after the rollback when the run failed, timed out or was cancelled."""
         top = ScopeRun(self, self.workflow.steps, prefix="", parent=None, frame=_root_frame())
         self._top = top
         loop = asyncio.get_running_loop()
@@ -185,14 +246,24 @@ class Scheduler:
         finally:
             deadline.cancel()
         if self.stop_status is not None:
-            return SchedulerOutcome(
+            result = SchedulerOutcome(
                 status=self.stop_status, error=self.stop_reason, root_cause=outcome.cause
             )
-        if outcome.failure is not None:
-            return SchedulerOutcome(
+        elif outcome.failure is not None:
+            result = SchedulerOutcome(
                 status=RunStatus.FAILED, error=outcome.failure, root_cause=outcome.cause
             )
-        return SchedulerOutcome(status=RunStatus.COMPLETED)
+        elif outcome.waiting:
+            return SchedulerOutcome(status=RunStatus.WAITING_APPROVAL, waiting=outcome.waiting)
+        else:
+            return SchedulerOutcome(status=RunStatus.COMPLETED)
+        if self.saga:
+            reason = result.error or result.status.value
+            cause = self.root_of(result.root_cause)
+            if result.status is RunStatus.FAILED and cause is not None:
+                reason = f"step '{cause}' failed"
+            self.rollback_failed = await self.saga.compensate(self, reason)
+        return result
 
     def hard_stop(self, status: RunStatus, reason: str) -> None:
         """Timeout or interrupt: cancel every running step and start nothing more."""
@@ -239,22 +310,33 @@ class ScopeRun:
         self._ratio = min_success_ratio
         self._limit = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._outer_reason = outer_reason
-        self._nodes: dict[str, _Node] = {s.id: _Node(s, prefix + s.id) for s in steps}
+        self._nodes: dict[str, Node] = {s.id: Node(s, prefix + s.id) for s in steps}
+        for node in self._nodes.values():
+            for handler_id in dict.fromkeys(node.step.error_handlers):
+                handler = self._nodes.get(handler_id)
+                if handler is not None and handler is not node:
+                    node.handlers.append(handler)
+                    handler.triggers.append(node)
+                    handler.pending_triggers += 1
         for node in self._nodes.values():
             for dep_id in dict.fromkeys(node.step.dependencies):
                 dep = self._nodes.get(dep_id)
-                node.waiting += 1
                 if dep is None:
+                    node.waiting += 1
                     node.missing.append(dep_id)
                     continue
+                sched.edges.append((dep.qid, node.qid))
+                if dep in node.triggers:
+                    continue  # a handler of `dep` runs when dep has failed, not "after" it
+                node.waiting += 1
                 node.deps.append(dep)
                 dep.dependents.append(node)
-                sched.edges.append((dep.qid, node.qid))
-        self._running: dict[_Node, asyncio.Task[tuple[StepResult, bool]]] = {}
+        self._running: dict[Node, asyncio.Task[tuple[StepResult, bool]]] = {}
         self._cancel_reasons: dict[str, str] = {}
         self._finished = 0
         self._succeeded = 0
         self._hard_failed = 0
+        self._parked: list[Node] = []
         self._stop: str | None = None
         self._hard = False
         self._failure: str | None = None
@@ -268,7 +350,7 @@ class ScopeRun:
         self._done = asyncio.get_running_loop().create_future()
         async with asyncio.TaskGroup() as group:
             self._group = group
-            self._process([n for n in self._nodes.values() if n.waiting == 0])
+            self._process([n for n in self._nodes.values() if not n.waiting and not n.triggers])
             if not self._done.done():
                 try:
                     await self._done
@@ -284,6 +366,7 @@ class ScopeRun:
             failure=self._failure,
             cause=self.sched.root_of(self._cause),
             stopped=self._stop if self._failure is None else None,
+            waiting=tuple(n.qid for n in self._parked),
         )
 
     def stop(self, reason: str, *, hard: bool = False) -> None:
@@ -350,19 +433,22 @@ class ScopeRun:
 
     # -- the event loop of the scope -----------------------------------------------------------
 
-    def _process(self, ready: list[_Node]) -> None:
+    def _process(self, ready: list[Node]) -> None:
         """Start or settle every ready step; settling may make more ready (no recursion)."""
         stack = ready
         while stack:
             node = stack.pop()
+            if node.result is not None or node.launched or node.parked or node.handling:
+                continue  # already on its way (a handler can be made ready twice)
             result = self._decide(node)
             if result is not None:
-                stack.extend(self._settle(node, result))
+                stack.extend(self._finish(node, result))
                 continue
+            node.launched = True
             self._launch(node)
         self._check_done()
 
-    def _launch(self, node: _Node) -> None:
+    def _launch(self, node: Node) -> None:
         assert self._group is not None
         task = self._group.create_task(self._execute(node))
         self._running[node] = task
@@ -370,12 +456,12 @@ class ScopeRun:
         # before its first step never runs its body, yet must still settle its step.
         task.add_done_callback(functools.partial(self._task_done, node))
 
-    async def _execute(self, node: _Node) -> tuple[StepResult, bool]:
+    async def _execute(self, node: Node) -> tuple[StepResult, bool]:
         """The step's result, and whether it was already recorded."""
         from flowctl.runner.stepexec import execute_step
 
         try:
-            return await execute_step(self, node.step, node.qid), True
+            return await execute_step(self, node.step, node.qid)
         except Exception as exc:  # a bug in a step type must not hang or crash the run
             return StepResult(
                 id=node.qid,
@@ -388,20 +474,27 @@ class ScopeRun:
                 continue_on_failure=node.step.continue_on_failure,
             ), False
 
-    def _task_done(self, node: _Node, task: asyncio.Task[tuple[StepResult, bool]]) -> None:
+    def _task_done(self, node: Node, task: asyncio.Task[tuple[StepResult, bool]]) -> None:
         del self._running[node]
         if task.cancelled():
             result = self._skipped(node, f"not started: {self.cancel_reason(node.qid)}")
-            self._process(self._settle(node, result))
+            self._process(self._finish(node, result))
         else:
             result, recorded = task.result()
-            self._process(self._settle(node, result, recorded=recorded))
+            self._process(self._finish(node, result, recorded=recorded))
 
-    def _decide(self, node: _Node) -> StepResult | None:
+    def _decide(self, node: Node) -> StepResult | None:
         """None to start the step; else its final result without running it."""
         step = node.step
+        restore = self.sched.restore
+        if restore is not None:
+            restored = restore.get(node.qid)
+            if restored is not None:
+                return restored.result(step.type, self.parent)
         if node.deselected is not None:
             return self._skipped(node, node.deselected)
+        if node.triggers and not node.armed:
+            return self._skipped(node, NOT_TRIGGERED)
         reason = skip_reason(step.trigger_rule, [d.result for d in node.deps if d.result])
         if reason is not None:
             return self._skipped(node, reason)
@@ -425,10 +518,13 @@ class ScopeRun:
                     continue_on_failure=step.continue_on_failure,
                 )
             if not go:
-                return self._skipped(node, f"condition is false: {step.condition}")
+                return dataclasses.replace(
+                    self._skipped(node, f"condition is false: {step.condition}"),
+                    by_condition=True,
+                )
         return None
 
-    def _skipped(self, node: _Node, reason: str) -> StepResult:
+    def _skipped(self, node: Node, reason: str) -> StepResult:
         return StepResult(
             id=node.qid,
             step_type=node.step.type,
@@ -438,22 +534,76 @@ class ScopeRun:
             parent=self.parent,
         )
 
-    def _settle(self, node: _Node, result: StepResult, *, recorded: bool = False) -> list[_Node]:
-        """Publish a final result; return the dependents it made ready.
+    def _finish(self, node: Node, result: StepResult, *, recorded: bool = False) -> list[Node]:
+        """Route a step's outcome: a pause, a failure its handlers may handle, or final."""
+        if result.status is StepStatus.WAITING:
+            self._park(node, result, recorded=recorded)
+            return []
+        if result.status is StepStatus.FAILED and node.handlers and not result.restored:
+            return self._handle(node, result)
+        return self._settle(node, result, recorded=recorded)
+
+    def _park(self, node: Node, result: StepResult, *, recorded: bool) -> None:
+        node.parked = True
+        self._parked.append(node)
+        self.frame.own[node.step.id] = result.names_entry()
+        if not recorded:
+            self.sched.record(node.step, result)
+
+    def _handle(self, node: Node, result: StepResult) -> list[Node]:
+        """The step failed for good: trigger its handlers; its result waits for theirs."""
+        node.handling = result
+        # Handlers read steps.<failed>.status and .error.
+        self.frame.own[node.step.id] = result.names_entry()
+        ready = []
+        for handler in node.handlers:
+            if handler.result is not None:
+                continue
+            node.open_handlers += 1
+            handler.watchers.append(node)
+            if not handler.armed:
+                handler.armed = True
+                if handler.startable:
+                    ready.append(handler)
+        if node.open_handlers == 0:
+            return self._resolve(node)
+        cycle = wait_cycle(node)
+        if cycle:
+            # A handler that waits (through its dependencies) for the very failure it
+            # should handle can never start: say so now rather than when all else is done.
+            self._deadlock(cycle)
+            self.stop("runtime deadlock")
+            return []
+        return ready
+
+    def _resolve(self, node: Node) -> list[Node]:
+        """Every handler of a failed step has finished: handled when they all completed."""
+        failure = node.handling
+        assert failure is not None
+        node.handling = None
+        handled = all(h.result is not None and h.result.succeeded for h in node.handlers)
+        return self._settle(node, dataclasses.replace(failure, handled=handled))
+
+    def _settle(self, node: Node, result: StepResult, *, recorded: bool = False) -> list[Node]:
+        """Publish a final result; return the steps it made ready.
 
         Steps that ran were recorded (their event emitted) before they gave back their
-        slot; steps settled without running are recorded here.
+        slot; steps settled without running, restored or handled are recorded here.
         """
         node.result = result
         self._finished += 1
         self.frame.own[node.step.id] = result.names_entry()
         if not recorded:
-            self.sched.record(node.step, result)
-        if result.status is StepStatus.COMPLETED:
+            self._record(node, result)
+        if result.succeeded:
             self._succeeded += 1
-            if isinstance(node.step, ConditionStep):
+            if result.ok and isinstance(node.step, ConditionStep):
                 self._route(node.step, result)
-        elif result.status is StepStatus.FAILED and not node.step.continue_on_failure:
+        elif (
+            result.status is StepStatus.FAILED
+            and not node.step.continue_on_failure
+            and not node.armed  # a failed handler fails the step it handles, not the scope
+        ):
             self._hard_failed += 1
             if self._failure is None and self._doomed():
                 self._failure = f"step '{node.qid}' failed: {result.error}"
@@ -462,9 +612,45 @@ class ScopeRun:
         ready = []
         for dependent in node.dependents:
             dependent.waiting -= 1
-            if dependent.waiting == 0:
+            if dependent.startable:
                 ready.append(dependent)
+        for handler in node.handlers:
+            handler.pending_triggers -= 1
+            if handler.result is None and handler.startable:
+                ready.append(handler)
+        for watcher in node.watchers:
+            watcher.open_handlers -= 1
+            if watcher.open_handlers == 0 and watcher.handling is not None:
+                ready.extend(self._resolve(watcher))
         return ready
+
+    def _record(self, node: Node, result: StepResult) -> None:
+        if not result.restored:
+            self.sched.record(node.step, result)
+            return
+        restore = self.sched.restore
+        assert restore is not None
+        self._record_restored(node.step, node.qid, result, restore)
+
+    def _record_restored(self, step: Step, qid: str, result: StepResult, restore: Restore) -> None:
+        """Record a step restored from the journal and, for a container, what it ran: the
+        history keeps every step, and the saga can still undo them if this session fails."""
+        restored = restore.get(qid)
+        names: dict[str, Any] | None = None
+        if step.rollback_actions and restored is not None:
+            names = self.frame.names(self.sched.data)
+            names.update(restored.variables)
+            names["params"] = restored.params
+        order = restored.order if restored is not None else None
+        self.sched.record(step, result, names=names, restored_order=order)
+        if not step.children():
+            return
+        inner = {child.id: child for child in step.children()}
+        for child_qid in restore.children_of(qid):
+            child = inner.get(local_id(child_qid))
+            done = restore.get(child_qid)
+            if child is not None and done is not None:
+                self._record_restored(child, child_qid, done.result(child.type, qid), restore)
 
     def _doomed(self) -> bool:
         """True when min_success_ratio can no longer be met even if the rest succeed."""
@@ -487,21 +673,23 @@ class ScopeRun:
         if self._finished == len(self._nodes):
             self._done.set_result(None)
         elif not self._running:
-            self._deadlock()
+            blocked = behind(self._parked)
+            stuck = [n for n in self._nodes.values() if n.result is None and n not in blocked]
+            if stuck:
+                self._deadlock(stuck)
             self._done.set_result(None)
 
-    def _deadlock(self) -> None:
+    def _deadlock(self, stuck: list[Node]) -> None:
         """Nothing runs and steps remain: they can never start. Say which and why."""
-        stuck = [n for n in self._nodes.values() if n.result is None]
-        parts = []
+        message = deadlock_message(stuck)
         for node in stuck:
-            waits = [f"'{d.qid}'" for d in node.deps if d.result is None]
-            waits += [f"'{m}' (not a step of this scope)" for m in node.missing]
-            parts.append(f"'{node.qid}' waits on {', '.join(waits)}")
-        message = "runtime deadlock: these steps can never start: " + "; ".join(parts)
-        for node in stuck:
-            node.result = self._skipped(node, "can never start (runtime deadlock)")
+            if node.handling is not None:
+                node.result = node.handling
+                node.handling = None
+            else:
+                node.result = self._skipped(node, "can never start (runtime deadlock)")
             self._finished += 1
+            self.frame.own[node.step.id] = node.result.names_entry()
             self.sched.record(node.step, node.result)
         if self._failure is None:
             self._failure = message

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flowctl.durations import format_duration
-from flowctl.errors import ExpressionError, FlowctlError
+from flowctl.errors import ExpressionError, FlowctlError, StateError
+from flowctl.runner.circuit import counts_against_circuit
 from flowctl.runner.containers import ChildScope, ContainerExecutor, ContainerFailure
 from flowctl.runner.data import (
+    Writes,
     apply_output_mapping,
     expression_failure,
     resolve_params,
@@ -21,8 +24,15 @@ from flowctl.runner.data import (
 from flowctl.runner.results import StepResult
 from flowctl.runner.retry import call_with_retries
 from flowctl.runner.steplog import FileStepLog
-from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
-from flowctl.spec.model import ActionStep, Step
+from flowctl.runner.steps.base import (
+    ApprovalPending,
+    FailureKind,
+    Outputs,
+    StepContext,
+    StepExecutor,
+    StepFailure,
+)
+from flowctl.spec.model import ActionStep, CircuitBreakerSpec, Step, StepType
 from flowctl.status import StepStatus
 
 if TYPE_CHECKING:
@@ -139,11 +149,13 @@ class _Children:
         )
 
 
-async def execute_step(scope: ScopeRun, step: Step, qid: str) -> StepResult:
+async def execute_step(scope: ScopeRun, step: Step, qid: str) -> tuple[StepResult, bool]:
     """Run one step that its trigger rule and condition allowed to start.
 
-    The result is recorded (its StepFinished event emitted) before the step gives back
-    its slots, and never raises: failures and cancellation become the result's status.
+    Returns the result and whether it was recorded (its event emitted): a result is
+    recorded before the step gives back its slots, except the failure of a step with
+    error handlers, which the scope records once its handlers have finished. Never
+    raises: failures, pauses and cancellation become the result's status.
     """
     return await _StepRun(scope, step, qid).run()
 
@@ -165,8 +177,10 @@ class _StepRun:
         # The container's max_concurrency slot is held for the child's whole run, retries
         # included, and like the run's slot it is given back after the final event.
         self.limit = _Slot(scope.limit)
+        self.cached = False
+        self.writes: Writes = []
 
-    async def run(self) -> StepResult:
+    async def run(self) -> tuple[StepResult, bool]:
         step = self.step
         outputs: Outputs = {}
         status = StepStatus.COMPLETED
@@ -183,6 +197,9 @@ class _StepRun:
             outputs = failure.outputs
             if isinstance(failure, ContainerFailure) and failure.cause is not None:
                 self.sched.causes[self.qid] = failure.cause
+        except ApprovalPending as pending:
+            status = StepStatus.WAITING
+            reason = str(pending)
         except asyncio.CancelledError:
             # Only the scheduler cancels a step (stop, timeout, interrupt): the step ends
             # here with its own status, and its scope goes on settling the others.
@@ -195,17 +212,26 @@ class _StepRun:
                 reason = f"not started: {reason}"
         finally:
             self.log.close()
+        # Handlers run after this step failed; its result waits for theirs (handled?).
+        record = not (status is StepStatus.FAILED and step.error_handlers)
         try:
             result = self._result(status, outputs, error=error, kind=kind, reason=reason)
-            self.sched.record(step, result)
+            if record:
+                self.sched.record(step, result, names=self.names, writes=self.writes)
         finally:
             self.slot.release()
             self.limit.release()
-        return result
+        return result, record
 
     async def _outputs(self) -> Outputs:
         step = self.step
-        if self.entry.container is not None:
+        key: str | None = None
+        outputs: Outputs | None = None
+        if step.cache is not None and self.sched.cache is not None:
+            key, outputs = await self._from_cache()
+        if outputs is not None:
+            self.cached = True
+        elif self.entry.container is not None:
             outputs = await self._container(self.entry.container)
         else:
             outputs = await call_with_retries(
@@ -215,17 +241,66 @@ class _StepRun:
             outputs = {"result": outputs}
         if step.output_mapping:
             try:
-                apply_output_mapping(step, outputs, self.names, self.sched.data.workflow)
+                self.writes = apply_output_mapping(
+                    step, outputs, self.names, self.sched.data.workflow
+                )
             except StepFailure as failure:
                 failure.outputs = failure.outputs or outputs
                 raise
+        if key is not None and not self.cached:
+            await self._to_cache(key, outputs)
         return outputs
 
-    def _context(self, attempt: int) -> StepContext:
+    # -- cache -------------------------------------------------------------------------------
+
+    async def _from_cache(self) -> tuple[str | None, Outputs | None]:
+        """The step's cache key and, on a hit, the stored outputs (the step does not run).
+
+        The key may use params, so they are resolved first; a cache that cannot be read
+        is noted in the step's log and the step simply runs.
+        """
+        from flowctl.runner.caching import lookup, step_cache_key
+
+        cache = self.sched.cache
+        assert cache is not None
+        try:
+            self._params()
+        except Exception as exc:
+            raise _as_failure(exc) from None
+        key = step_cache_key(self.step, self.names)
+        try:
+            hit = await lookup(cache, key)
+        except StateError as err:
+            self._note(f"[flowctl] step cache not used: {err}\n")
+            return key, None
+        if hit is None or not isinstance(hit.outputs, Mapping):
+            return key, None
+        self.progress.started_at = time.time()
+        self.progress.t0 = time.perf_counter()
+        self._note(f"[flowctl] cache hit (stored by run {hit.run_id or 'unknown'})\n")
+        return key, dict(hit.outputs)
+
+    async def _to_cache(self, key: str, outputs: Outputs) -> None:
+        from flowctl.runner.caching import store
+
+        cache = self.sched.cache
+        assert cache is not None and self.step.cache is not None
+        try:
+            await store(cache, key, outputs, self.step.cache.ttl, self.sched.run_id)
+        except StateError as err:  # the step has completed either way
+            self._note(f"[flowctl] outputs not cached: {err}\n")
+
+    def _note(self, text: str) -> None:
+        with contextlib.suppress(FlowctlError):  # the log is for people: go on without it
+            self.log.write(text)
+
+    # -- attempts ----------------------------------------------------------------------------
+
+    def _params(self) -> dict[str, Any]:
+        """The resolved input_mapping, checked against input_validation, once per step."""
         step, progress = self.step, self.progress
         if progress.params is None:
-            # Resolved once, inside the first attempt: a failure here is that attempt's
-            # failure, and never retried (expression or validation errors cannot heal).
+            # A failure here is never retried: expression or validation errors cannot heal.
             params = resolve_params(step, self.names)
             self.names["params"] = params
             self.sched.validator.check(step, params)
@@ -233,12 +308,17 @@ class _StepRun:
             progress.env = step_env(
                 self.sched.data, params, qualified_id=self.qid, idempotency_key=self.key
             )
+        return progress.params
+
+    def _context(self, attempt: int) -> StepContext:
+        step, progress = self.step, self.progress
+        params = self._params()  # inside the first attempt: a failure is that attempt's
         return StepContext(
             step=step,
             qualified_id=self.qid,
             run_id=self.sched.run_id,
             attempt=attempt,
-            params=progress.params,
+            params=params,
             names=self.names,
             env=progress.env,
             log=self.log,
@@ -249,6 +329,7 @@ class _StepRun:
             idempotency_key=self.key,
             http_client=self.sched.http_client,
             metrics=progress.metrics,
+            approvals=self.sched.gate if step.type is StepType.HUMAN_TASK else None,
         )
 
     def _begin(self, attempt: int) -> StepContext:
@@ -262,14 +343,51 @@ class _StepRun:
             raise _as_failure(exc) from None
 
     async def _attempt(self, attempt: int) -> Outputs:
-        """One attempt of a leaf step, holding a slot, within the step's timeout."""
+        """One attempt of a leaf step, holding a slot, within the step's timeout.
+
+        With a circuit_breaker, an open circuit fails the attempt fast (it still counts
+        as an attempt, and retry_policy may try again), and the attempt's outcome moves
+        the circuit; every change of state is audited.
+        """
         executor = self.entry.leaf
         assert executor is not None
         waited = time.perf_counter()
         await self.slot.acquire()
         self.progress.queued += time.perf_counter() - waited
         ctx = self._begin(attempt)
-        timer = asyncio.timeout(self.step.timeout)
+        circuit = self.step.circuit_breaker
+        if circuit is None:
+            return await self._call(executor, ctx)
+        self._circuit_moved(circuit, self.sched.breakers.before_attempt(circuit))
+        try:
+            outputs = await self._call(executor, ctx)
+        except StepFailure as failure:
+            if counts_against_circuit(failure):
+                self._circuit_moved(circuit, self.sched.breakers.record(circuit, success=False))
+            else:
+                self.sched.breakers.release(circuit)
+            raise
+        except BaseException:  # cancelled, or waiting for an approval: no verdict
+            self.sched.breakers.release(circuit)
+            raise
+        self._circuit_moved(circuit, self.sched.breakers.record(circuit, success=True))
+        return outputs
+
+    def _circuit_moved(self, circuit: CircuitBreakerSpec, state: str | None) -> None:
+        if state is not None:
+            self.sched.circuit_changed(circuit.name, str(state), self.qid)
+
+    def _attempt_timeout(self) -> float | None:
+        """A human_task waits as long as its approval allows unless its author set a
+        timeout: the default per-attempt timeout is meant for machines, not people."""
+        step = self.step
+        if step.type is StepType.HUMAN_TASK and "timeout" not in step.key_locations:
+            return None
+        return step.timeout
+
+    async def _call(self, executor: StepExecutor, ctx: StepContext) -> Outputs:
+        limit = self._attempt_timeout()
+        timer = asyncio.timeout(limit)
         try:
             async with timer:
                 return await executor.execute(ctx)
@@ -280,6 +398,8 @@ class _StepRun:
                     kind=FailureKind.TIMEOUT,
                 ) from None
             raise _as_failure(exc) from None
+        except ApprovalPending:
+            raise
         except Exception as exc:
             raise _as_failure(exc) from None
 
@@ -303,6 +423,8 @@ class _StepRun:
                     f"timed out after {format_duration(step.timeout)}", kind=FailureKind.TIMEOUT
                 ) from None
             raise _as_failure(exc) from None
+        except ApprovalPending:
+            raise
         except Exception as exc:
             raise _as_failure(exc) from None
 
@@ -336,4 +458,5 @@ class _StepRun:
             outputs_sha256=sha256_json(outputs) if status is StepStatus.COMPLETED else None,
             log_path=self.log.path if self.log.written else None,
             continue_on_failure=self.step.continue_on_failure,
+            cached=self.cached,
         )

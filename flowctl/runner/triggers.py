@@ -16,21 +16,22 @@ def skip_reason(rule: TriggerRule, deps: Sequence[StepResult]) -> str | None:
 
     none_failed: no dependency failed (or was cancelled) and, when there are any, at
     least one completed — so a step whose dependencies were all skipped is skipped too.
-    all_success: every dependency completed. all_done: always runs (cleanup).
+    all_success: every dependency completed. all_done: always runs (cleanup). A failure
+    whose error handlers all completed is handled: both rules treat it as a success.
     """
     if not deps or rule is TriggerRule.ALL_DONE:
         return None
     if rule is TriggerRule.ALL_SUCCESS:
         for dep in deps:
-            if dep.status is not StepStatus.COMPLETED:
+            if not dep.succeeded:
                 return f"dependency '{dep.id}' {dep.status.value} (trigger_rule all_success)"
         return None
     # A failure names the cause better than a cancellation that followed from it.
     for broken in _BROKEN:
         for dep in deps:
-            if dep.status is broken:
+            if dep.status is broken and not dep.handled:
                 return f"dependency '{dep.id}' {dep.status.value}"
-    if not any(dep.status is StepStatus.COMPLETED for dep in deps):
+    if not any(dep.succeeded for dep in deps):
         if len(deps) == 1:
             return f"dependency '{deps[0].id}' was skipped"
         return "every dependency was skipped"

@@ -362,11 +362,6 @@ def test_run_workflow_refuses_to_nest_in_a_running_loop(tmp_path: Path) -> None:
     ("text", "message"),
     [
         (
-            "name: ht\nsteps:\n  - id: review\n    type: human_task\n"
-            "    approval: {message: ok?}\n",
-            "step 'review' has type human_task, which `flowctl run` does not support yet",
-        ),
-        (
             "name: ag\nagents:\n  fast: {capabilities: [ocr], python: 'x:y'}\nsteps:\n"
             f"  - id: a\n    python: {FUNCS}:noop\n",
             "agents are not supported yet by `flowctl run`",

@@ -208,29 +208,20 @@ def test_a_missing_or_short_secret_is_refused_before_anything_runs(
     assert not (tmp_path / ".flowctl" / "runs").exists()
 
 
-@pytest.mark.parametrize(
-    ("snippet", "message"),
-    [
-        ("error_handlers: [h]", "step 'a' uses error_handlers, which `flowctl run`"),
-        ("cache: {key: k}", "step 'a' uses cache, which `flowctl run` does not support yet"),
-        ("circuit_breaker: {name: api}", "step 'a' uses circuit_breaker"),
-        ("rollback_actions: [{run: 'echo undo'}]", "step 'a' uses rollback_actions"),
-    ],
-)
-def test_features_of_the_next_issue_are_refused_by_name(
-    tmp_path: Path, snippet: str, message: str
-) -> None:
-    handler = "  - id: h\n    python: x:y\n" if "error_handlers" in snippet else ""
+def test_agent_capability_is_still_refused_by_name(tmp_path: Path) -> None:
     spec = tmp_path / "wf.yaml"
     spec.write_text(
-        f"name: unsupported\nsteps:\n  - id: a\n    python: {FUNCS}:noop\n    {snippet}\n" + handler
+        "name: unsupported\nsteps:\n  - id: a\n    cache: {key: k}\n"
+        "    error_handlers: [h]\n    agent_capability: ocr\n"
+        f"  - id: h\n    python: {FUNCS}:noop\n"
     )
     from flowctl.api import run_workflow
 
     with pytest.raises(SpecError) as info:
         run_workflow(spec, state_dir=tmp_path / "state")
-    assert message in str(info.value)
-    assert str(info.value).startswith(f"{spec}:5:5: ")  # with the key's location
+    assert "step 'a' uses agent_capability, which `flowctl run`" in str(info.value)
+    assert "uses cache" not in str(info.value)  # issue 4 runs cache, handlers, sagas
+    assert str(info.value).startswith(f"{spec}:6:5: ")  # with the key's location
     assert info.value.exit_code is ExitCode.USAGE
     assert not (tmp_path / "state").exists()
 

@@ -13,6 +13,7 @@ from flowctl.spec.model import Step
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.approvals import ApprovalDecision
     from flowctl.secrets import SecretMasker
 
 Outputs = Mapping[str, Any]
@@ -59,6 +60,29 @@ class StepFailure(Exception):
         return "error"
 
 
+class ApprovalPending(Exception):
+    """Nobody can decide a human_task now: the step waits (this is not a failure).
+
+    Raised by the approval gate; containers pass it on when a child waits. The scheduler
+    parks the step, lets everything that does not depend on it finish, and the run ends
+    `waiting_approval` (exit 4) until `flowctl approve` and `flowctl resume`.
+    """
+
+    def __init__(self, steps: tuple[str, ...]) -> None:
+        super().__init__(f"waiting for approval: {', '.join(steps)}")
+        self.steps = steps
+
+
+class Approvals(Protocol):
+    """The run's approval policy, as a human_task step sees it."""
+
+    async def decide(self, ctx: StepContext, message: str) -> ApprovalDecision:
+        """The standing or newly given decision for this step (audited), or raise
+        ApprovalPending when it must wait, or StepFailure when the approval timed out.
+        `message` is rendered and masked."""
+        ...
+
+
 class StepLog(Protocol):
     """The step's log file (`logs/<step>.log`); text is masked before it is written."""
 
@@ -86,6 +110,7 @@ class StepContext:
     idempotency_key: str  # stable across retries and resume
     http_client: Callable[[], Awaitable[httpx.AsyncClient]]  # one shared client per run
     metrics: dict[str, float] = field(default_factory=dict)
+    approvals: Approvals | None = None  # set for human_task steps
 
     @property
     def step_id(self) -> str:

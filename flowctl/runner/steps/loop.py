@@ -10,7 +10,13 @@ from typing import Any
 from flowctl.errors import ExpressionError
 from flowctl.runner.containers import Children, ChildScope, ContainerFailure, ScopeOutcome
 from flowctl.runner.data import expression_failure
-from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.runner.steps.base import (
+    ApprovalPending,
+    FailureKind,
+    Outputs,
+    StepContext,
+    StepFailure,
+)
 from flowctl.spec.model import LoopStep
 
 
@@ -75,6 +81,7 @@ async def _for_each(
     iterations: list[dict[str, Any] | None] = [None] * len(items)
     running: dict[int, ChildScope] = {}
     failed: list[tuple[int, ScopeOutcome]] = []
+    waiting: list[str] = []  # children parked for an approval; other items go on
     cursor = iter(range(len(items)))
 
     async def worker() -> None:
@@ -92,6 +99,9 @@ async def _for_each(
                 outcome = await scope.run()
             finally:
                 del running[index]
+            if outcome.waiting and outcome.failure is None and outcome.stopped is None:
+                waiting.extend(outcome.waiting)
+                continue
             iterations[index] = outcome.outputs_by_id()
             if not outcome.ok and not failed:
                 failed.append((index, outcome))
@@ -106,6 +116,8 @@ async def _for_each(
     if failed:
         index, outcome = failed[0]
         raise _iteration_failure(index, outcome, done)
+    if waiting:
+        raise ApprovalPending(tuple(waiting))
     return {"iterations": done, "count": len(done)}
 
 
@@ -139,6 +151,8 @@ async def _while(step: LoopStep, ctx: StepContext, children: Children) -> Output
             variables={"index": index},
             own_names=True,
         ).run()
+        if outcome.waiting and outcome.failure is None and outcome.stopped is None:
+            raise ApprovalPending(outcome.waiting)  # the next `while` needs this iteration
         iterations.append(outcome.outputs_by_id())
         if not outcome.ok:
             raise _iteration_failure(index, outcome, iterations)

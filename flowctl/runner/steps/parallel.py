@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flowctl.runner.containers import Children, ContainerFailure
-from flowctl.runner.steps.base import Outputs, StepContext
+from flowctl.runner.steps.base import ApprovalPending, Outputs, StepContext
 from flowctl.spec.model import ParallelStep
 from flowctl.status import StepStatus
 
@@ -12,10 +12,11 @@ class ParallelExecutor:
     """Outputs: total, succeeded, failed, success_rate, results, failures (SPEC.md 2).
 
     success_rate = succeeded / (succeeded + failed), where a failed child with
-    `continue_on_failure` is left out (its failure is tolerated by its author) and skipped
-    children count neither way; with no finished child it is 1.0. The container fails when
-    the rate is below `min_success_ratio`, and stops the remaining children as soon as the
-    ratio can no longer be met.
+    `continue_on_failure` or a handled failure is left out (tolerated by its author, or
+    taken care of by its error handlers) and skipped children count neither way; with no
+    finished child it is 1.0. The container fails when the rate is below
+    `min_success_ratio`, and stops the remaining children as soon as the ratio can no
+    longer be met. A child waiting for an approval makes the container wait.
     """
 
     async def execute(self, ctx: StepContext, children: Children) -> Outputs:
@@ -28,6 +29,8 @@ class ParallelExecutor:
             max_concurrency=step.max_concurrency,
             min_success_ratio=step.min_success_ratio,
         ).run()
+        if outcome.waiting and outcome.failure is None and outcome.stopped is None:
+            raise ApprovalPending(outcome.waiting)
         results: dict[str, object] = {}
         failures: dict[str, str | None] = {}
         tolerated = 0
@@ -36,7 +39,10 @@ class ParallelExecutor:
                 results[child_id] = dict(result.outputs)
             elif result.status in (StepStatus.FAILED, StepStatus.CANCELLED):
                 failures[child_id] = result.error or result.reason
-                if result.continue_on_failure and result.status is StepStatus.FAILED:
+                # Failures their author tolerates, or that error handlers took care of.
+                if result.status is StepStatus.FAILED and (
+                    result.continue_on_failure or result.handled
+                ):
                     tolerated += 1
         counted = len(results) + len(failures) - tolerated
         rate = len(results) / counted if counted else 1.0

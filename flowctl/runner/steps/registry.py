@@ -34,8 +34,8 @@ Registry = Mapping[StepType, StepTypeEntry]
 
 @functools.cache
 def default_registry() -> Registry:
-    """The built-in step types. human_task is not here yet, so `run` refuses it."""
-    from flowctl.runner.steps import action, condition, loop, parallel, wait, webhook
+    """The built-in step types."""
+    from flowctl.runner.steps import action, condition, human_task, loop, parallel, wait, webhook
 
     return {
         StepType.ACTION: StepTypeEntry(leaf=action.EXECUTOR),
@@ -43,6 +43,8 @@ def default_registry() -> Registry:
         StepType.WAIT: StepTypeEntry(leaf=wait.EXECUTOR),
         # Evaluating a few expressions needs no slot: routing never waits behind work.
         StepType.CONDITION: StepTypeEntry(leaf=condition.EXECUTOR, uses_slot=False),
+        # Waiting for a person must not keep a slot from the steps that can go on.
+        StepType.HUMAN_TASK: StepTypeEntry(leaf=human_task.EXECUTOR, uses_slot=False),
         StepType.PARALLEL: StepTypeEntry(container=parallel.EXECUTOR),
         StepType.LOOP: StepTypeEntry(container=loop.EXECUTOR),
     }

@@ -1,0 +1,73 @@
+"""`flowctl resume RUN_ID`: continue a failed, interrupted, timed-out or paused run."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from flowctl.errors import ExitCode, UsageError
+
+DEFAULT_STATE_DIR = Path(".flowctl")
+OUTPUT_FORMATS = ("text", "json")
+
+
+def resume_command(
+    run_id: str,
+    *,
+    from_step: str | None = None,
+    skip: str | None = None,
+    outputs: str | None = None,
+    force: bool = False,
+    state_dir: Path = DEFAULT_STATE_DIR,
+    history: Path | None = None,
+    output: str = "text",
+    no_progress: bool = False,
+    approve: Sequence[str] = (),
+    auto_approve: bool = False,
+) -> int:
+    """Resume RUN_ID (a full id or a unique prefix); returns the exit code, as `run` does.
+
+    Warnings about the journal (a torn last line, unreadable lines) go to stderr. A run
+    that already completed is left as it is: exit 0, saying so.
+    """
+    from flowctl.console import make_console, safe_text
+    from flowctl.progress import choose_progress
+    from flowctl.runner.resume import aresume, plan_resume
+
+    from .run import interactive_terminal, present
+
+    if output not in OUTPUT_FORMATS:
+        raise UsageError(f"--output must be one of {', '.join(OUTPUT_FORMATS)}, got {output!r}")
+    plan = plan_resume(
+        state_dir, run_id, from_step=from_step, skip=skip, skip_outputs=outputs, force=force
+    )
+    for warning in plan.warnings:
+        sys.stderr.write(f"warning: {safe_text(warning)}\n")
+    if plan.complete:
+        if output == "json" and plan.paths.report.is_file():
+            sys.stdout.write(plan.paths.report.read_text(encoding="utf-8"))
+        else:
+            sys.stdout.write(
+                f"run {plan.run_id} is already complete; nothing to resume "
+                "(use --from STEP to run steps again)\n"
+            )
+        return int(ExitCode.OK)
+    console = make_console(stderr=output == "json")
+    progress = choose_progress(no_progress, console)
+    try:
+        result = asyncio.run(
+            aresume(
+                plan,
+                history=history,
+                observers=[progress],
+                handle_signals=True,
+                approve=approve,
+                auto_approve=auto_approve,
+                interactive=interactive_terminal(),
+            )
+        )
+    finally:
+        progress.close()
+    return present(result, console, output=output)
