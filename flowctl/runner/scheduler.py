@@ -16,6 +16,7 @@ everything else finishes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import functools
 import time
@@ -435,14 +436,16 @@ class ScopeRun:
 
     def _process(self, ready: list[Node]) -> None:
         """Start or settle every ready step; settling may make more ready (no recursion)."""
-        stack = ready
-        while stack:
-            node = stack.pop()
+        # First in, first out: steps made ready together start in file order, as the
+        # optimizer's replay assumes (ties broken by position in the spec).
+        queue = collections.deque(ready)
+        while queue:
+            node = queue.popleft()
             if node.result is not None or node.launched or node.parked or node.handling:
                 continue  # already on its way (a handler can be made ready twice)
             result = self._decide(node)
             if result is not None:
-                stack.extend(self._finish(node, result))
+                queue.extend(self._finish(node, result))
                 continue
             node.launched = True
             self._launch(node)

@@ -454,7 +454,11 @@ class _StepRun:
             finished_at=time.time(),
             parent=self.scope.parent,
             metrics=dict(progress.metrics) if self.step.metrics_enabled else {},
-            inputs_sha256=sha256_json(progress.params) if progress.params is not None else None,
+            # Without an input_mapping the params say nothing of what the step reads; the
+            # optimizer then compares the run's inputs instead.
+            inputs_sha256=sha256_json(progress.params)
+            if progress.params is not None and self.step.input_mapping
+            else None,
             outputs_sha256=sha256_json(outputs) if status is StepStatus.COMPLETED else None,
             log_path=self.log.path if self.log.written else None,
             continue_on_failure=self.step.continue_on_failure,
