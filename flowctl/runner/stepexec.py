@@ -32,7 +32,7 @@ from flowctl.runner.steps.base import (
     StepExecutor,
     StepFailure,
 )
-from flowctl.spec.model import ActionStep, CircuitBreakerSpec, Step, StepType
+from flowctl.spec.model import CircuitBreakerSpec, Step, StepType
 from flowctl.status import StepStatus
 
 if TYPE_CHECKING:
@@ -80,15 +80,6 @@ class _Slot:
         if self._pool is not None and self.held:
             self.held = False
             self._pool.release()
-
-
-def needs_scratch(step: Step) -> bool:
-    """Only shell commands write files there ($FLOWCTL_OUTPUT, $FLOWCTL_METRICS).
-
-    A directory per attempt costs two filesystem calls, as much as the rest of a no-op
-    python step's scheduling; other step types get the path and may create it.
-    """
-    return isinstance(step, ActionStep) and step.command is not None
 
 
 def failure_tag(failure: StepFailure) -> str:
@@ -324,7 +315,9 @@ class _StepRun:
             log=self.log,
             masker=self.sched.masker,
             workdir=self.sched.workdir,
-            scratch=self.sched.new_scratch(create=needs_scratch(step)),
+            # Not made up front: a directory per attempt costs as much as the rest of a no-op
+            # step's scheduling (shell steps write files beside the path instead).
+            scratch=self.sched.new_scratch(create=False),
             timeout=step.timeout,
             idempotency_key=self.key,
             http_client=self.sched.http_client,

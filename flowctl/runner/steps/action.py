@@ -20,8 +20,8 @@ from flowctl.runner.pycall import PythonRefError, resolve
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import ActionStep, ShellCommand
 
-OUTPUT_FILE = "output"  # in ctx.scratch; exported as $FLOWCTL_OUTPUT
-METRICS_FILE = "metrics"  # in ctx.scratch; exported as $FLOWCTL_METRICS
+OUTPUT_FILE = "output"  # <ctx.scratch>.output; exported as $FLOWCTL_OUTPUT
+METRICS_FILE = "metrics"  # <ctx.scratch>.metrics; exported as $FLOWCTL_METRICS
 MAX_OUTPUT_FILE = 16 * 1024 * 1024  # bytes of $FLOWCTL_OUTPUT read at most
 STDERR_TAIL_LINES = 5  # lines of stderr quoted in a failure message
 RESERVED_OUTPUTS = frozenset(
@@ -111,9 +111,10 @@ async def run_shell(ctx: StepContext, command: ShellCommand) -> Outputs:
             ctx.masker.mask(str(exc)), kind=FailureKind.EXPRESSION, retryable=False
         ) from None
     shell = _shell_argv(command.shell)
-    # ctx.scratch is a fresh directory for this attempt, so no earlier attempt's outputs.
-    output_path = ctx.scratch / OUTPUT_FILE
-    metrics_path = ctx.scratch / METRICS_FILE
+    # Files beside the attempt's (unique, not yet created) scratch path: no earlier attempt's
+    # outputs, and no directory to make per step.
+    output_path = ctx.scratch.with_name(f"{ctx.scratch.name}.{OUTPUT_FILE}")
+    metrics_path = ctx.scratch.with_name(f"{ctx.scratch.name}.{METRICS_FILE}")
 
     env = dict(os.environ)
     env.update(ctx.env)

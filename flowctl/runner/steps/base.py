@@ -105,7 +105,9 @@ class StepContext:
     log: StepLog
     masker: SecretMasker
     workdir: Path  # where relative paths resolve (the directory flowctl was started in)
-    scratch: Path  # a private directory for this attempt ($FLOWCTL_OUTPUT and friends)
+    # A private path for this attempt, unique in the run; not created: make it a directory
+    # if you need one (shell steps keep `<scratch>.output` and `<scratch>.metrics` beside it).
+    scratch: Path
     timeout: float  # seconds for this attempt; the scheduler enforces it
     idempotency_key: str  # stable across retries and resume
     http_client: Callable[[], Awaitable[httpx.AsyncClient]]  # one shared client per run
