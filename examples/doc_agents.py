@@ -71,10 +71,12 @@ def process_generic(text: str) -> dict[str, Any]:
     return {"summary": text[:80]}
 
 
-def validate_quality(words: int, pages: int, ctx: Any) -> dict[str, Any]:
+def validate_quality(words: int, pages: int, threshold: float, ctx: Any) -> dict[str, Any]:
     """Quality gate; the first attempt fails once to show retry with backoff."""
     if ctx.attempt == 1:
         raise RuntimeError("quality service busy, try again")
-    score = min(1.0, words / max(pages, 1) / 10)
+    score = round(min(1.0, words / max(pages, 1) / 10), 3)
     ctx.metric("quality_score", score)
-    return {"score": round(score, 3), "passed": score >= 0.5}
+    if score < threshold:
+        raise ValueError(f"quality score {score} is below {threshold}")
+    return {"score": score}

@@ -1,0 +1,121 @@
+"""Every example in examples/ runs, through the installed CLI, and does what its comments say."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def flowctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "true", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "flowctl", *args, "--state-dir", str(state)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def run_json(state: Path, spec: str, *args: str) -> tuple[int, dict[str, Any]]:
+    done = flowctl(state, "run", spec, "--output", "json", "--no-progress", *args)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def log_of(state: Path, result: dict[str, Any], step: str) -> str:
+    return (state / "runs" / result["run_id"] / "logs" / f"{step}.log").read_text()
+
+
+def test_every_example_is_covered_here() -> None:
+    covered = {
+        "hello.yaml",
+        "document_processing.yaml",
+        "orchestrator_worker.yaml",
+        "react.yaml",
+    }
+    assert {p.name for p in EXAMPLES.glob("*.yaml")} == covered
+    # examples/optimize/ is run by tests/optimize/test_example_history.py
+    assert (EXAMPLES / "optimize" / "make_history.py").is_file()
+
+
+def test_hello(tmp_path: Path) -> None:
+    code, result = run_json(tmp_path, "examples/hello.yaml", "--input", "who=Ada Lovelace")
+    assert code == 0 and result["status"] == "completed"
+    assert log_of(tmp_path, result, "greet").strip() == "Hello, Ada Lovelace!"
+    assert log_of(tmp_path, result, "report").strip() == "Ada Lovelace has 12 letters"
+
+
+def test_hello_passes_hostile_input_as_data(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    who = f"$(touch {marker}); touch {marker}"
+    code, result = run_json(tmp_path, "examples/hello.yaml", "--input", f"who={who}")
+    assert code == 0
+    assert not marker.exists()
+    assert log_of(tmp_path, result, "greet").strip() == f"Hello, {who}!"
+
+
+def test_document_processing_routes_an_invoice_and_publishes(tmp_path: Path) -> None:
+    code, result = run_json(tmp_path, "examples/document_processing.yaml")
+    assert code == 0, result["error"]
+    steps = {s["id"]: s for s in result["steps"]}
+    assert steps["invoice"]["status"] == "completed"
+    assert steps["generic"]["status"] == "skipped"  # routed away by the condition
+    assert steps["human_review"]["status"] == "skipped"  # error handler not triggered
+    assert steps["quality"]["attempts"] == 2  # failed once, passed on retry
+    assert [s for s in steps if s.startswith("pages[")] == [f"pages[{i}].analyze" for i in range(3)]
+    assert result["workflow_data"]["doc"] == {
+        "pages": 3,
+        "type": "invoice",
+        "total": 145.5,
+        "quality": 1.0,
+    }
+    assert log_of(tmp_path, result, "publish").strip() == (
+        "published invoice total=145.5 quality=1.0"
+    )
+
+
+def test_document_processing_pauses_for_review_then_resumes_after_approval(
+    tmp_path: Path,
+) -> None:
+    code, result = run_json(
+        tmp_path, "examples/document_processing.yaml", "--input", "document=data/blurry_scan.txt"
+    )
+    assert code == 4 and result["status"] == "waiting_approval"
+    run_id = result["run_id"]
+    approved = flowctl(
+        tmp_path, "approve", run_id, "human_review", "--by", "data-team", "--comment", "ok"
+    )
+    assert approved.returncode == 0, approved.stderr
+    resumed = flowctl(tmp_path, "resume", run_id, "--no-progress")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    publish = tmp_path / "runs" / run_id / "logs" / "publish.log"
+    assert publish.read_text().strip() == "published invoice total=12.0 quality=reviewed"
+
+
+def test_orchestrator_worker_fans_out_one_worker_per_planned_task(tmp_path: Path) -> None:
+    code, result = run_json(tmp_path, "examples/orchestrator_worker.yaml")
+    assert code == 0
+    workers = [s["id"] for s in result["steps"] if s["parent"] == "workers"]
+    assert workers == [f"workers[{i}].work" for i in range(4)]
+    assert result["workflow_data"]["answer"].startswith("Independent steps run in parallel")
+
+
+@pytest.mark.parametrize(("target", "iterations"), [(37, 3), (50, 1), (0, 6)])
+def test_react_loop_reasons_and_acts_until_done(
+    tmp_path: Path, target: int, iterations: int
+) -> None:
+    code, result = run_json(tmp_path, "examples/react.yaml", "--input", f"target={target}")
+    assert code == 0
+    assert result["workflow_data"]["search"]["low"] == target
+    assert log_of(tmp_path, result, "answer").strip() == f"found {target} in {iterations} steps"
