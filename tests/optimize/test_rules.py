@@ -284,7 +284,10 @@ def test_sla_over_target_combines_the_speedups(tmp_path: Path) -> None:
     assert rec.expected_improvement == pytest.approx(caching.expected_improvement)
     assert "caching:b" in rec.description and "within the target" in rec.description
     assert [c.action for c in rec.specific_changes] == [ChangeAction.INVESTIGATE, ChangeAction.SET]
-    assert rec.specific_changes[1].yaml == "sla_targets: {max_execution_time: 6}"
+    # the whole mapping, so that pasting it keeps min_success_rate
+    assert rec.specific_changes[1].yaml == (
+        "sla_targets: {max_execution_time: 6s, min_success_rate: 0.5}"
+    )
     assert "sla:min_success_rate" not in by_id(report)
 
 

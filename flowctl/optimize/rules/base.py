@@ -218,8 +218,9 @@ def _nest(key: str, value: Any) -> dict[str, Any]:
 
 
 def duration_text(seconds: float) -> str:
-    """A duration for a YAML file, rounded up to a plain value: 45s, 5m, 1h30m."""
-    seconds = max(1.0, seconds)
+    """A duration for a YAML file, rounded up to a plain value: 250ms, 45s, 5m, 1h30m."""
+    if seconds < 1:
+        return f"{max(1, math.ceil(seconds * 1000))}ms"
     if seconds < 60:
         return f"{math.ceil(seconds)}s"
     if seconds < 3600:

@@ -10,6 +10,7 @@ from flowctl.optimize.model import Change
 from flowctl.optimize.report import Level, Recommendation, RecommendationType
 from flowctl.optimize.rules.base import (
     Context,
+    duration_text,
     evidence,
     investigate,
     percent,
@@ -67,7 +68,21 @@ def _execution_time(ctx: Context) -> Recommendation | None:
         risk_level=Level.LOW,
         specific_changes=(
             investigate(None, "sla_targets.max_execution_time", apply),
-            set_change(ctx, None, "sla_targets.max_execution_time", math.ceil(p95), target),
+            # The whole mapping, so that pasting it keeps the other target.
+            set_change(
+                ctx,
+                None,
+                "sla_targets",
+                {
+                    "max_execution_time": duration_text(p95),
+                    **(
+                        {"min_success_rate": ctx.sla.min_success_rate}
+                        if ctx.sla.min_success_rate is not None
+                        else {}
+                    ),
+                },
+                {"max_execution_time": target},
+            ),
         ),
         evidence=evidence(target=target, p95=p95, missed_share=missed, projected_p95=projected),
     )
