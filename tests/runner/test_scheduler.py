@@ -65,7 +65,6 @@ def test_max_parallel_steps_bounds_running_steps_and_is_reached(tmp_path: Path, 
     assert queued > 0.05  # the steps that waited for a slot say so (history's `queued`)
 
 
-
 def test_steps_made_ready_together_start_in_file_order(tmp_path: Path) -> None:
     # One slot: the five independent steps queue for it in the order the spec lists them,
     # which is also the tie-break the optimizer's replay uses.
@@ -73,6 +72,7 @@ def test_steps_made_ready_together_start_in_file_order(tmp_path: Path) -> None:
     result = run_spec(tmp_path, f"name: order\nmax_parallel_steps: 1\nsteps:\n{steps}\n")
     started = [e.step for e in events(result) if e.event == "step_started"]
     assert started == ["s3", "s1", "s4", "s0", "s2"]
+
 
 def test_max_parallel_argument_overrides_the_spec(tmp_path: Path) -> None:
     steps = "\n".join(
