@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -105,11 +106,11 @@ def test_plain_progress_writes_one_timestamped_line_per_event() -> None:
 
 def test_plain_progress_other_final_statuses() -> None:
     progress = PlainProgress(io.StringIO())
-    assert progress.format(finished("a", T0, cached=True, duration=0)) == "✓ a (cached) 0.00s"
+    assert progress.format(finished("a", T0, cached=True, duration=0)) == "✓ a (cached)"
     assert progress.format(finished("a", T0, StepStatus.CANCELLED, reason="run timed out")) == (
         "⊘ a cancelled: run timed out"
     )
-    assert progress.format(finished("a", T0, StepStatus.ROLLED_BACK)) == "↺ a rolled back"
+    assert progress.format(finished("a", T0, StepStatus.ROLLED_BACK)) == "↺ a undone"
     assert progress.format(finished("a", T0, StepStatus.FAILED)) == "✗ a failed: no error message"
     done = RunFinished(run_id="r", status=RunStatus.COMPLETED, duration=75, ts=T0)
     assert progress.format(done) == "● run r completed in 1m15.0s"
@@ -329,10 +330,12 @@ def test_live_handle_is_cheap_and_a_frame_is_bounded() -> None:
         with board.lock:
             board.apply(event)
     per_event = (time.perf_counter() - begin) / len(events)
-    begin = time.perf_counter()
-    for _ in range(10):
+    frames = []
+    for _ in range(11):
+        begin = time.perf_counter()
         progress.console.print(progress.render())
-    per_frame = (time.perf_counter() - begin) / 10
+        frames.append(time.perf_counter() - begin)
+    per_frame = statistics.median(frames)  # a machine busy with other work has spikes
     assert per_event < 20e-6, per_event
     assert per_frame < 12e-3, per_frame
 

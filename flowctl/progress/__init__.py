@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Protocol
 
@@ -26,11 +27,22 @@ _TRUE = {"1", "true", "yes"}
 
 
 class ProgressObserver(Protocol):
-    """A RunObserver that also remembers failures and must be closed after the run."""
+    """A RunObserver that also remembers failures and must be closed after the run.
+
+    `failures` are the unhandled ones (a failure whose error handlers completed is not).
+    `paused()` makes the view step aside while flowctl asks a question on the terminal:
+    the live table stops drawing and is erased; plain lines to a terminal are held.
+    """
 
     failures: list[StepFinished]
 
     def handle(self, event: RunEvent) -> None: ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def paused(self) -> AbstractContextManager[None]: ...
 
     def close(self) -> None: ...
 

@@ -20,6 +20,8 @@ class Symbols:
     retry: str
     status: Mapping[StepStatus, str]
     ellipsis: str
+    circuit: str
+    sep: str  # between the counts of the live view's header
 
     def of(self, status: StepStatus) -> str:
         return self.status.get(status, "?")
@@ -30,6 +32,8 @@ UNICODE = Symbols(
     run="●",
     retry="↻",
     ellipsis="…",
+    circuit="⚡",
+    sep=" · ",
     status={
         StepStatus.PENDING: "·",
         StepStatus.WAITING: "⏸",
@@ -48,6 +52,8 @@ ASCII = Symbols(
     run="[run]",
     retry="[retry]",
     ellipsis="...",
+    circuit="[circuit]",
+    sep=" | ",
     status={
         StepStatus.PENDING: "[pending]",
         StepStatus.WAITING: "[waiting]",
@@ -93,6 +99,18 @@ def is_utf_encoding(encoding: str | None) -> bool:
     except LookupError:
         return False
     return name.startswith(("utf-8", "utf-16", "utf-32"))
+
+
+def encodable(text: str, encoding: str | None) -> str:
+    """`text` as `encoding` can hold it: `…` spelled `...`, other characters as `?`.
+
+    Unchanged for a UTF encoding (None included). Step names, errors and messages come
+    from the run; on a terminal that is not UTF-8 one of their characters must not stop
+    the view (Rich would raise UnicodeEncodeError while drawing).
+    """
+    if encoding is None:
+        return text
+    return text.replace("…", "...").encode(encoding, "replace").decode(encoding)
 
 
 def symbols_for(stream: IO[str] | Any) -> Symbols:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 from rich.cells import cell_len, set_cell_size
@@ -12,15 +14,18 @@ from rich.table import Table
 from rich.text import Text
 
 from flowctl.console import one_line, safe_text
-from flowctl.progress.board import BoardSnapshot, RowView, RunBoard
+from flowctl.progress import words
+from flowctl.progress.board import BoardSnapshot, RollbackView, RowView, RunBoard, Tag
 from flowctl.progress.format import (
     ASCII,
     RUN_STYLES,
     STEP_STYLES,
     UNICODE,
+    encodable,
     format_duration,
     is_utf_encoding,
 )
+from flowctl.progress.pausing import PauseCount
 from flowctl.runner.events import RunEvent, RunFinished, RunStarted, StepFinished
 from flowctl.status import StepStatus
 
@@ -30,14 +35,23 @@ _STEP_WIDTH = 48
 _AGENT_WIDTH = 20
 _STATUS_WIDTH = 12
 _TIME_WIDTH = 9
+_HANDLED_STYLE = "yellow"
+
+# Header counts, in this order, after running/waiting: finished steps by tag, then status.
+_TAG_COUNTS = (Tag.CACHED, Tag.RESTORED)
+_STATUS_COUNTS = (StepStatus.SKIPPED, StepStatus.CANCELLED, StepStatus.ROLLED_BACK)
 
 
 class LiveProgress:
-    """A live table of the run: running, failed and recently finished steps, and a bar.
+    """A live table of the run: running, waiting, failed and recently finished steps, a bar.
 
     `handle` only folds the event into a `RunBoard` under a lock; Rich's refresh thread
     draws `refresh_per_second` frames a second from a bounded snapshot, so the cost of the
     view does not grow with the number of steps or the rate of events.
+
+    While flowctl asks an approval on the terminal the view must not draw over the
+    question: `paused()` (or `pause()`/`resume()`) stops the refresh and erases the table;
+    events still update the board, and the table comes back, current, on resume.
     """
 
     def __init__(
@@ -48,36 +62,91 @@ class LiveProgress:
         max_rows: int = DEFAULT_MAX_ROWS,
     ) -> None:
         self.console = console
-        self.failures: list[StepFinished] = []
+        self.failures: list[StepFinished] = []  # unhandled failures, for the log tails
         self._board = RunBoard()
         self._max_rows = max_rows
-        self._symbols = UNICODE if is_utf_encoding(console.encoding) else ASCII
+        self._refresh_per_second = refresh_per_second
+        unicode_ok = is_utf_encoding(console.encoding)
+        self._symbols = UNICODE if unicode_ok else ASCII
+        self._encoding = None if unicode_ok else console.encoding or "ascii"
         self._mark_w = max(cell_len(mark) for mark in self._symbols.status.values())
-        self._live = Live(
-            console=console,
-            refresh_per_second=refresh_per_second,
+        self._live = self._new_live()
+        self._live_used = False
+        self._active = False  # between RunStarted and close
+        self._pauses = PauseCount(self._stop_drawing, lambda: self._draw(refresh=True))
+
+    def _new_live(self) -> Live:
+        # A Live remembers the height of its last frame and erases that many lines when it
+        # draws again, which after a pause would eat the question and its answer: every
+        # start gets a fresh one.
+        return Live(
+            console=self.console,
+            refresh_per_second=self._refresh_per_second,
             auto_refresh=True,
             transient=False,
             get_renderable=self.render,
         )
-        self._active = False
 
     def handle(self, event: RunEvent) -> None:
         with self._board.lock:
             self._board.apply(event)
-        if isinstance(event, StepFinished) and event.status is StepStatus.FAILED:
-            self.failures.append(event)
+        if isinstance(event, StepFinished):
+            if event.status is StepStatus.FAILED and not event.handled:
+                self.failures.append(event)
         elif isinstance(event, RunStarted) and not self._active:
             self._active = True
-            self._live.start()
-        elif isinstance(event, RunFinished):
+            if not self._pauses.paused:
+                self._draw(refresh=False)
+        self._pauses.observe(event)
+        if isinstance(event, RunFinished):
             self.close()
+
+    # -- pausing ----------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop drawing and erase the table, so that a question can use the terminal.
+
+        Pauses nest: drawing resumes when every `pause()` has had its `resume()`.
+        """
+        self._pauses.pause()
+
+    def resume(self) -> None:
+        """End one `pause()`; after the last, the table is drawn again at once."""
+        self._pauses.resume()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """`pause()` for the duration of a `with` block, e.g. around `ask_on_tty`."""
+        self.pause()
+        try:
+            yield
+        finally:
+            self.resume()
+
+    def _draw(self, *, refresh: bool) -> None:
+        if not self._active or self._live.is_started:
+            return
+        if self._live_used:
+            self._live = self._new_live()
+        self._live_used = True
+        self._live.start(refresh=refresh)
+
+    def _stop_drawing(self) -> None:
+        if self._live.is_started:
+            self._live.transient = True  # erase: the question takes the table's place
+            self._live.stop()
 
     def close(self) -> None:
         """Draw the last frame and give the terminal back; safe to call more than once."""
         if self._active:
             self._active = False
-            self._live.stop()
+            if self._live.is_started:
+                self._live.stop()
+            else:
+                # Paused to the end (a run stopped during a question): nothing is on the
+                # screen, so the final state is printed once.
+                self.console.print(self.render())
+        self._pauses.reset()
 
     def __enter__(self) -> LiveProgress:
         return self
@@ -90,50 +159,88 @@ class LiveProgress:
     ) -> None:
         self.close()
 
+    # -- drawing ----------------------------------------------------------------------------
+
     def snapshot(self) -> BoardSnapshot:
         # A frame taller than the terminal cannot be redrawn in place: leave room for the
-        # header (2 lines), the "… more" line and the cursor.
-        rows = max(min(self._max_rows, self.console.height - 4), 3)
+        # header (2 lines), the circuit and rollback lines, the "… more" line and the cursor.
         with self._board.lock:
-            return self._board.snapshot(max_rows=rows)
+            room = self.console.height - 4 - self._board.banner_lines()
+            return self._board.snapshot(max_rows=max(min(self._max_rows, room), 3))
 
     def render(self) -> RenderableType:
         """One frame, built from a snapshot (called by Rich's refresh thread)."""
         snap = self.snapshot()
-        parts: list[RenderableType] = [self._header(snap), self._table(snap)]
+        parts: list[RenderableType] = [self._header(snap)]
+        if snap.circuits:
+            parts.append(self._circuits(snap))
+        if snap.rollback is not None:
+            parts.extend(self._rollback(snap.rollback))
+        parts.append(self._table(snap))
         more = []
         if snap.hidden_running:
             more.append(f"{snap.hidden_running} more running")
+        if snap.hidden_waiting:
+            more.append(f"{snap.hidden_waiting} more waiting")
         if snap.hidden_failed:
             more.append(f"{snap.hidden_failed} more failed")
         if more:
-            parts.append(Text(f"{self._symbols.ellipsis} " + " · ".join(more), style="dim"))
+            text = f"{self._symbols.ellipsis} " + self._symbols.sep.join(more)
+            parts.append(Text(text, style="dim"))
         return Group(*parts)
 
     def _header(self, snap: BoardSnapshot) -> RenderableType:
         title = Text()
         title.append(f"{self._symbols.run} ", style="bold")
-        title.append(safe_text(snap.workflow or "workflow"), style="bold")
+        title.append(self._text(snap.workflow or "workflow"), style="bold")
         if snap.run_id:
-            title.append(f"  {'resumed ' if snap.resumed else ''}run {safe_text(snap.run_id)}")
-        if snap.run_status is not None:
+            title.append(f"  {'resumed ' if snap.resumed else ''}run {self._text(snap.run_id)}")
+        status = snap.run_status or snap.phase
+        if status is not None:
+            error = snap.run_error if snap.run_status is not None else snap.phase_reason
             title.append("  ")
-            title.append(snap.run_status.value, style=RUN_STYLES.get(snap.run_status, ""))
-            if snap.run_error:
-                title.append(f": {one_line(snap.run_error, limit=_NOTE_LIMIT)}")
-        counts = [f"{snap.finished}/{snap.total} steps"]
-        if snap.running:
-            counts.append(f"{snap.running} running")
-        for status in (StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED):
-            if snap.counts.get(status):
-                counts.append(f"{snap.counts[status]} {status.value}")
-        counts.append(format_duration(snap.elapsed))
+            title.append(status.value, style=RUN_STYLES.get(status, ""))
+            if error:
+                title.append(f": {self._line_text(error)}")
         bar = Table.grid(padding=(0, 1))
         bar.add_row(
             ProgressBar(total=max(snap.total, 1), completed=snap.finished, width=30),
-            Text(" · ".join(counts)),
+            Text(self._symbols.sep.join(_counts(snap))),
         )
         return Group(title, bar)
+
+    def _circuits(self, snap: BoardSnapshot) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for i, circuit in enumerate(snap.circuits):
+            if i:
+                line.append(self._symbols.sep)
+            style = "bold red" if circuit.state == "open" else "yellow"
+            text = self._text(words.circuit(circuit.name, circuit.state, circuit.step))
+            line.append(f"{self._symbols.circuit} {text}", style=style)
+        if snap.hidden_circuits:
+            line.append(f"{self._symbols.sep}+{snap.hidden_circuits} more", style="dim")
+        return line
+
+    def _rollback(self, rollback: RollbackView) -> list[Text]:
+        undo = self._symbols.of(StepStatus.ROLLED_BACK)
+        steps = words.plural(rollback.steps, "step")
+        head = Text(no_wrap=True, overflow="ellipsis")
+        if rollback.finished:
+            head.append(f"{undo} rollback of {steps} finished", style="magenta")
+        else:
+            head.append(f"{undo} rolling back {steps}", style="magenta")
+            head.append(f": {self._line_text(rollback.reason)}")
+        head.append(f"{self._symbols.sep}{rollback.undone} undone")
+        if rollback.failed:
+            failed = words.plural(rollback.failed, "action")
+            head.append(f"{self._symbols.sep}{failed} failed", style="red")
+        lines = [head]
+        fail = self._symbols.of(StepStatus.FAILED)
+        for error in rollback.errors:
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(f"  {fail} {self._line_text(error)}", style="red")
+            lines.append(line)
+        return lines
 
     def _table(self, snap: BoardSnapshot) -> RenderableType:
         # Laid out by hand rather than with rich.table.Table: a Table measures every cell
@@ -141,34 +248,78 @@ class LiveProgress:
         # columns of pre-cut Text cost a tenth of that.
         if not snap.rows:
             return Text("")
-        step_w = min(max(cell_len(safe_text(r.step)) for r in snap.rows), _STEP_WIDTH)
-        agent_w = min(max(cell_len(safe_text(r.agent or "")) for r in snap.rows), _AGENT_WIDTH)
-        lines = [self._line(row, step_w, agent_w) for row in snap.rows]
+        steps = [self._text(r.step) for r in snap.rows]
+        agents = [self._text(r.agent or "") for r in snap.rows]
+        step_w = min(max(cell_len(step) for step in steps), _STEP_WIDTH)
+        agent_w = min(max(cell_len(agent) for agent in agents), _AGENT_WIDTH)
+        lines = [
+            self._line(row, step, agent, step_w, agent_w)
+            for row, step, agent in zip(snap.rows, steps, agents, strict=True)
+        ]
         return Group(*lines)
 
-    def _line(self, row: RowView, step_w: int, agent_w: int) -> Text:
-        style = STEP_STYLES.get(row.status, "")
+    def _line(self, row: RowView, step: str, agent: str, step_w: int, agent_w: int) -> Text:
+        style = _HANDLED_STYLE if row.handled else STEP_STYLES.get(row.status, "")
+        cut = self._symbols.ellipsis
         line = Text(no_wrap=True, overflow="ellipsis", end="\n")
-        line.append(_fit(self._symbols.of(row.status), self._mark_w), style=style)
+        line.append(_fit(self._symbols.of(row.status), self._mark_w, cut), style=style)
         line.append(" ")
-        line.append(_fit(safe_text(row.step), step_w))
+        line.append(_fit(step, step_w, cut))
         line.append("  ")
-        line.append(_fit(row.status.value, _STATUS_WIDTH), style=style)
+        line.append(_fit(row.status.value, _STATUS_WIDTH, cut), style=style)
         elapsed = format_duration(row.elapsed) if row.elapsed is not None else ""
         line.append(elapsed.rjust(_TIME_WIDTH))
         line.append(f" #{row.attempt}" if row.attempt else "   ", style="dim")
         if agent_w:
             line.append("  ")
-            line.append(_fit(safe_text(row.agent or ""), agent_w), style="blue")
+            line.append(_fit(agent, agent_w, cut), style="blue")
         if row.note:
             line.append("  ")
-            note_style = "red" if row.status is StepStatus.FAILED else "dim"
-            line.append(one_line(row.note, limit=_NOTE_LIMIT), style=note_style)
+            line.append(self._line_text(row.note), style=_note_style(row))
         return line
 
+    def _text(self, text: str) -> str:
+        """Run data (ids, names) made safe for the terminal and its encoding."""
+        return encodable(safe_text(text), self._encoding)
 
-def _fit(text: str, width: int) -> str:
-    """`text` cut or padded to exactly `width` terminal cells."""
+    def _line_text(self, text: str) -> str:
+        """Run data that may span lines (errors, messages) as one cut, safe line."""
+        return encodable(one_line(text, limit=_NOTE_LIMIT), self._encoding)
+
+
+def _counts(snap: BoardSnapshot) -> list[str]:
+    """`5/8 steps · 1 running · 1 waiting · 2 cached · 1 failed · 1 handled · 3.20s`."""
+    counts = [f"{snap.finished}/{snap.total} steps"]
+    if snap.running:
+        counts.append(f"{snap.running} running")
+    if snap.waiting:
+        counts.append(f"{snap.waiting} waiting")
+    counts.extend(f"{snap.tags[tag]} {tag.value}" for tag in _TAG_COUNTS if snap.tags.get(tag))
+    if snap.failed:
+        counts.append(f"{snap.failed} failed")
+    if snap.tags.get(Tag.HANDLED):
+        counts.append(f"{snap.tags[Tag.HANDLED]} handled")
+    counts.extend(
+        f"{snap.counts[status]} {status.value.replace('_', ' ')}"
+        for status in _STATUS_COUNTS
+        if snap.counts.get(status)
+    )
+    counts.append(format_duration(snap.elapsed))
+    return counts
+
+
+def _note_style(row: RowView) -> str:
+    if row.handled:
+        return _HANDLED_STYLE
+    if row.status is StepStatus.FAILED:
+        return "red"
+    if row.status is StepStatus.WAITING:
+        return "magenta"
+    return "dim"
+
+
+def _fit(text: str, width: int, cut: str) -> str:
+    """`text` cut (ending in `cut`) or padded to exactly `width` terminal cells."""
     if cell_len(text) > width:
-        return set_cell_size(text, max(width - 1, 0)) + "…"
+        return set_cell_size(set_cell_size(text, max(width - cell_len(cut), 0)) + cut, width)
     return set_cell_size(text, width)
