@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from flowctl.errors import FlowctlError, InputError, UsageError
 from flowctl.runner.data import RunData, build_run_data, sha256_json
-from flowctl.runner.events import RunEvent, RunFinished, RunObserver, RunStarted
+from flowctl.runner.events import (
+    PausingObserver,
+    RunEvent,
+    RunFinished,
+    RunObserver,
+    RunStarted,
+)
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.record import AuditObserver, build_report, iso, run_record, write_json
 from flowctl.runner.results import RunResult, StepResult
@@ -370,9 +376,19 @@ class RunSession:
             approve=options.approve,
             auto_approve=options.auto_approve,
             interactive=options.interactive,
+            quiet_display=self._quiet_display,
             decisions=resumption.replay.decisions if resumption is not None else None,
             requested=resumption.replay.requested if resumption is not None else None,
         )
+
+    @contextlib.contextmanager
+    def _quiet_display(self) -> Iterator[None]:
+        """Observers that draw on the terminal step aside while the gate asks there."""
+        with contextlib.ExitStack() as stack:
+            for observer in self.observers:
+                if isinstance(observer, PausingObserver):
+                    stack.enter_context(observer.paused())
+            yield
 
     def _emit(self, event: RunEvent) -> None:
         for observer in self.observers:

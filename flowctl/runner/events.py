@@ -8,8 +8,9 @@ I/O beyond a single append) because they run inline with scheduling.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from flowctl.status import RunStatus, StepStatus
 
@@ -173,3 +174,11 @@ class RunObserver(Protocol):
     """Anything that wants to see a run as it happens."""
 
     def handle(self, event: RunEvent) -> None: ...
+
+
+@runtime_checkable
+class PausingObserver(Protocol):
+    """An observer that draws on the terminal (the live view): it must step aside while
+    flowctl asks a question there."""
+
+    def paused(self) -> AbstractContextManager[None]: ...

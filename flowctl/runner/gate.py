@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 from flowctl.durations import format_duration
@@ -44,6 +45,7 @@ class ApprovalGate:
         requested: Mapping[str, float] | None = None,
         user: str | None = None,
         terminal: str | None = None,
+        quiet_display: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._run_id = run_id
         self._emit = emit
@@ -54,6 +56,7 @@ class ApprovalGate:
         self._requested = dict(requested or {})  # qid -> time of its pending request
         self._user = user or current_user()
         self._terminal = terminal
+        self._quiet_display = quiet_display  # the live view must not draw over the question
 
     async def decide(self, ctx: StepContext, message: str) -> ApprovalDecision:
         step = ctx.step
@@ -97,15 +100,16 @@ class ApprovalGate:
         if self._interactive:
             remaining = None if timeout is None else max(timeout - (now - requested), 0.0)
             options = {"terminal": self._terminal} if self._terminal else {}
-            answer = await ask_on_tty(
-                message,
-                step.approval.approvers,
-                remaining,
-                step=qid,
-                run_id=self._run_id,
-                user=self._user,
-                **options,
-            )
+            with self._quiet_display():
+                answer = await ask_on_tty(
+                    message,
+                    step.approval.approvers,
+                    remaining,
+                    step=qid,
+                    run_id=self._run_id,
+                    user=self._user,
+                    **options,
+                )
             if answer is not None:
                 return self._record(answer)
             if timeout is not None and time.time() - requested >= timeout:
