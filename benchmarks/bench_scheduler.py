@@ -110,6 +110,40 @@ def bench_python_steps(work: Path, n: int) -> None:
         )
 
 
+def bench_progress(work: Path, n: int) -> None:
+    """The same chain with the Rich live view drawing (to a terminal-like console) or not.
+
+    Measured twice: as users get it (the table appears once the run has lasted
+    APPEAR_AFTER, so a run this short shows only its final frame), and drawn from the first
+    event on (appear_after=0), which is what a longer run pays while it draws.
+    """
+    import io
+    import statistics
+
+    from rich.console import Console
+
+    from flowctl.progress import LiveProgress
+
+    spec = work / "chain.yaml"
+    spec.write_text(chain_spec(n))
+    for label, appear_after in (("as shipped", None), ("drawn from the start", 0.0)):
+        off: list[float] = []
+        on: list[float] = []
+        for _ in range(9):  # interleaved, so drift of the machine hits both alike
+            off.append(timed_run(spec, work / "state")[1])
+            console = Console(file=io.StringIO(), force_terminal=True, width=120, height=40)
+            options = {} if appear_after is None else {"appear_after": appear_after}
+            with LiveProgress(console, **options) as view:  # type: ignore[arg-type]
+                on.append(timed_run(spec, work / "state", observers=(view,))[1])
+        a, b = statistics.median(off), statistics.median(on)
+        overhead = 100 * (b - a) / a
+        print(
+            f"{n}-step chain, live view {label}: {b * 1000:.1f} ms vs {a * 1000:.1f} ms off "
+            f"(medians of 9): {overhead:+.1f}% (target <= 15%: "
+            f"{'ok' if overhead <= 15 else 'MISSED'})"
+        )
+
+
 def bench_optimization(work: Path, n: int) -> None:
     """The same chain with `optimization_enabled: true`: report.json gets the analysis."""
     spec = work / "chain-opt.yaml"
@@ -181,6 +215,7 @@ def main() -> None:
         _funcs(work)
         sys.path.insert(0, str(work))
         bench_python_steps(work, 200 if args.quick else 1000)
+        bench_progress(work, 200 if args.quick else 1000)
         bench_optimization(work, 200 if args.quick else 1000)
         bench_sleep_dag(work, 30 if args.quick else 60)
         bench_big_dag(work, 1000 if args.quick else 10_000)

@@ -220,7 +220,7 @@ def _text(renderable: object) -> str:
 
 def test_live_progress_draws_steps_and_stops_with_the_run() -> None:
     console = _terminal()
-    progress = LiveProgress(console, refresh_per_second=50)
+    progress = LiveProgress(console, refresh_per_second=50, appear_after=0)
     events = story()
     for event in events[:4]:
         progress.handle(event)
@@ -248,7 +248,7 @@ def test_live_progress_draws_steps_and_stops_with_the_run() -> None:
 
 def test_live_progress_close_without_run_finished_releases_the_terminal() -> None:
     console = _terminal()
-    with LiveProgress(console) as progress:
+    with LiveProgress(console, appear_after=0) as progress:
         progress.handle(story()[0])
         assert progress._live.is_started
     assert not progress._live.is_started
@@ -260,7 +260,7 @@ def test_live_progress_close_without_run_finished_releases_the_terminal() -> Non
 
 
 def test_live_progress_shows_how_many_rows_are_hidden() -> None:
-    progress = LiveProgress(_terminal(), max_rows=5)
+    progress = LiveProgress(_terminal(), max_rows=5, appear_after=0)
     ids = tuple(f"s{i}" for i in range(12))
     progress.handle(RunStarted(run_id="r", workflow="w", step_ids=ids, ts=T0))
     for i, step in enumerate(ids):
@@ -274,7 +274,7 @@ def test_live_progress_shows_how_many_rows_are_hidden() -> None:
 
 def test_live_progress_fits_a_short_terminal() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=100, height=10)
-    progress = LiveProgress(console)
+    progress = LiveProgress(console, appear_after=0)
     ids = tuple(f"s{i}" for i in range(50))
     progress.handle(RunStarted(run_id="r", workflow="w", step_ids=ids, ts=T0))
     for i, step in enumerate(ids):
@@ -287,7 +287,7 @@ def test_live_progress_fits_a_short_terminal() -> None:
 
 def test_live_progress_without_colour_keeps_only_cursor_control() -> None:
     console = _terminal(no_color=True)
-    progress = LiveProgress(console)
+    progress = LiveProgress(console, appear_after=0)
     for event in story():
         progress.handle(event)
     output = written(console)
@@ -299,7 +299,7 @@ def test_live_progress_uses_ascii_marks_on_a_non_utf8_terminal() -> None:
     console = _terminal()
     raw = io.BytesIO()
     console.file = io.TextIOWrapper(raw, encoding="latin-1")
-    progress = LiveProgress(console)
+    progress = LiveProgress(console, appear_after=0)
     for event in story()[:3]:
         progress.handle(event)
     frame = _text(progress.render())
@@ -316,7 +316,7 @@ def test_live_handle_is_cheap_and_a_frame_is_bounded() -> None:
     At 8 frames a second, a frame under 12 ms keeps the view under 10% of one core
     whatever the run does; events cost microseconds against the milliseconds of a step.
     """
-    progress = LiveProgress(_terminal())
+    progress = LiveProgress(_terminal(), appear_after=0)
     ids = tuple(f"step_{i}" for i in range(1000))
     events: list[RunEvent] = [RunStarted(run_id="r", workflow="w", step_ids=ids, ts=T0)]
     for i, step in enumerate(ids):
@@ -379,3 +379,45 @@ def test_format_helpers() -> None:
         "0.00s",
     ]
     assert clock(T0 + 0.9996) == "22:13:21.000"
+
+
+HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
+
+
+def _short_run() -> list[RunStarted | StepStarted | StepFinished | RunFinished]:
+    return [
+        RunStarted(run_id="r1", workflow="wf", step_ids=("a",), ts=1.0),
+        StepStarted(step="a", step_type="action", attempt=1, ts=1.0),
+        StepFinished(
+            step="a", step_type="action", status=StepStatus.COMPLETED, attempts=1,
+            duration=0.01, ts=1.01,
+        ),
+        RunFinished(run_id="r1", status=RunStatus.COMPLETED, duration=0.01, ts=1.01),
+    ]  # fmt: skip
+
+
+def test_a_run_shorter_than_appear_after_draws_only_its_final_frame() -> None:
+    console = _terminal()
+    progress = LiveProgress(console, appear_after=5)
+    for event in _short_run()[:-1]:
+        progress.handle(event)
+    assert written(console) == ""  # nothing flashed on the screen during the run
+    progress.handle(_short_run()[-1])
+    final = written(console)
+    assert "a" in final and "1/1" in final
+    assert HIDE_CURSOR not in final  # printed once, not a live region
+
+
+def test_the_live_view_appears_once_the_run_has_lasted_appear_after() -> None:
+    console = _terminal()
+    progress = LiveProgress(console, appear_after=0.05, refresh_per_second=50)
+    events = _short_run()
+    progress.handle(events[0])
+    progress.handle(events[1])
+    deadline = time.monotonic() + 5
+    while HIDE_CURSOR not in written(console) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert HIDE_CURSOR in written(console)  # Rich's live region is up
+    for event in events[2:]:
+        progress.handle(event)
+    assert SHOW_CURSOR in written(console)  # and gave the terminal back at the end

@@ -459,7 +459,7 @@ def frame_of(progress: LiveProgress) -> str:
 
 
 def test_the_live_frame_shows_waiting_rollback_and_circuits() -> None:
-    progress = LiveProgress(_terminal(), refresh_per_second=50)
+    progress = LiveProgress(_terminal(), refresh_per_second=50, appear_after=0)
     events: list[RunEvent] = [
         run_started("fetch", "ocr", "review", "reserve", "charge", "ship"),
         started("fetch"),
@@ -502,7 +502,7 @@ def test_the_live_frame_shows_waiting_rollback_and_circuits() -> None:
 
 def test_the_live_view_steps_aside_while_an_approval_is_asked() -> None:
     console = _terminal()
-    progress = LiveProgress(console, refresh_per_second=50)
+    progress = LiveProgress(console, refresh_per_second=50, appear_after=0)
     progress.handle(run_started("build", "review", "docs"))
     progress.handle(started("docs"))
     time.sleep(0.05)
@@ -527,7 +527,7 @@ def test_the_live_view_steps_aside_while_an_approval_is_asked() -> None:
 
 def test_a_run_that_ends_during_a_pause_still_shows_its_last_frame() -> None:
     console = _terminal()
-    progress = LiveProgress(console)
+    progress = LiveProgress(console, appear_after=0)
     progress.handle(run_started("review"))
     progress.pause()
     progress.handle(RunFinished(run_id="r1", status=RunStatus.CANCELLED, duration=1, ts=T0 + 1))
@@ -539,7 +539,7 @@ def test_a_run_that_ends_during_a_pause_still_shows_its_last_frame() -> None:
 def test_a_wait_without_a_terminal_question_only_blinks() -> None:
     # Without a person at the terminal the gate emits the request, then the step waits.
     console = _terminal()
-    progress = LiveProgress(console)
+    progress = LiveProgress(console, appear_after=0)
     progress.handle(run_started("review"))
     progress.handle(requested())
     progress.handle(StepWaiting(step="review", step_type="human_task", ts=T0 + 1))
@@ -549,7 +549,7 @@ def test_a_wait_without_a_terminal_question_only_blinks() -> None:
 
 def test_the_live_view_on_an_ascii_terminal() -> None:
     console = _terminal(encoding="ascii")
-    progress = LiveProgress(console, refresh_per_second=50)
+    progress = LiveProgress(console, refresh_per_second=50, appear_after=0)
     events: list[RunEvent] = [
         run_started("café", "ship"),
         started("café"),

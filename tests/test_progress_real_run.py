@@ -47,7 +47,7 @@ class Seen:
     def __init__(self) -> None:
         self.plain = PlainProgress(io.StringIO())
         self.terminal = Console(file=io.StringIO(), force_terminal=True, width=160, height=40)
-        self.live = LiveProgress(self.terminal, refresh_per_second=30)
+        self.live = LiveProgress(self.terminal, refresh_per_second=30, appear_after=0)
 
     @property
     def lines(self) -> list[str]:

@@ -13,7 +13,7 @@ SPEC = """\
 name: release
 steps:
   - id: build
-    run: echo built
+    run: sleep 0.6  # longer than the live view's appear_after: the table is up by the question
   - id: review
     type: human_task
     dependencies: [build]

@@ -236,7 +236,8 @@ class RunBoard:
             if not event.restored:
                 self._recent.append(row)
         self._counts[row.status] += 1
-        self._tags.update(row.tags)
+        if row.tags:
+            self._tags.update(row.tags)
 
     def _step_waiting(self, event: StepWaiting) -> None:
         row = self._row(event.step)
@@ -286,8 +287,9 @@ class RunBoard:
 
     def _uncount(self, row: _Row) -> None:
         self._counts[row.status] -= 1
-        self._tags.subtract(row.tags)
-        row.tags = frozenset()
+        if row.tags:
+            self._tags.subtract(row.tags)
+            row.tags = _NO_TAGS
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -425,7 +427,12 @@ def _settled(row: _Row) -> bool:
     return row.status.finished and (row.status is not StepStatus.FAILED or Tag.HANDLED in row.tags)
 
 
+_NO_TAGS: frozenset[Tag] = frozenset()
+
+
 def _tags(event: StepFinished) -> frozenset[Tag]:
+    if not (event.restored or event.cached or event.handled):
+        return _NO_TAGS  # the common case, on every step: no list, no set
     tags = []
     if event.restored:
         tags.append(Tag.RESTORED)  # a cache hit of an earlier session is not one of this

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -42,6 +43,10 @@ _TAG_COUNTS = (Tag.CACHED, Tag.RESTORED)
 _STATUS_COUNTS = (StepStatus.SKIPPED, StepStatus.CANCELLED, StepStatus.ROLLED_BACK)
 
 
+# A run that ends sooner gets only its final frame: no flash of a table for a blink.
+APPEAR_AFTER = 0.3
+
+
 class LiveProgress:
     """A live table of the run: running, waiting, failed and recently finished steps, a bar.
 
@@ -60,6 +65,7 @@ class LiveProgress:
         *,
         refresh_per_second: float = 8,
         max_rows: int = DEFAULT_MAX_ROWS,
+        appear_after: float = APPEAR_AFTER,
     ) -> None:
         self.console = console
         self.failures: list[StepFinished] = []  # unhandled failures, for the log tails
@@ -74,6 +80,9 @@ class LiveProgress:
         self._live_used = False
         self._active = False  # between RunStarted and close
         self._pauses = PauseCount(self._stop_drawing, lambda: self._draw(refresh=True))
+        self._appear_after = appear_after
+        self._timer: threading.Timer | None = None
+        self._drawing = threading.Lock()  # the timer thread may start drawing as we close
 
     def _new_live(self) -> Live:
         # A Live remembers the height of its last frame and erases that many lines when it
@@ -95,7 +104,11 @@ class LiveProgress:
                 self.failures.append(event)
         elif isinstance(event, RunStarted) and not self._active:
             self._active = True
-            if not self._pauses.paused:
+            if self._appear_after > 0:
+                self._timer = threading.Timer(self._appear_after, self._appear)
+                self._timer.daemon = True
+                self._timer.start()
+            elif not self._pauses.paused:
                 self._draw(refresh=False)
         self._pauses.observe(event)
         if isinstance(event, RunFinished):
@@ -123,29 +136,39 @@ class LiveProgress:
         finally:
             self.resume()
 
+    def _appear(self) -> None:
+        """The run has lasted `appear_after`: start drawing (on the timer's thread)."""
+        if not self._pauses.paused:
+            self._draw(refresh=True)
+
     def _draw(self, *, refresh: bool) -> None:
-        if not self._active or self._live.is_started:
-            return
-        if self._live_used:
-            self._live = self._new_live()
-        self._live_used = True
-        self._live.start(refresh=refresh)
+        with self._drawing:
+            if not self._active or self._live.is_started:
+                return
+            if self._live_used:
+                self._live = self._new_live()
+            self._live_used = True
+            self._live.start(refresh=refresh)
 
     def _stop_drawing(self) -> None:
-        if self._live.is_started:
-            self._live.transient = True  # erase: the question takes the table's place
-            self._live.stop()
+        with self._drawing:
+            if self._live.is_started:
+                self._live.transient = True  # erase: the question takes the table's place
+                self._live.stop()
 
     def close(self) -> None:
         """Draw the last frame and give the terminal back; safe to call more than once."""
-        if self._active:
-            self._active = False
-            if self._live.is_started:
-                self._live.stop()
-            else:
-                # Paused to the end (a run stopped during a question): nothing is on the
-                # screen, so the final state is printed once.
-                self.console.print(self.render())
+        if self._timer is not None:
+            self._timer.cancel()
+        with self._drawing:
+            if self._active:
+                self._active = False
+                if self._live.is_started:
+                    self._live.stop()
+                else:
+                    # Never drawn (a run shorter than appear_after), or paused to the end
+                    # (stopped during a question): print the final state once.
+                    self.console.print(self.render())
         self._pauses.reset()
 
     def __enter__(self) -> LiveProgress:
