@@ -32,6 +32,20 @@ app.add_typer(cache_app, name="cache")
 StateDir = Annotated[Path, typer.Option("--state-dir", help="Where runs, history and cache live.")]
 DEFAULT_STATE_DIR = Path(".flowctl")
 
+# Options `run` and `resume` share.
+Approve = Annotated[
+    list[str] | None, typer.Option("--approve", help="Approve this human_task up front.")
+]
+AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Approve every human_task.")]
+History = Annotated[
+    Path | None,
+    typer.Option("--history", help="History file (default STATE_DIR/history.jsonl)."),
+]
+Output = Annotated[str, typer.Option("--output", help="text or json.")]
+NoProgress = Annotated[
+    bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
+]
+
 
 def _call(command: Callable[[], int]) -> None:
     """Run a core command; turn flowctl's errors into one message and an exit code."""
@@ -89,17 +103,10 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; run nothing.")
     ] = False,
-    approve: Annotated[
-        list[str] | None, typer.Option("--approve", help="Approve this human_task up front.")
-    ] = None,
-    auto_approve: Annotated[
-        bool, typer.Option("--auto-approve", help="Approve every human_task.")
-    ] = False,
+    approve: Approve = None,
+    auto_approve: AutoApprove = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
-    history: Annotated[
-        Path | None,
-        typer.Option("--history", help="History file (default STATE_DIR/history.jsonl)."),
-    ] = None,
+    history: History = None,
     audit_log: Annotated[
         Path | None, typer.Option("--audit-log", help="Also copy the audit log here.")
     ] = None,
@@ -109,10 +116,8 @@ def run(
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")
     ] = None,
-    output: Annotated[str, typer.Option("--output", help="text or json.")] = "text",
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
-    ] = False,
+    output: Output = "text",
+    no_progress: NoProgress = False,
 ) -> None:
     """Run a workflow.
 
@@ -157,21 +162,12 @@ def resume(
     force: Annotated[
         bool, typer.Option("--force", help="Resume even though the spec file changed.")
     ] = False,
-    approve: Annotated[
-        list[str] | None, typer.Option("--approve", help="Approve this human_task up front.")
-    ] = None,
-    auto_approve: Annotated[
-        bool, typer.Option("--auto-approve", help="Approve every human_task.")
-    ] = False,
+    approve: Approve = None,
+    auto_approve: AutoApprove = False,
     state_dir: StateDir = DEFAULT_STATE_DIR,
-    history: Annotated[
-        Path | None,
-        typer.Option("--history", help="History file (default STATE_DIR/history.jsonl)."),
-    ] = None,
-    output: Annotated[str, typer.Option("--output", help="text or json.")] = "text",
-    no_progress: Annotated[
-        bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
-    ] = False,
+    history: History = None,
+    output: Output = "text",
+    no_progress: NoProgress = False,
 ) -> None:
     """Continue a failed, interrupted, timed-out or paused run from its audit log.
 

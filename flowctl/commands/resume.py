@@ -32,11 +32,10 @@ def resume_command(
     Warnings about the journal (a torn last line, unreadable lines) go to stderr. A run
     that already completed is left as it is: exit 0, saying so.
     """
-    from flowctl.console import make_console, safe_text
-    from flowctl.progress import choose_progress
+    from flowctl.console import safe_text
     from flowctl.runner.resume import aresume, plan_resume
 
-    from .run import interactive_terminal, present
+    from .run import present, watched
 
     if output not in OUTPUT_FORMATS:
         raise UsageError(f"--output must be one of {', '.join(OUTPUT_FORMATS)}, got {output!r}")
@@ -54,20 +53,19 @@ def resume_command(
                 "(use --from STEP to run steps again)\n"
             )
         return int(ExitCode.OK)
-    console = make_console(stderr=output == "json")
-    progress = choose_progress(no_progress, console)
-    try:
-        result = asyncio.run(
+    result, console = watched(
+        lambda observers, interactive: asyncio.run(
             aresume(
                 plan,
                 history=history,
-                observers=[progress],
+                observers=observers,
                 handle_signals=True,
                 approve=approve,
                 auto_approve=auto_approve,
-                interactive=interactive_terminal(),
+                interactive=interactive,
             )
-        )
-    finally:
-        progress.close()
+        ),
+        no_progress=no_progress,
+        output=output,
+    )
     return present(result, console, output=output)

@@ -7,7 +7,7 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from flowctl.errors import ExitCode, StateError, UsageError
+from flowctl.runner.events import RunObserver
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
 from flowctl.status import RunStatus, StepStatus
@@ -110,29 +111,44 @@ def _run(
     approve: Sequence[str],
     auto_approve: bool,
 ) -> int:
-    from flowctl.console import make_console
-    from flowctl.progress import choose_progress
     from flowctl.runner.api import run_workflow
 
-    # With --output json stdout is for the report only; people read stderr.
-    console = make_console(stderr=output == "json")
-    progress = choose_progress(no_progress, console)
-    try:
-        result = run_workflow(
+    result, console = watched(
+        lambda observers, interactive: run_workflow(
             wf,
             inputs=given,
             state_dir=state_dir,
             history=history,
             max_parallel=max_parallel,
-            observers=[progress],
+            observers=observers,
             handle_signals=True,
             approve=approve,
             auto_approve=auto_approve,
-            interactive=interactive_terminal(),
-        )
+            interactive=interactive,
+        ),
+        no_progress=no_progress,
+        output=output,
+    )
+    return present(result, console, output=output, audit_log=audit_log, report=report, junit=junit)
+
+
+def watched(
+    execute: Callable[[list[RunObserver], bool], RunResult], *, no_progress: bool, output: str
+) -> tuple[RunResult, Console]:
+    """Run `execute(observers, interactive)` under the progress view that fits the terminal.
+
+    With --output json stdout is for the report only; people read stderr.
+    """
+    from flowctl.console import make_console
+    from flowctl.progress import choose_progress
+
+    console = make_console(stderr=output == "json")
+    progress = choose_progress(no_progress, console)
+    try:
+        result = execute([progress], interactive_terminal())
     finally:
         progress.close()
-    return present(result, console, output=output, audit_log=audit_log, report=report, junit=junit)
+    return result, console
 
 
 def present(

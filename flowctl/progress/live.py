@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console, Group, RenderableType
@@ -14,6 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from flowctl.closing import Closing
 from flowctl.console import one_line, safe_text
 from flowctl.progress import words
 from flowctl.progress.board import BoardSnapshot, RollbackView, RowView, RunBoard, Tag
@@ -47,7 +47,7 @@ _STATUS_COUNTS = (StepStatus.SKIPPED, StepStatus.CANCELLED, StepStatus.ROLLED_BA
 APPEAR_AFTER = 0.3
 
 
-class LiveProgress:
+class LiveProgress(Closing):
     """A live table of the run: running, waiting, failed and recently finished steps, a bar.
 
     `handle` only folds the event into a `RunBoard` under a lock; Rich's refresh thread
@@ -170,17 +170,6 @@ class LiveProgress:
                     # (stopped during a question): print the final state once.
                     self.console.print(self.render())
         self._pauses.reset()
-
-    def __enter__(self) -> LiveProgress:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- drawing ----------------------------------------------------------------------------
 

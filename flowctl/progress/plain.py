@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import TracebackType
 from typing import IO
 
+from flowctl.closing import Closing
 from flowctl.console import one_line, safe_text
 from flowctl.progress import words
 from flowctl.progress.format import (
@@ -38,7 +38,7 @@ from flowctl.runner.events import (
 from flowctl.status import RunStatus, StepStatus
 
 
-class PlainProgress:
+class PlainProgress(Closing):
     """Writes `12:00:01.234 ✓ extract 1.20s`-style lines and flushes each one.
 
     Marks fall back to ASCII words (`[ok]`, `[FAIL]`) when the stream's encoding is not
@@ -245,17 +245,6 @@ class PlainProgress:
         self._flush_restored()
         self._pauses.reset()
         self._release()
-
-    def __enter__(self) -> PlainProgress:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _is_terminal(stream: IO[str]) -> bool:

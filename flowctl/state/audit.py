@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from flowctl.closing import Closing
 from flowctl.errors import StateError
 from flowctl.secrets import SecretMasker
 
@@ -111,7 +111,7 @@ class _GroupSync:
                 self._cond.notify_all()
 
 
-class AuditJournal:
+class AuditJournal(Closing):
     """Appends events to a run's audit.jsonl; safe to use from several threads.
 
     Every event is one os.write of one whole line on an O_APPEND descriptor, so a kill -9
@@ -232,17 +232,6 @@ class AuditJournal:
             raise StateError(f"cannot sync audit journal {self.path}: {exc}") from exc
         finally:
             os.close(self._fd)
-
-    def __enter__(self) -> AuditJournal:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclass(frozen=True, slots=True)

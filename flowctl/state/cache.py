@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from types import TracebackType
 from typing import Any, TypeVar
 
+from flowctl.closing import Closing
 from flowctl.errors import StateError
 from flowctl.secrets import SecretMasker
 
@@ -102,7 +102,7 @@ def _retry_busy(action: Callable[[], _T]) -> _T:
             time.sleep(0.01)
 
 
-class StepCache:
+class StepCache(Closing):
     """Cached step outputs in state_dir/cache.db, safe for many processes at once.
 
     WAL mode lets readers run beside a writer; every call is one short transaction, and
@@ -201,14 +201,3 @@ class StepCache:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-
-    def __enter__(self) -> StepCache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
