@@ -15,7 +15,7 @@ import pytest
 from flowctl.runner.steps.action import EXECUTOR, parse_output_file
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import ActionStep, StepType
-from tests.runner.helpers import HERE, log_of, make_ctx, run, shell_step
+from tests.runner.helpers import HERE, gone, log_of, make_ctx, run, shell_step
 
 SECRET = "tok-9f8e7d6c5b4a"
 
@@ -28,24 +28,6 @@ def fail(ctx: StepContext) -> StepFailure:
     with pytest.raises(StepFailure) as exc:
         execute(ctx)
     return exc.value
-
-
-def gone(pid: int, within: float = 2.0) -> bool:
-    """True once the process is gone (SIGKILL is delivered asynchronously), polling."""
-    deadline = time.monotonic() + within
-    while not _gone_now(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def _gone_now(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 # -- outputs -----------------------------------------------------------------------------------

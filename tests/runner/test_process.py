@@ -12,7 +12,7 @@ import pytest
 
 from flowctl.runner.process import ProcessResult, run_process
 from flowctl.secrets import SecretMasker
-from tests.runner.helpers import run
+from tests.runner.helpers import gone, run
 
 SECRET = "s3cr3t-token-value"
 
@@ -49,25 +49,6 @@ def sh(
         )
 
     return run(go())
-
-
-def gone(pid: int, within: float = 2.0) -> bool:
-    """True once the process is gone (SIGKILL is delivered asynchronously), polling."""
-    deadline = time.monotonic() + within
-    while not _gone_now(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def _gone_now(pid: int) -> bool:
-    """No such process, or only its zombie left (nothing reaps orphans in some containers)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_captures_both_streams_and_the_exit_code(tmp_path: Path) -> None:
