@@ -15,16 +15,13 @@ import pytest
 from flowctl.errors import Problem
 from flowctl.spec import model
 from flowctl.spec.schema import (
-    SchemaCompiler,
-    Violation,
     check_data,
-    first_duplicate,
-    json_equal,
     render_path,
     schema_problems,
     schema_text,
     workflow_schema,
 )
+from flowctl.spec.schemacheck import SchemaCompiler, Violation, first_duplicate, json_equal
 from flowctl.spec.yamlload import load_yaml_text
 from tests.spec.test_schema_kit import FULL_SPEC
 
