@@ -8,11 +8,24 @@ secret was written, and the command ended in one clear message.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.kit import Workspace, q
+from tests.e2e.kit import Proc, Workspace, cli_env, q
+
+def flowctl(ws: Workspace, *args: str, stdin: bytes | None = None) -> Proc:
+    """A flowctl command that takes no --state-dir (validate), run in the workspace."""
+    argv = [sys.executable, "-m", "flowctl", *args]
+    done = subprocess.run(
+        argv, cwd=ws.root, env=cli_env(), input=stdin, capture_output=True, timeout=60
+    )
+    stdout, stderr = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+    assert "Traceback" not in stderr, stderr
+    return Proc(tuple(argv), done.returncode, stdout, stderr)
+
 
 BASH = shutil.which("bash")
 needs_bash = pytest.mark.skipif(BASH is None, reason="bash is not installed")
@@ -87,3 +100,27 @@ def test_a_shift_or_pattern_is_no_here_document(ws: Workspace, command: str) -> 
     done = ws.run(spec, "--input", "x=-n * two")
     assert done.code == 0, done.explain()
     assert ws.path("seen").read_text() == "[-n * two]\n"
+
+
+def test_validate_warns_of_a_value_handed_to_a_nested_shell(ws: Workspace) -> None:
+    spec = ws.spec(
+        """
+        name: nested
+        inputs:
+          x: {type: string}
+        steps:
+          - id: inner
+            run: sh -c 'echo {{ inputs.x }}'
+          - id: safe
+            run: sh -c 'echo "$1"' sh {{ inputs.x }}
+          - id: piped
+            run: echo "{{ inputs.x }}" | bash
+        """
+    )
+    done = flowctl(ws, "validate", str(spec))
+    assert done.code == 0, done.explain()
+    warnings = [line for line in done.stdout.splitlines() if "nested interpreter" in line]
+    assert len(warnings) == 2, done.stdout
+    assert warnings[0].startswith(f"{spec}:6:5: warning: step 'inner': {{{{ inputs.x }}}}")
+    assert warnings[1].startswith(f"{spec}:10:5: warning: step 'piped'")
+    assert flowctl(ws, "validate", "--strict", str(spec)).code == 2
