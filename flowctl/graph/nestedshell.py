@@ -75,8 +75,10 @@ def nested_placeholder(source: str) -> str | None:
     text = _PLACEHOLDER.sub(mark, source)
     segments = list(_segments(text))
     for n, (segment, piped) in enumerate(segments):
-        feeds_code = piped and n + 1 < len(segments) and bool(
-            _READS_CODE_FROM_STDIN.match(segments[n + 1][0])
+        feeds_code = (
+            piped
+            and n + 1 < len(segments)
+            and bool(_READS_CODE_FROM_STDIN.match(segments[n + 1][0]))
         )
         for match in re.finditer(r"\0(\d+)\0", segment):
             placeholder = placeholders[int(match.group(1))]

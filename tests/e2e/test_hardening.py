@@ -10,11 +10,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.kit import Proc, Workspace, cli_env, q
+
 
 def flowctl(ws: Workspace, *args: str, stdin: bytes | None = None) -> Proc:
     """A flowctl command that takes no --state-dir (validate), run in the workspace."""
@@ -124,3 +124,96 @@ def test_validate_warns_of_a_value_handed_to_a_nested_shell(ws: Workspace) -> No
     assert warnings[0].startswith(f"{spec}:6:5: warning: step 'inner': {{{{ inputs.x }}}}")
     assert warnings[1].startswith(f"{spec}:10:5: warning: step 'piped'")
     assert flowctl(ws, "validate", "--strict", str(spec)).code == 2
+
+
+# Long enough that `base64` wraps it at 76 columns; "/" "&" "<" " " "'" are escaped by
+# one encoder or another.
+TOKEN = "ghp_A1b2C3d4E5f6/G7h8I9j0&K1l2<M3n4 O5p6'Q7r8S9t0U1v2W3x4Y5z6"
+
+
+# encodeURIComponent's safe set, and lower-case escapes with + for a space.
+ENCODE_PY = """
+import re, sys, urllib.parse as u
+print(u.quote(sys.argv[1], safe="~!*()'"))
+print(re.sub("%..", lambda m: m.group().lower(), u.quote_plus(sys.argv[1])))
+"""
+
+
+def _written_by(ws: Workspace, done: Proc) -> str:
+    """Everything flowctl wrote: console, journal, report, history, step logs."""
+    texts = [done.stdout, done.stderr]
+    texts += [p.read_text(errors="replace") for p in ws.state.rglob("*") if p.is_file()]
+    return "\n".join(texts)
+
+
+def _reveals(text: str) -> list[str]:
+    """Which encodings of TOKEN can be read back from `text`."""
+    import base64
+    import binascii
+    import json
+    from urllib.parse import unquote, unquote_plus
+
+    found = []
+    if TOKEN in text or TOKEN in unquote(text) or TOKEN in unquote_plus(text):
+        found.append("raw or percent-encoded")
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith('"') and line.endswith('"'):
+            try:
+                if TOKEN in json.loads(line):
+                    found.append("json")
+            except ValueError:
+                pass
+    joined = "".join(text.split())
+    for start in range(4):
+        for alphabet in (None, b"-_"):
+            chunk = joined[start:]
+            chunk = chunk[: len(chunk) - len(chunk) % 4]
+            try:
+                decoded = base64.b64decode(chunk, altchars=alphabet)
+            except (binascii.Error, ValueError):
+                continue
+            if TOKEN[4:20].encode() in decoded:
+                found.append("base64")
+    return found
+
+
+def test_encoded_secrets_are_masked_everywhere(ws: Workspace) -> None:
+    from tests.httpserver import HttpTestServer, Reply
+
+    ws.path("encode.py").write_text(ENCODE_PY)
+    with HttpTestServer() as server:
+        server.reply("/echo", Reply(200, body="you sent t=" + _encode_query(TOKEN)))
+        spec = ws.spec(
+            f"""
+            name: leaky
+            secrets: [TOK]
+            steps:
+              - id: encodings
+                run: |
+                  printf %s "$TOK" | base64
+                  printf %s "prefix-$TOK" | base64 -w 20
+                  printf %s "$TOK" | base64 | tr '+/' '-_'
+                  printf '"%s"\\n' "$TOK" | sed 's,/,\\\\/,g'
+                  printf '"%s"\\n' "$TOK" | sed 's,&,\\\\u0026,g; s,<,\\\\u003c,g'
+                  python3 encode.py "$TOK"
+              - id: hook
+                type: webhook
+                http:
+                  url: {q(server.url("/echo"))}
+                  method: GET
+                  params: {{t: "{{{{ env.TOK }}}}"}}
+            """
+        )
+        done = ws.run(spec, env={"TOK": TOKEN})
+    assert done.code == 0, done.explain()
+    assert server.requests[0].query == {"t": [TOKEN]}
+    written = _written_by(ws, done)
+    assert "***" in written
+    assert _reveals(written) == []
+
+
+def _encode_query(value: str) -> str:
+    import httpx
+
+    return str(httpx.Request("GET", "http://h/", params={"t": value}).url).split("t=", 1)[1]
