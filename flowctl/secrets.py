@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -118,10 +119,34 @@ def secret_patterns(value: str) -> list[tuple[str, int]]:
     return sorted(patterns.items(), key=lambda item: (-item[1], item[0]))
 
 
+# Every live masker: `clip` masks with all of them before it cuts, so code that shortens a
+# message for display cannot leave half a secret (which no masker recognises any more).
+_LIVE: weakref.WeakSet[SecretMasker] = weakref.WeakSet()
+
+
+def mask_known(text: str) -> str:
+    """`text` with the secrets of every masker of this process masked."""
+    for masker in list(_LIVE):
+        text = masker.mask(text)
+    return text
+
+
+def clip(text: str, limit: int, *, keep_end: bool = False, marker: str = "...") -> str:
+    """Mask, then shorten `text` to at most `limit` characters (its start, or with
+    `keep_end` its end). Masking first matters: a cut secret is no longer a secret's form,
+    so masking after cutting shows its first (or last) characters."""
+    text = mask_known(text)
+    if len(text) <= limit:
+        return text
+    keep = max(0, limit - len(marker))
+    return marker + text[len(text) - keep :] if keep_end else text[:keep] + marker
+
+
 class SecretMasker:
     """Replaces every registered secret, in every form SPEC.md names, with "***"."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        _LIVE.add(self)
         self._values: set[str] = set()
         self._patterns: dict[str, int] = {}
         self._pattern: re.Pattern[str] | None = None

@@ -66,8 +66,8 @@ def run_command(
     check_approvals(wf, approve)
     if dry_run:
         check_supported(wf, default_registry())
+        _masker = secrets_masker(wf)  # alive while inputs resolve: their errors are masked
         resolve_inputs(wf, given)
-        secrets_masker(wf)
         return _dry_run(wf, max_parallel, history or state_dir / "history.jsonl", output)
     return _run(
         wf,

@@ -179,8 +179,8 @@ async def arun_workflow(
     reg = registry if registry is not None else default_registry()
     check_supported(wf, reg)
     check_approvals(wf, approve)
+    masker = secrets_masker(wf)  # first: input errors are masked with it
     resolved = resolve_inputs(wf, inputs or {})
-    masker = secrets_masker(wf)
     limit = _check_max_parallel(max_parallel, wf)
     state = Path(state_dir)
     run = RunSession(

@@ -14,6 +14,7 @@ import jsonschema
 from jsonschema.exceptions import SchemaError
 
 from flowctl.errors import InputError, Location, Problem, SpecError
+from flowctl.secrets import clip
 from flowctl.spec.model import InputSpec, Workflow
 from flowctl.spec.yamlload import DEFAULT_MAX_BYTES, load_yaml_text
 
@@ -39,8 +40,13 @@ class InputsError(InputError):
         return "\n".join(str(p) for p in self._problems)
 
 
+# An input error names the value; a jsonschema message can hold all of it.
+_MAX_MESSAGE = 500
+
+
 def _problem(message: str, *, path: str | None = None) -> Problem:
-    return Problem(message, path=path, code="input")
+    # Masked (every `secrets:` value, once the run's masker exists), then shortened.
+    return Problem(clip(message, _MAX_MESSAGE), path=path, code="input")
 
 
 def parse_input_args(pairs: Sequence[str]) -> dict[str, str]:
@@ -227,7 +233,7 @@ def coerce(spec: InputSpec, value: Any) -> Any:
     if "string" in types:
         return value
     expected = " or ".join(_EXPECTED.get(k, k) for k in types)
-    shown = value if len(value) <= 60 else value[:57] + "..."
+    shown = clip(value, 60)
     raise ValueError(f"expected {expected}, got {shown!r}")
 
 

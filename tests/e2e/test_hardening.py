@@ -217,3 +217,44 @@ def _encode_query(value: str) -> str:
     import httpx
 
     return str(httpx.Request("GET", "http://h/", params={"t": value}).url).split("t=", 1)[1]
+
+
+def _no_piece_of(secret: str, text: str, piece: int = 5) -> list[str]:
+    """Every `piece`-character slice of the secret that shows up in text."""
+    return sorted(
+        {secret[i : i + piece] for i in range(len(secret) - piece + 1)}
+        & {text[i : i + piece] for i in range(len(text) - piece + 1)}
+    )
+
+
+def test_messages_are_masked_before_they_are_cut(ws: Workspace) -> None:
+    secret = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4"
+    spec = ws.spec(
+        """
+        name: cut
+        secrets: [TOK]
+        inputs:
+          tok: {type: string, pattern: "^x$"}
+        steps:
+          - id: badout
+            continue_on_failure: true
+            run: printf '%s\\n' "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx $TOK" >"$FLOWCTL_OUTPUT"
+          - id: cond
+            continue_on_failure: true
+            condition: "'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' ~ env.TOK"
+            run: "true"
+          - id: noisy
+            continue_on_failure: true
+            run: printf '%0600d%s\\n' 0 "$TOK" >&2; exit 3
+        """
+    )
+    bad_input = ws.run(spec, "--input", f"tok={secret}", env={"TOK": secret})
+    assert bad_input.code == 2, bad_input.explain()
+    assert "input 'tok'" in bad_input.output and "***" in bad_input.output
+    assert _no_piece_of(secret, bad_input.output) == []
+
+    done = ws.run(spec, "--input", "tok=x", env={"TOK": secret})
+    assert done.code == 0, done.explain()
+    statuses = done.run.statuses()
+    assert statuses == {"badout": "failed", "cond": "failed", "noisy": "failed"}, statuses
+    assert _no_piece_of(secret, _written_by(ws, done)) == []

@@ -18,6 +18,7 @@ from flowctl.expressions import compile_template, is_template, render_shell
 from flowctl.runner.process import ProcessResult, run_process
 from flowctl.runner.pycall import PythonRefError, resolve
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.secrets import clip
 from flowctl.spec.model import ActionStep, ShellCommand
 
 OUTPUT_FILE = "output"  # <ctx.scratch>.output; exported as $FLOWCTL_OUTPUT
@@ -249,13 +250,13 @@ def _exit_message(ctx: StepContext, result: ProcessResult) -> str:
         head = f"command killed by {result.signal_name} (exit code {result.exit_code})"
     else:
         head = f"command exited with code {result.exit_code}"
-    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    # Masked before it is cut: a secret cut in half is no longer recognised as one.
+    stderr = ctx.masker.mask(result.stderr)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         return head
-    tail = " | ".join(lines[-STDERR_TAIL_LINES:])
-    if len(tail) > 500:
-        tail = "..." + tail[-497:]
-    return ctx.masker.mask(f"{head}: {tail}")
+    tail = clip(" | ".join(lines[-STDERR_TAIL_LINES:]), 500, keep_end=True)
+    return f"{head}: {tail}"
 
 
 # -- $FLOWCTL_OUTPUT and $FLOWCTL_METRICS ----------------------------------------------------
@@ -337,9 +338,9 @@ def parse_output_file(text: str) -> dict[str, Any]:
             key, value_text = line.split("=", 1)
             key = key.strip()
         else:
-            raise ValueError(f"line {index}: expected key=value, got {line[:80]!r}")
+            raise ValueError(f"line {index}: expected key=value, got {clip(line, 80)!r}")
         if not _OUTPUT_KEY.match(key):
-            raise ValueError(f"line {index}: {key[:80]!r} is not a valid output name")
+            raise ValueError(f"line {index}: {clip(key, 80)!r} is not a valid output name")
         values[key] = value_text
     return values
 

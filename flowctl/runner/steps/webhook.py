@@ -13,6 +13,7 @@ import httpx
 from flowctl.errors import ExpressionError
 from flowctl.expressions import compile_template, is_template, render_json
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.secrets import clip
 from flowctl.spec.model import HttpRequest, WebhookStep
 
 MAX_BODY = 1024 * 1024  # bytes of a response body kept
@@ -130,7 +131,7 @@ async def send_request(ctx: StepContext, http: HttpRequest) -> Outputs:
     ctx.log.write(f"{method} {shown} -> HTTP {status} in {elapsed_ms:.0f} ms\n")
     outputs = _outputs(response, raw, truncated)
     if not _expected(status, http.expect_status):
-        snippet = " ".join(outputs["body"][:_SNIPPET].split())
+        snippet = clip(" ".join(ctx.masker.mask(outputs["body"]).split()), _SNIPPET)
         expected = (
             ", ".join(str(s) for s in http.expect_status) if http.expect_status else "any 2xx"
         )
