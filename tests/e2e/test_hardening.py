@@ -238,7 +238,7 @@ def test_messages_are_masked_before_they_are_cut(ws: Workspace) -> None:
         steps:
           - id: badout
             continue_on_failure: true
-            run: printf '%s\\n' "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx $TOK" >"$FLOWCTL_OUTPUT"
+            run: printf 'x%.0s' $(seq 70) >"$FLOWCTL_OUTPUT"; echo " $TOK" >>"$FLOWCTL_OUTPUT"
           - id: cond
             continue_on_failure: true
             condition: "'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' ~ env.TOK"
@@ -258,3 +258,25 @@ def test_messages_are_masked_before_they_are_cut(ws: Workspace) -> None:
     statuses = done.run.statuses()
     assert statuses == {"badout": "failed", "cond": "failed", "noisy": "failed"}, statuses
     assert _no_piece_of(secret, _written_by(ws, done)) == []
+
+
+def test_superlinear_filters_are_refused_not_run(ws: Workspace) -> None:
+    spec = ws.spec(
+        """
+        name: slow-filters
+        steps:
+          - id: links
+            continue_on_failure: true
+            run: echo "{{ ('.' * 20000 ~ 'a.') | urlize }}"
+          - id: wrap
+            continue_on_failure: true
+            run: echo "{{ ('a' * 1000000) | wordwrap(1) }}"
+          - id: fine
+            run: echo "{{ 'see https://example.com today' | urlize | length }}"
+        """
+    )
+    done = ws.run(spec)
+    assert done.code == 0, done.explain()
+    assert done.run.statuses() == {"links": "failed", "wrap": "failed", "fine": "completed"}
+    assert "urlize would take too long" in done.run.step_report("links")["error"]
+    assert "wordwrap would make more than 100,000 lines" in done.run.step_report("wrap")["error"]
