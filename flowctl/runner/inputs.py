@@ -16,7 +16,7 @@ from jsonschema.exceptions import SchemaError
 from flowctl.errors import InputError, Location, Problem, SpecError
 from flowctl.secrets import clip
 from flowctl.spec.model import InputSpec, Workflow
-from flowctl.spec.yamlload import DEFAULT_MAX_BYTES, load_yaml_text
+from flowctl.spec.yamlload import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, load_yaml_text
 
 _INTEGER = re.compile(r"^[-+]?[0-9]+$")
 _NUMBER = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
@@ -176,11 +176,42 @@ def resolve_inputs(wf: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
                 )
             )
             continue
+        depth = nesting_depth(value, DEFAULT_MAX_DEPTH)
+        if depth > DEFAULT_MAX_DEPTH:
+            # Everything that walks the value (schema checks, the journal) would recurse.
+            problems.append(
+                _problem(
+                    f"input {name!r} is nested deeper than the limit of {DEFAULT_MAX_DEPTH} levels",
+                    path=f"inputs.{name}",
+                )
+            )
+            continue
         problems.extend(_validate(spec, value))
         resolved[name] = value
     if problems:
         raise InputsError(problems)
     return resolved
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """Levels of lists and mappings in `value` (0 for a scalar), counted without recursion;
+    stops at limit + 1."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
 
 
 def _unknown_message(name: str, declared: Mapping[str, InputSpec]) -> str:

@@ -280,3 +280,59 @@ def test_superlinear_filters_are_refused_not_run(ws: Workspace) -> None:
     assert done.run.statuses() == {"links": "failed", "wrap": "failed", "fine": "completed"}
     assert "urlize would take too long" in done.run.step_report("links")["error"]
     assert "wordwrap would make more than 100,000 lines" in done.run.step_report("wrap")["error"]
+
+
+def test_aliases_are_budgeted_by_bytes_and_by_depth(ws: Workspace) -> None:
+    big = ws.path("bytes.yaml")
+    scalar = "x" * (1024 * 1024)
+    big.write_text(
+        f"name: bomb\ns: &s {scalar}\nbig: [{', '.join(['*s'] * 20)}]\n"
+        "steps:\n  - id: a\n    run: 'true'\n"
+    )
+    done = flowctl(ws, "validate", str(big))
+    assert done.code == 2, done.explain()
+    assert f"{big}:3:" in done.stdout
+    assert "aliases expand to more than 10,485,760 bytes of text" in done.stdout
+
+    deep = ws.path("deep.yaml")
+    nested = "[" * 60 + "]" * 60
+    anchors = "".join(f"a{n}: &a{n} [*a{n - 1}]\n" for n in range(1, 40))
+    deep.write_text(f"name: deep\na0: &a0 {nested}\n{anchors}steps:\n  - id: a\n    run: 'true'\n")
+    done = flowctl(ws, "validate", str(deep))
+    assert done.code == 2, done.explain()
+    assert "makes the nesting deeper than the limit of 64 levels" in done.stdout
+
+
+def test_a_deeply_nested_input_is_refused_with_exit_2(ws: Workspace) -> None:
+    spec = ws.spec(
+        """
+        name: deep-input
+        inputs:
+          o: {type: array}
+        steps:
+          - id: a
+            run: echo "{{ inputs.o | length }}"
+        """
+    )
+    done = ws.run(spec, "--input", "o=" + "[" * 900 + "]" * 900)
+    assert done.code == 2, done.explain()
+    assert "input 'o' is nested deeper than the limit of 64 levels" in done.stderr
+    assert done.files is None  # refused before a run directory exists
+    assert ws.run(spec, "--input", "o=[[1], [2]]").code == 0
+
+
+def test_the_spec_size_cap_counts_bytes_read_from_any_source(ws: Workspace) -> None:
+    evil = ws.path("evil.yaml")
+    evil.symlink_to("/dev/zero")
+    done = flowctl(ws, "validate", str(evil))
+    assert done.code == 2, done.explain()
+    assert f"{evil}: is a device or other special file, not a workflow file" in done.stdout
+
+    flood = b"# " + b"x" * (6 * 1024 * 1024) + b"\n"
+    done = flowctl(ws, "validate", "-", stdin=flood)
+    assert done.code == 2, done.explain()
+    assert "<stdin>:1:1: error: file is over the 5,242,880-byte limit" in done.stdout
+
+    ok = b"name: piped\nsteps:\n  - id: a\n    run: 'true'\n"
+    assert flowctl(ws, "validate", "-", stdin=ok).code == 0
+    assert ws.run(evil).code == 2
