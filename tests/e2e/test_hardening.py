@@ -336,3 +336,31 @@ def test_the_spec_size_cap_counts_bytes_read_from_any_source(ws: Workspace) -> N
     ok = b"name: piped\nsteps:\n  - id: a\n    run: 'true'\n"
     assert flowctl(ws, "validate", "-", stdin=ok).code == 0
     assert ws.run(evil).code == 2
+
+
+def test_a_templated_working_dir_stays_where_its_literal_prefix_points(ws: Workspace) -> None:
+    jail = ws.path("jail")
+    (jail / "sub").mkdir(parents=True)
+    ws.path("outside").mkdir()
+    (jail / "link").symlink_to(ws.path("outside"))
+    spec = ws.spec(
+        f"""
+        name: confined
+        inputs:
+          t: {{type: string}}
+        steps:
+          - id: where
+            working_dir: {q(str(jail) + "/{{ inputs.t }}")}
+            run: pwd > "{ws.root}/pwd.txt"
+        """
+    )
+    for hostile in ("../outside", "link", "sub/../../outside", "sub/../link"):
+        done = ws.run(spec, "--input", f"t={hostile}")
+        assert done.code == 1, done.explain()
+        error = done.run.step_report("where")["error"]
+        assert error.startswith("security: working_dir"), error
+        assert f"outside '{jail}'" in error, error
+        assert not ws.path("pwd.txt").exists()
+    done = ws.run(spec, "--input", "t=sub")
+    assert done.code == 0, done.explain()
+    assert ws.path("pwd.txt").read_text().strip() == str(jail / "sub")

@@ -211,8 +211,10 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
     """The directory a command runs in (SECURITY.md 9).
 
     A literal path is the author's choice and used as written (relative to ctx.workdir).
-    A templated one must stay inside ctx.workdir, or inside the absolute directory the
-    author wrote literally before the first `{{`, so an input value cannot move it away.
+    A templated one must stay inside the directory its literal prefix names: `/tmp/` for
+    `/tmp/{{ x }}` and `/tmp/run-{{ x }}`, `ctx.workdir/sub/` for `sub/{{ x }}`, ctx.workdir
+    when it starts with a placeholder. The check is on the resolved path (`..` and
+    symlinks followed), so an input value cannot move the command anywhere else.
     """
     if working_dir is None:
         return ctx.workdir
@@ -221,19 +223,20 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
     else:
         rendered = compile_template(working_dir).render(ctx.names)
         literal = working_dir[: min(_find(working_dir, "{{"), _find(working_dir, "{%"))]
-        base = Path(literal).parent if literal.startswith("/") else ctx.workdir
-        path = base / rendered
-        normal = Path(os.path.normpath(path))
-        base_normal = Path(os.path.normpath(base))
-        if normal != base_normal and base_normal not in normal.parents:
+        base = ctx.workdir / literal[: literal.rfind("/") + 1]
+        path = ctx.workdir / rendered
+        real, real_base = path.resolve(), base.resolve()
+        if real != real_base and real_base not in real.parents:
             raise StepFailure(
                 ctx.masker.mask(
-                    f"working_dir {working_dir!r} resolves to {str(normal)!r}, outside "
-                    f"{str(base_normal)!r}; a templated working_dir must stay inside it"
+                    f"security: working_dir {working_dir!r} resolves to {str(real)!r},"
+                    f" outside {str(real_base)!r} (the directory written before its first"
+                    " placeholder); a templated working_dir must stay inside it"
                 ),
-                kind=FailureKind.VALIDATION,
+                kind=FailureKind.SECURITY,
                 retryable=False,
             )
+        path = real
     path = Path(os.path.normpath(path))
     if not path.is_dir():
         raise StepFailure(ctx.masker.mask(f"working_dir {str(path)!r} is not a directory"))
