@@ -44,6 +44,11 @@ def resume_command(
     )
     for warning in plan.warnings:
         sys.stderr.write(f"warning: {safe_text(warning)}\n")
+    # The journal names the spec and the directory: say which ones this resume trusts.
+    sys.stderr.write(
+        f"resuming run {plan.run_id}: spec {safe_text(plan.workflow.source)},"
+        f" working directory {safe_text(str(plan.workdir))}\n"
+    )
     if plan.complete:
         if output == "json" and plan.paths.report.is_file():
             sys.stdout.write(plan.paths.report.read_text(encoding="utf-8"))

@@ -33,6 +33,7 @@ from flowctl.secrets import SecretMasker
 from flowctl.spec.model import LoopStep, Step, StepType, Workflow
 from flowctl.state.audit import AuditJournal
 from flowctl.state.paths import RunPaths, allocate_run
+from flowctl.state.projectroot import project_root, recorded_path
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
@@ -123,6 +124,12 @@ def spec_path(wf: Workflow) -> str:
     """The spec's absolute path, as resume finds it again (its source if not a file)."""
     source = Path(wf.source)
     return str(source.resolve()) if wf.source and source.is_file() else wf.source
+
+
+def _recorded_spec(wf: Workflow, root: Path) -> str:
+    """The spec as the journal stores it: relative to the project root when it is a file."""
+    source = Path(wf.source)
+    return recorded_path(source, root) if wf.source and source.is_file() else wf.source
 
 
 class _HttpClient:
@@ -278,6 +285,7 @@ class RunSession:
             from flowctl.runner.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
+        root = project_root(paths.state_dir)
         journal = AuditJournal(
             paths.audit,
             paths.run_id,
@@ -290,11 +298,11 @@ class RunSession:
             run_data={
                 "workflow": wf.name,
                 "version": wf.version,
-                "spec": spec_path(wf),
+                "spec": _recorded_spec(wf, root),
                 "spec_sha256": wf.sha256,
                 "inputs": self.inputs,
                 "max_parallel": self.max_parallel,
-                "workdir": str(workdir),
+                "workdir": recorded_path(workdir, root),
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
             },

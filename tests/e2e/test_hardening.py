@@ -7,6 +7,8 @@ secret was written, and the command ended in one clear message.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -364,3 +366,52 @@ def test_a_templated_working_dir_stays_where_its_literal_prefix_points(ws: Works
     done = ws.run(spec, "--input", "t=sub")
     assert done.code == 0, done.explain()
     assert ws.path("pwd.txt").read_text().strip() == str(jail / "sub")
+
+
+def test_resume_trusts_no_path_that_leaves_the_project(
+    ws: Workspace, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    flag = ws.path("flag")
+    spec = ws.spec(
+        f"""
+        name: resumable
+        steps:
+          - id: a
+            run: test -f {q(flag)}
+        """
+    )
+    failed = ws.run(spec)
+    assert failed.code == 1, failed.explain()
+    audit = failed.run.audit
+    original = audit.read_text()
+    started = json.loads(original.splitlines()[0])
+    assert started["event"] == "run_started"
+    assert started["data"]["spec"] == "wf.yaml" and started["data"]["workdir"] == "."
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    evil = elsewhere / "evil.yaml"
+    evil.write_text("name: resumable\nsteps:\n  - id: a\n    run: touch PWNED\n")
+
+    for key, value in (("spec", str(evil)), ("workdir", str(elsewhere))):
+        forged = dict(started, data=dict(started["data"], **{key: value}))
+        if key == "spec":
+            forged["data"]["spec_sha256"] = hashlib.sha256(evil.read_bytes()).hexdigest()
+        audit.write_text(original.replace(original.splitlines()[0], json.dumps(forged), 1))
+        done = ws.cli("resume", failed.run.run_id)
+        assert done.code == 2, done.explain()
+        assert f"records its {'spec' if key == 'spec' else 'working directory'} as" in done.stderr
+        assert "outside the project root" in done.stderr
+        assert not (elsewhere / "PWNED").exists() and not ws.path("PWNED").exists()
+    audit.write_text(original)
+
+    # A checkout moved as a whole resumes where it now is, and says what it uses.
+    moved = tmp_path_factory.mktemp("moved") / "project"
+    shutil.copytree(ws.root, moved, symlinks=True)
+    (moved / "flag").touch()
+    spec_text = (moved / "wf.yaml").read_text().replace(str(flag), str(moved / "flag"))
+    assert spec_text != (moved / "wf.yaml").read_text()
+    (moved / "wf.yaml").write_text(spec_text)
+    there = Workspace(moved)
+    done = there.cli("resume", failed.run.run_id, "--force")
+    assert done.code == 0, done.explain()
+    assert f"spec {moved / 'wf.yaml'}, working directory {moved}" in done.stderr
