@@ -31,6 +31,7 @@ from flowctl.runner.results import RunResult, StepResult
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import Step, Workflow
 from flowctl.state.audit import AuditJournal
+from flowctl.state.nofollow import describe_open_error, open_state_file
 from flowctl.state.records import RunRecord, StepRecord
 from flowctl.status import StepStatus
 
@@ -417,7 +418,12 @@ def write_json(path: Path, value: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(report_text(value), encoding="utf-8")
+        # O_EXCL and O_NOFOLLOW: a planted .report.json.<pid>.tmp symlink is not written
+        # through (os.replace then swaps the name itself, never a link's target).
+        tmp.unlink(missing_ok=True)
+        fd = open_state_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(report_text(value))
         tmp.replace(path)
     except OSError as exc:
-        raise StateError(f"cannot write {path}: {exc}") from exc
+        raise StateError(f"cannot write {path}: {describe_open_error(path, exc)}") from exc

@@ -14,6 +14,7 @@ from typing import Any
 from flowctl.closing import Closing
 from flowctl.errors import StateError
 from flowctl.secrets import SecretMasker
+from flowctl.state.nofollow import describe_open_error, open_state_file
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -138,9 +139,10 @@ class AuditJournal(Closing):
         self._sync: _GroupSync | None = None
         self._closed = False
         try:
-            self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = open_state_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         except OSError as exc:
-            raise StateError(f"cannot open audit journal {path}: {exc}") from exc
+            reason = describe_open_error(path, exc)
+            raise StateError(f"cannot open audit journal {path}: {reason}") from exc
         try:
             self._end_torn_line()
         except OSError as exc:

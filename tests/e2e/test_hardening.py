@@ -415,3 +415,22 @@ def test_resume_trusts_no_path_that_leaves_the_project(
     done = there.cli("resume", failed.run.run_id, "--force")
     assert done.code == 0, done.explain()
     assert f"spec {moved / 'wf.yaml'}, working directory {moved}" in done.stderr
+
+
+def test_a_symlink_planted_in_the_state_dir_is_not_followed(ws: Workspace) -> None:
+    target = ws.path("victim.txt")
+    target.write_text("precious\n")
+    ws.state.mkdir()
+    (ws.state / "history.jsonl").symlink_to(target)
+    spec = ws.spec(
+        """
+        name: planted
+        steps:
+          - id: a
+            run: "true"
+        """
+    )
+    done = ws.run(spec)
+    assert done.code == 2, done.explain()
+    assert "is a symbolic link, and flowctl does not follow symlinks" in done.stderr
+    assert target.read_text() == "precious\n"
