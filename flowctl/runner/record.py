@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from flowctl.spec.model import Step, Workflow
 from flowctl.state.audit import AuditJournal
 from flowctl.state.nofollow import describe_open_error, open_state_file
 from flowctl.state.records import RunRecord, StepRecord
+from flowctl.state.strictjson import dumps_strict
 from flowctl.status import StepStatus
 
 REPORT_FORMAT = 1
@@ -401,7 +401,7 @@ def report_text(value: Mapping[str, Any]) -> str:
     """
 
     def encode(item: Any) -> str:
-        return json.dumps(item, default=str, ensure_ascii=False)
+        return dumps_strict(item, default=str, ensure_ascii=False)
 
     lines = []
     for key, item in value.items():

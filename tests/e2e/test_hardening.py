@@ -434,3 +434,51 @@ def test_a_symlink_planted_in_the_state_dir_is_not_followed(ws: Workspace) -> No
     assert done.code == 2, done.explain()
     assert "is a symbolic link, and flowctl does not follow symlinks" in done.stderr
     assert target.read_text() == "precious\n"
+
+
+def _strict(text: str) -> object:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in a file that must be strict JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_numbers_neither_crash_resume_nor_reach_json_files(ws: Workspace) -> None:
+    from tests.httpserver import HttpTestServer, Reply
+
+    flag = ws.path("flag")
+    with HttpTestServer() as server:
+        server.reply(
+            "/nan", Reply(200, body='{"a": NaN}', headers={"Content-Type": "application/json"})
+        )
+        spec = ws.spec(
+            f"""
+            name: crafted
+            steps:
+              - id: hook
+                type: webhook
+                http: {{url: {q(server.url("/nan"))}, method: GET}}
+              - id: gate
+                dependencies: [hook]
+                run: test -f {q(flag)}
+            """
+        )
+        failed = ws.run(spec)
+        assert failed.code == 1, failed.explain()
+        _strict(failed.run.dir.joinpath("report.json").read_text())
+        for line in failed.run.audit.read_text().splitlines():
+            _strict(line)
+        lines = failed.run.audit.read_text().splitlines()
+        crafted = []
+        for line in lines:
+            event = json.loads(line)
+            if event["event"] == "step_completed":
+                event["data"]["duration"] = -1e308
+                line = json.dumps(event)
+            crafted.append(line.replace('"duration": 0', '"duration": NaN'))
+        failed.run.audit.write_text("\n".join(crafted) + "\n")
+        flag.touch()
+        done = ws.resume(failed.run.run_id)
+    assert done.code == 0, done.explain()
+    assert "internal error" not in done.output
+    _strict(done.run.dir.joinpath("report.json").read_text())

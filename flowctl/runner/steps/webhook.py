@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +14,7 @@ from flowctl.expressions import compile_template, is_template, render_json
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.secrets import clip
 from flowctl.spec.model import HttpRequest, WebhookStep
+from flowctl.state.strictjson import loads_strict
 
 MAX_BODY = 1024 * 1024  # bytes of a response body kept
 _RETRYABLE_4XX = frozenset({408, 429})
@@ -184,6 +184,6 @@ def _outputs(response: httpx.Response, raw: bytes, truncated: bool) -> dict[str,
     if truncated:
         outputs["body_truncated"] = True
     elif text.strip():
-        with contextlib.suppress(ValueError):
-            outputs["json"] = json.loads(text)
+        with contextlib.suppress(ValueError, RecursionError):
+            outputs["json"] = loads_strict(text)  # NaN is not JSON: such a body is text only
     return outputs
