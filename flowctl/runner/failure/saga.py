@@ -41,7 +41,8 @@ from flowctl.spec.model import RollbackAction, Step
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
-    from flowctl.runner.engine.scheduler import Scheduler
+    from flowctl.runner.engine.services import RunServices
+    from flowctl.runner.results import StepResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,14 @@ class Completed:
     names: Mapping[str, Any]  # the step's own names, `params` included
     outputs: Mapping[str, Any]
     order: tuple[int, int]  # (0, journal order) if restored, (1, n) if completed now
+
+
+@dataclass(frozen=True, slots=True)
+class Undone:
+    """What a rollback did: the steps it rolled back (their new results), failed actions."""
+
+    undone: dict[str, StepResult]
+    failed: int  # rollback actions that failed
 
 
 class Saga:
@@ -84,17 +93,23 @@ class Saga:
     def in_order(self) -> list[Completed]:
         return sorted(self._done.values(), key=lambda c: c.order)
 
-    async def compensate(self, sched: Scheduler, reason: str) -> int:
-        """Undo every remembered step, newest first; returns how many actions failed."""
+    async def compensate(
+        self, services: RunServices, results: Mapping[str, StepResult], reason: str
+    ) -> Undone:
+        """Undo every remembered step, newest first. `results` are the run's step results;
+        the ones of steps rolled back, replaced, are returned for the scheduler to record."""
+        undone: dict[str, StepResult] = {}
         done = self.in_order()
         if not done:
-            return 0
+            return Undone(undone, 0)
         by_qid = {c.qid: c for c in done}
         now = time.time()
-        sched.emit(
-            RunStatusChanged(run_id=sched.run_id, status=RunStatus.ROLLBACK, ts=now, reason=reason)
+        services.emit(
+            RunStatusChanged(
+                run_id=services.run_id, status=RunStatus.ROLLBACK, ts=now, reason=reason
+            )
         )
-        sched.emit(
+        services.emit(
             RollbackStarted(reason=reason, steps=tuple(c.qid for c in reversed(done)), ts=now)
         )
         logs: dict[str, FileStepLog] = {}
@@ -102,12 +117,12 @@ class Saga:
 
         def make_context(qid: str, action: RollbackAction) -> StepContext:
             try:
-                return _context(sched, by_qid[qid], action, logs)
+                return _context(services, by_qid[qid], action, logs)
             except OSError as exc:  # no scratch directory: that action fails, the rest run
                 raise StateError(f"cannot prepare the rollback of {qid}: {exc}") from exc
 
         def on_outcome(outcome: RollbackOutcome) -> None:
-            sched.emit(
+            services.emit(
                 RollbackActionDone(
                     step=outcome.step,
                     index=outcome.index,
@@ -120,7 +135,9 @@ class Saga:
             if not outcome.ok:
                 failed_by_step[outcome.step] = failed_by_step.get(outcome.step, 0) + 1
             if outcome.index == len(by_qid[outcome.step].step.rollback_actions) - 1:
-                self._finish_step(sched, outcome.step, failed_by_step.get(outcome.step, 0))
+                result = results.get(outcome.step)
+                if result is not None and not failed_by_step.get(outcome.step, 0):
+                    undone[outcome.step] = _roll_back(services, result)
 
         try:
             outcomes = await run_rollback(
@@ -132,33 +149,30 @@ class Saga:
             for log in logs.values():
                 log.close()
         failed = sum(1 for o in outcomes if not o.ok)
-        sched.emit(RollbackFinished(failed=failed, ts=time.time()))
-        return failed
+        services.emit(RollbackFinished(failed=failed, ts=time.time()))
+        return Undone(undone, failed)
 
-    @staticmethod
-    def _finish_step(sched: Scheduler, qid: str, failed: int) -> None:
-        """A step whose actions all succeeded is rolled back; one with a failed action stays
-        completed (its rollback_action events say what failed)."""
-        result = sched.results.get(qid)
-        if failed or result is None:
-            return
-        undone = dataclasses.replace(result, status=StepStatus.ROLLED_BACK, restored=False)
-        sched.results[qid] = undone
-        sched.emit(
-            StepFinished(
-                step=qid,
-                step_type=undone.step_type.value,
-                status=StepStatus.ROLLED_BACK,
-                attempts=undone.attempts,
-                duration=undone.duration,
-                ts=time.time(),
-                parent=undone.parent,
-            )
+
+def _roll_back(services: RunServices, result: StepResult) -> StepResult:
+    """A step whose actions all succeeded is rolled back (one with a failed action stays
+    completed: its rollback_action events say what failed)."""
+    undone = dataclasses.replace(result, status=StepStatus.ROLLED_BACK, restored=False)
+    services.emit(
+        StepFinished(
+            step=result.id,
+            step_type=undone.step_type.value,
+            status=StepStatus.ROLLED_BACK,
+            attempts=undone.attempts,
+            duration=undone.duration,
+            ts=time.time(),
+            parent=undone.parent,
         )
+    )
+    return undone
 
 
 def _context(
-    sched: Scheduler,
+    services: RunServices,
     done: Completed,
     action: RollbackAction,
     logs: dict[str, FileStepLog],
@@ -168,25 +182,25 @@ def _context(
     index = done.step.rollback_actions.index(action)
     log = logs.get(done.qid)
     if log is None:
-        log = logs[done.qid] = FileStepLog(sched.log_path(done.qid), sched.masker)
+        log = logs[done.qid] = FileStepLog(services.files.log_path(done.qid), services.masker)
     params = done.names.get("params")
     params = params if isinstance(params, Mapping) else {}
-    key = f"{sched.run_id}:{done.qid}:rollback:{index}"
+    key = f"{services.run_id}:{done.qid}:rollback:{index}"
     return StepContext(
         step=done.step,
         qualified_id=done.qid,
-        run_id=sched.run_id,
+        run_id=services.run_id,
         attempt=1,
         params=params,
         names=compensation_names(done.names, done.outputs),
-        env=step_env(sched.data, params, qualified_id=done.qid, idempotency_key=key),
+        env=step_env(services.data, params, qualified_id=done.qid, idempotency_key=key),
         log=log,
-        masker=sched.masker,
-        workdir=sched.workdir,
-        scratch=sched.new_scratch(create=True),
+        masker=services.masker,
+        workdir=services.workdir,
+        scratch=services.files.new_scratch(create=True),
         timeout=done.step.timeout,
         idempotency_key=key,
-        http_client=sched.http_client,
+        http_client=services.http_client,
     )
 
 
