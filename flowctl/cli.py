@@ -47,6 +47,29 @@ NoProgress = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from flowctl import version
+
+        print(f"flowctl {version()}")
+        raise typer.Exit(int(ExitCode.OK))
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print flowctl's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Validate, run, resume and optimize YAML workflows."""
+
+
 def _call(command: Callable[[], int]) -> None:
     """Run a core command; turn flowctl's errors into one message and an exit code."""
     try:
