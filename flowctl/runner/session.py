@@ -40,6 +40,7 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.approval.gate import ApprovalGate
     from flowctl.runner.resume.restore import Replay, Restore
     from flowctl.runner.signals import SignalController
     from flowctl.state.cache import StepCache
@@ -363,7 +364,7 @@ class RunSession:
             shutil.rmtree(scratch, ignore_errors=True)
         return self._finish(sched, journal, outcome, record=True)
 
-    def _gate(self) -> Any:
+    def _gate(self) -> ApprovalGate | None:
         from flowctl.runner.approval.gate import ApprovalGate
 
         if not any(step.type is StepType.HUMAN_TASK for step, _ in self.wf.walk()):
@@ -561,7 +562,23 @@ def _optimization(wf: Workflow, history: Path | None) -> tuple[dict[str, Any] | 
     return report.to_json(), None
 
 
-def run_workflow(workflow: Workflow | Path | str, **options: Any) -> RunResult:
+def run_workflow(
+    workflow: Workflow | Path | str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    state_dir: Path | str = DEFAULT_STATE_DIR,
+    history: Path | str | None = None,
+    max_parallel: int | None = None,
+    observers: Sequence[RunObserver] = (),
+    workdir: Path | str | None = None,
+    record_history: bool = True,
+    durable: bool = True,
+    handle_signals: bool = False,
+    registry: Registry | None = None,
+    approve: Sequence[str] = (),
+    auto_approve: bool = False,
+    interactive: bool = False,
+) -> RunResult:
     """Synchronous arun_workflow (same options); not callable from a running event loop."""
     try:
         asyncio.get_running_loop()
@@ -569,4 +586,21 @@ def run_workflow(workflow: Workflow | Path | str, **options: Any) -> RunResult:
         pass
     else:
         raise UsageError("run_workflow was called inside an event loop; await arun_workflow")
-    return asyncio.run(arun_workflow(workflow, **options))
+    return asyncio.run(
+        arun_workflow(
+            workflow,
+            inputs=inputs,
+            state_dir=state_dir,
+            history=history,
+            max_parallel=max_parallel,
+            observers=observers,
+            workdir=workdir,
+            record_history=record_history,
+            durable=durable,
+            handle_signals=handle_signals,
+            registry=registry,
+            approve=approve,
+            auto_approve=auto_approve,
+            interactive=interactive,
+        )
+    )

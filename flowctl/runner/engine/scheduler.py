@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import time
 from collections import ChainMap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,6 +50,8 @@ from flowctl.state.paths import RunPaths
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
+    import httpx
+
     from flowctl.runner.resume.restore import Restore
     from flowctl.runner.steps.base import Approvals
     from flowctl.state.cache import StepCache
@@ -83,7 +85,7 @@ class Scheduler:
         max_parallel: int,
         workdir: Path,
         scratch: Path,
-        http_client: Callable[[], Any],
+        http_client: Callable[[], Awaitable[httpx.AsyncClient]],
         cache: StepCache | None = None,
         gate: Approvals | None = None,
         restore: Restore | None = None,

@@ -8,14 +8,16 @@ field of the Scheduler can change without reading three files.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flowctl.state.paths import safe_file_stem
 
 if TYPE_CHECKING:
+    import httpx
+
     from flowctl.runner.engine.rundata import ParamValidator, RunData
     from flowctl.runner.events import RunEvent
     from flowctl.runner.failure.circuit import CircuitBreakers
@@ -57,7 +59,7 @@ class RunServices:
     registry: Registry
     pool: asyncio.Semaphore  # the run's max_parallel_steps slots
     files: StepFiles
-    http_client: Callable[[], Any]
+    http_client: Callable[[], Awaitable[httpx.AsyncClient]]
     cache: StepCache | None
     gate: Approvals | None
     breakers: CircuitBreakers

@@ -443,7 +443,16 @@ def resume_workflow(
     skip: str | None = None,
     skip_outputs: Mapping[str, Any] | str | None = None,
     force: bool = False,
-    **options: Any,
+    history: Path | str | None = None,
+    max_parallel: int | None = None,
+    observers: Sequence[RunObserver] = (),
+    record_history: bool = True,
+    durable: bool = True,
+    handle_signals: bool = False,
+    registry: Registry | None = None,
+    approve: Sequence[str] = (),
+    auto_approve: bool = False,
+    interactive: bool = False,
 ) -> RunResult:
     """Resume a run synchronously (the Python API of `flowctl resume`).
 
@@ -461,4 +470,18 @@ def resume_workflow(
         pass
     else:
         raise UsageError("resume_workflow was called inside an event loop; await aresume")
-    return asyncio.run(aresume(plan, **options))
+    return asyncio.run(
+        aresume(
+            plan,
+            history=history,
+            max_parallel=max_parallel,
+            observers=observers,
+            record_history=record_history,
+            durable=durable,
+            handle_signals=handle_signals,
+            registry=registry,
+            approve=approve,
+            auto_approve=auto_approve,
+            interactive=interactive,
+        )
+    )
