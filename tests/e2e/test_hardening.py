@@ -482,3 +482,38 @@ def test_non_finite_numbers_neither_crash_resume_nor_reach_json_files(ws: Worksp
     assert done.code == 0, done.explain()
     assert "internal error" not in done.output
     _strict(done.run.dir.joinpath("report.json").read_text())
+
+
+def test_resume_repairs_a_history_record_lost_after_run_finished_once(ws: Workspace) -> None:
+    spec = ws.spec(
+        """
+        name: late-kill
+        steps:
+          - id: a
+            run: echo hi
+          - id: b
+            dependencies: [a]
+            run: "false"
+            continue_on_failure: true
+        """
+    )
+    done = ws.run(spec)
+    assert done.code == 0, done.explain()
+    history = ws.state / "history.jsonl"
+    original = json.loads(history.read_text())
+    history.write_text("")  # as if killed between run_finished and the history append
+    first = ws.resume(done.run.run_id)
+    assert first.code == 0, first.explain()
+    assert "repaired the missing history record" in first.stderr
+    again = ws.resume(done.run.run_id)
+    assert again.code == 0 and "repaired" not in again.stderr
+    records = done.run.history()
+    assert len(records) == 1
+    repaired = records[0]
+    for key in ("run_id", "workflow", "status", "spec_sha256"):
+        assert repaired[key] == original[key], key
+    assert {s["id"]: s["status"] for s in repaired["steps"]} == {
+        s["id"]: s["status"] for s in original["steps"]
+    }
+    optimized = flowctl(ws, "optimize", str(history))  # the repaired line reads back
+    assert optimized.code == 0, optimized.explain()
