@@ -517,3 +517,50 @@ def test_resume_repairs_a_history_record_lost_after_run_finished_once(ws: Worksp
     }
     optimized = flowctl(ws, "optimize", str(history))  # the repaired line reads back
     assert optimized.code == 0, optimized.explain()
+
+
+def test_an_http_timeout_is_a_deadline_for_the_whole_request(ws: Workspace) -> None:
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    stop = threading.Event()
+
+    def drip() -> None:
+        # Headers at once, then one body byte every 0.3 s: each read is quick, the whole
+        # response takes 30 s.
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+            for _ in range(100):
+                if stop.wait(0.3):
+                    return
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    spec = ws.spec(
+        f"""
+        name: drip
+        steps:
+          - id: hook
+            type: webhook
+            http: {{url: "http://127.0.0.1:{port}/", method: GET, timeout: 1s}}
+        """
+    )
+    try:
+        done = ws.run(spec)
+    finally:
+        stop.set()
+        listener.close()
+    assert done.code == 1, done.explain()
+    report = done.run.step_report("hook")
+    assert report["status"] == "failed"
+    assert "no response within 1 s" in report["error"], report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from typing import Any
@@ -105,12 +106,15 @@ async def send_request(ctx: StepContext, http: HttpRequest) -> Outputs:
             content=body if not http.has_json else None,
             timeout=timeout,
         )
-        response = await client.send(request, stream=True)
-        try:
-            raw, truncated = await _read_capped(response)
-        finally:
-            await response.aclose()
-    except httpx.TimeoutException:
+        # httpx's timeout bounds each read; a server sending a byte now and then would hold
+        # the step for ever. The deadline covers the whole request, body included.
+        async with asyncio.timeout(timeout):
+            response = await client.send(request, stream=True)
+            try:
+                raw, truncated = await _read_capped(response)
+            finally:
+                await response.aclose()
+    except (httpx.TimeoutException, TimeoutError):
         raise StepFailure(
             f"{method} {shown}: no response within {timeout:g} s", kind=FailureKind.TIMEOUT
         ) from None
