@@ -118,6 +118,16 @@ def run(
     ] = None,
     output: Output = "text",
     no_progress: NoProgress = False,
+    force_all: Annotated[
+        bool,
+        typer.Option("--force-all", help="Run steps with sources/generates even if up to date."),
+    ] = False,
+    force_run: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force-run", help="Run this step and what depends on it even if up to date; repeat."
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow.
 
@@ -142,6 +152,8 @@ def run(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            force_all=force_all,
+            force_run=force_run or (),
         )
     )
 

@@ -167,6 +167,8 @@ class AuditObserver:
                 data["reason"] = event.reason
             if event.cached:
                 data["cached"] = True
+            if event.up_to_date:
+                data["up_to_date"] = True
             if event.params is not None:
                 data["params"] = event.params
             if event.variables:
@@ -268,6 +270,7 @@ def _step_record(result: StepResult, step: Step | None) -> StepRecord:
         queued=round(result.queued, 6),
         attempts=result.attempts,
         cached=result.cached,
+        up_to_date=result.up_to_date,
         error=result.error,
         error_kind=result.error_kind,
         timeout=step.timeout if step is not None else None,
@@ -348,6 +351,7 @@ def build_report(
                 "queued": round(r.queued, 6),
                 "attempts": r.attempts,
                 "cached": r.cached,
+                "up_to_date": r.up_to_date,
                 "handled": r.handled,
                 "restored": r.restored,
                 "error": r.error,

@@ -32,10 +32,11 @@ from flowctl.runner.steps.base import (
     StepExecutor,
     StepFailure,
 )
-from flowctl.spec.model import CircuitBreakerSpec, Step, StepType
+from flowctl.spec.model import ActionStep, CircuitBreakerSpec, Step, StepType
 from flowctl.status import StepStatus
 
 if TYPE_CHECKING:
+    from flowctl.runner.filesteps import FileCheck
     from flowctl.runner.scheduler import ScopeRun
 
 
@@ -169,6 +170,7 @@ class _StepRun:
         # included, and like the run's slot it is given back after the final event.
         self.limit = _Slot(scope.limit)
         self.cached = False
+        self.up_to_date = False
         self.writes: Writes = []
 
     async def run(self) -> tuple[StepResult, bool]:
@@ -218,9 +220,15 @@ class _StepRun:
         step = self.step
         key: str | None = None
         outputs: Outputs | None = None
-        if step.cache is not None and self.sched.cache is not None:
-            key, outputs = await self._from_cache()
-        if outputs is not None:
+        files = await self._check_files() if self.sched.files is not None else None
+        if files is not None and files.up_to_date and files.previous is not None:
+            self.up_to_date = True
+            outputs = dict(files.previous.outputs)
+        elif step.cache is not None and self.sched.cache is not None:
+            key, outputs = await self._from_cache(files)
+        if self.up_to_date:
+            pass
+        elif outputs is not None:
             self.cached = True
         elif self.entry.container is not None:
             outputs = await self._container(self.entry.container)
@@ -230,6 +238,8 @@ class _StepRun:
             )
         if not isinstance(outputs, Mapping):
             outputs = {"result": outputs}
+        if files is not None and not self.up_to_date:
+            await self._record_files(files, outputs)
         if step.output_mapping:
             try:
                 self.writes = apply_output_mapping(
@@ -242,9 +252,58 @@ class _StepRun:
             await self._to_cache(key, outputs)
         return outputs
 
+    # -- files -------------------------------------------------------------------------------
+
+    async def _check_files(self) -> FileCheck | None:
+        """The step's files before it runs (None for a step without sources/generates).
+
+        A step that must run loses its record now: if it fails halfway, the next run
+        cannot take its half-written files for up to date.
+        """
+        from flowctl.runner.filesteps import acheck_files, has_files
+
+        options = self.sched.files
+        step = self.step
+        if options is None or not has_files(step) or not isinstance(step, ActionStep):
+            return None
+        try:
+            self._params()
+        except Exception as exc:
+            raise _as_failure(exc) from None
+        check = await acheck_files(
+            step,
+            self.qid,
+            workflow=self.sched.workflow.name,
+            names=self.names,
+            run_env=self.sched.data.step_env,
+            workdir=self.sched.workdir,
+            masker=self.sched.masker,
+            options=options,
+        )
+        if check.up_to_date:
+            self.progress.started_at = time.time()
+            self.progress.t0 = time.perf_counter()
+            return check
+        self._note(f"[flowctl] not up to date: {check.reason}\n")
+        if check.previous is not None:
+            try:
+                check.store.forget(check.key)
+            except StateError as err:
+                raise StepFailure(str(err), retryable=False) from None
+        return check
+
+    async def _record_files(self, files: FileCheck, outputs: Outputs) -> None:
+        """The step ran (or came from the cache): check its generated files, record them."""
+        try:
+            await asyncio.to_thread(files.finish, outputs, self.sched.run_id, self.sched.masker)
+        except StateError as err:  # the step has completed; the next run simply runs it
+            self._note(f"[flowctl] files not recorded: {err}\n")
+
     # -- cache -------------------------------------------------------------------------------
 
-    async def _from_cache(self) -> tuple[str | None, Outputs | None]:
+    async def _from_cache(
+        self, files: FileCheck | None = None
+    ) -> tuple[str | None, Outputs | None]:
         """The step's cache key and, on a hit, the stored outputs (the step does not run).
 
         The key may use params, so they are resolved first; a cache that cannot be read
@@ -259,6 +318,11 @@ class _StepRun:
         except Exception as exc:
             raise _as_failure(exc) from None
         key = step_cache_key(self.step, self.names)
+        if files is not None and files.definition.sources:
+            # The same key must not stand for other sources: bind it to their digests.
+            from flowctl.files.hashing import json_digest
+
+            key = json_digest([key, files.snapshot.parts["sources"]])
         try:
             hit = await lookup(cache, key)
         except StateError as err:
@@ -456,4 +520,5 @@ class _StepRun:
             log_path=self.log.path if self.log.written else None,
             continue_on_failure=self.step.continue_on_failure,
             cached=self.cached,
+            up_to_date=self.up_to_date,
         )
