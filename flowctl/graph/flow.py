@@ -70,9 +70,7 @@ def _cycle_problems(scope: Scope, cycles: list[list[str]]) -> Iterator[Problem]:
             owner, key = later, "sources"
         else:
             owner, key = earlier, _EDGE_KEYS[kind]
-        files = any(
-            scope.edges.get((u, v)) is EdgeKind.FILES for u, v in pairwise(path)
-        )
+        files = any(scope.edges.get((u, v)) is EdgeKind.FILES for u, v in pairwise(path))
         yield Problem(
             f"cycle: {format_cycle(path)}"
             + (" (through files: sources/generates)" if files else ""),

@@ -373,6 +373,7 @@ class RunSession:
                 await http.aclose()
             if cache is not None:
                 cache.close()
+                _evict_files(wf, paths.state_dir)
             shutil.rmtree(scratch, ignore_errors=True)
         return self._finish(sched, journal, outcome, record=True)
 
@@ -490,6 +491,18 @@ def _file_options(
     if not any(has_files(step) for step, _ in wf.walk()):
         return None
     return FileOptions(state_dir=state, force_all=force_all, forced=forced)
+
+
+def _evict_files(wf: Workflow, state: Path) -> None:
+    """Keep the generated-files store under its cap (once a run, not once a step)."""
+    from flowctl.runner.filesteps import has_files
+
+    if not any(step.cache is not None and has_files(step) for step, _ in wf.walk()):
+        return
+    from flowctl.state.filestore import FileStore, max_bytes
+
+    with contextlib.suppress(OSError):
+        FileStore(state).evict(max_bytes())
 
 
 def _step_cache(wf: Workflow, paths: RunPaths, masker: SecretMasker) -> StepCache | None:

@@ -154,6 +154,7 @@ class FileCheck:
     snapshot: Snapshot
     previous: StepFiles | None
     reason: str | None  # None: up to date
+    generated: dict[str, tuple[str, ...]] | None = None  # after a success: what it made
 
     @property
     def up_to_date(self) -> bool:
@@ -165,6 +166,7 @@ class FileCheck:
     def finish(self, outputs: Mapping[str, Any], run_id: str, masker: SecretMasker) -> None:
         """After a success: every pattern matched a file (else StepFailure); record it."""
         generated = self.generated_now()
+        self.generated = generated
         missing = missing_generated(generated)
         if missing:
             raise StepFailure(

@@ -249,7 +249,7 @@ class _StepRun:
                 failure.outputs = failure.outputs or outputs
                 raise
         if key is not None and not self.cached:
-            await self._to_cache(key, outputs)
+            await self._to_cache(key, outputs, files)
         return outputs
 
     # -- files -------------------------------------------------------------------------------
@@ -330,16 +330,48 @@ class _StepRun:
             return key, None
         if hit is None or not isinstance(hit.outputs, Mapping):
             return key, None
+        if files is not None and files.definition.generates:
+            restored = await self._restore_files(key, files)
+            if restored is None:
+                return key, None
         self.progress.started_at = time.time()
         self.progress.t0 = time.perf_counter()
         self._note(f"[flowctl] cache hit (stored by run {hit.run_id or 'unknown'})\n")
         return key, dict(hit.outputs)
 
-    async def _to_cache(self, key: str, outputs: Outputs) -> None:
+    async def _restore_files(self, key: str, files: FileCheck) -> list[str] | None:
+        """A hit's generated files put back from the store; None (a miss) when gone."""
+        from flowctl.state.filestore import FileStore
+
+        assert self.sched.files is not None
+        store = FileStore(self.sched.files.state_dir)
+        try:
+            restored = await asyncio.to_thread(store.restore, key, files.snapshot.root)
+        except StateError as err:
+            self._note(f"[flowctl] cache not used: {err}\n")
+            return None
+        if restored is None:
+            self._note("[flowctl] cache entry found, but its files are not in the store: running\n")
+            return None
+        self._note(f"[flowctl] restored from the cache: {', '.join(restored)}\n")
+        return restored
+
+    async def _to_cache(self, key: str, outputs: Outputs, files: FileCheck | None) -> None:
         from flowctl.runner.caching import store
 
         cache = self.sched.cache
         assert cache is not None and self.step.cache is not None
+        if files is not None and files.generated:
+            from flowctl.state.filestore import FileStore
+
+            assert self.sched.files is not None
+            paths = sorted({p for found in files.generated.values() for p in found})
+            filestore = FileStore(self.sched.files.state_dir)
+            try:
+                await asyncio.to_thread(filestore.put, key, files.snapshot.root, paths)
+            except StateError as err:  # without its files an entry would be useless
+                self._note(f"[flowctl] outputs not cached: {err}\n")
+                return
         try:
             await store(cache, key, outputs, self.step.cache.ttl, self.sched.run_id)
         except StateError as err:  # the step has completed either way
