@@ -156,17 +156,17 @@ class StepAggregate:
             else:
                 self.not_run += 1
             return
+        if up_to_date:
+            # Not run (its files had not changed): its near-zero time says nothing of what
+            # the step costs when it does run, so it is no sample at all.
+            self.up_to_date += 1
+            return
         duration = duration or 0.0
         self.durations.append(duration)
         self.runs.append(run_index)
         self.max_attempts = max_attempts or 1
         if timeout is not None:
             self.timeout = timeout
-        if up_to_date:
-            # Not run: its files had not changed. Like a cache hit, no sample of its work.
-            self.up_to_date += 1
-            self.flags.append(CACHED)
-            return
         if cached:
             self.cache_hits += 1
             self.flags.append(CACHED)

@@ -33,6 +33,9 @@ class DataFlow:
         self._subtree: dict[str, frozenset[str]] = {}
         self._reads: dict[str, frozenset[NamePath]] = {}
         self._writes: dict[str, frozenset[NamePath]] = {}
+        from flowctl.files.effects import FileEffects
+
+        self.files = FileEffects(workflow)  # data that flows through files
         for step in self._steps.values():
             inside = list(_subtree(step))
             self._subtree[step.id] = frozenset(s.id for s in inside)
@@ -83,7 +86,7 @@ class DataFlow:
             for other in down_writes:
                 if _related(written, other):
                     return f"both write {_show(written)}"
-        return None
+        return self.files.needed(upstream, downstream)
 
 
 def _subtree(step: Step) -> Iterator[Step]:
