@@ -28,10 +28,12 @@ def expand(pattern: str, root: Path) -> list[str]:
     `**` matches any number of directories; `*` does not match a leading dot, as in a
     shell. An absolute pattern matches absolute paths.
     """
-    absolute = Path(pattern).is_absolute()
+    # os.path, not pathlib: a no-op run checks a few paths per step, and pathlib's object
+    # per call cost half of that (measured on a 200-step build).
+    absolute = os.path.isabs(pattern)  # noqa: PTH117
     if not is_glob(pattern):
-        path = Path(pattern) if absolute else root / pattern
-        return [_clean(pattern)] if path.is_file() else []
+        path = pattern if absolute else os.path.join(root, pattern)  # noqa: PTH118
+        return [_clean(pattern)] if os.path.isfile(path) else []  # noqa: PTH113
     # glob.glob, not Path.glob: it follows shell rules for leading dots and is faster.
     if absolute:
         found = glob.glob(pattern, recursive=True)  # noqa: PTH207

@@ -25,7 +25,7 @@ from flowctl.files.freshness import (
     take_snapshot,
 )
 from flowctl.files.hashing import json_digest
-from flowctl.files.patterns import render_patterns
+from flowctl.files.patterns import is_glob, render_patterns
 from flowctl.runner.steps.base import FailureKind, StepFailure
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import ActionStep, Step, Workflow
@@ -227,4 +227,8 @@ def check_files(
 
 
 async def acheck_files(step: ActionStep, qid: str, **kwargs: Any) -> FileCheck:
-    return await asyncio.to_thread(check_files, step, qid, **kwargs)
+    """check_files off the event loop when it globs; literal paths cost a few stat calls,
+    less than the hop to a worker thread (a third of a no-op step's time, measured)."""
+    if any(is_glob(p) for p in (*step.sources, *step.generates)):
+        return await asyncio.to_thread(check_files, step, qid, **kwargs)
+    return check_files(step, qid, **kwargs)
