@@ -132,6 +132,12 @@ def run(
             "--force-run", help="Run this step and what depends on it even if up to date; repeat."
         ),
     ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Run again whenever a file some step's sources match changes."
+        ),
+    ] = False,
 ) -> None:
     """Run a workflow.
 
@@ -158,6 +164,7 @@ def run(
             auto_approve=auto_approve,
             force_all=force_all,
             force_run=force_run or (),
+            watch=watch,
         )
     )
 

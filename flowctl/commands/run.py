@@ -43,6 +43,7 @@ def run_command(
     auto_approve: bool = False,
     force_all: bool = False,
     force_run: Sequence[str] = (),
+    watch: bool = False,
 ) -> int:
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
@@ -66,6 +67,30 @@ def run_command(
     given.update(parse_input_args(inputs))  # the command line wins over the file
     wf = load_workflow(spec)
     check_approvals(wf, approve)
+    if watch and dry_run:
+        raise UsageError("--watch and --dry-run cannot be used together")
+    if watch:
+        from flowctl.commands.watch import watch_runs
+
+        def once(first: bool) -> int:
+            return _run(
+                wf if first else load_workflow(spec),
+                given,
+                max_parallel=max_parallel,
+                state_dir=state_dir,
+                history=history,
+                audit_log=audit_log,
+                report=report,
+                junit=junit,
+                output=output,
+                no_progress=no_progress,
+                approve=approve,
+                auto_approve=auto_approve,
+                force_all=force_all and first,
+                force_run=force_run if first else (),
+            )
+
+        return watch_runs(spec, once, state_dir=state_dir)
     if dry_run:
         check_supported(wf, default_registry())
         resolve_inputs(wf, given)
