@@ -140,6 +140,19 @@ def step_root(
     return working_dir_in(working_dir, workdir, names, masker)
 
 
+def _masked(definition: Definition, masker: SecretMasker) -> Definition:
+    """The definition with secret values as `***`: the record on disk holds a digest of
+    it, and a fast digest of a secret would let anyone holding the file test guesses.
+    (So a rotated secret does not make a step out of date.)"""
+    return Definition(
+        command=masker.mask_json(definition.command),
+        params=masker.mask_json(definition.params),
+        env=masker.mask_json(dict(definition.env)),
+        sources=definition.sources,
+        generates=definition.generates,
+    )
+
+
 def record_key(workflow: str, root: Path, qid: str) -> str:
     return json_digest([workflow, str(root), qid])
 
@@ -203,7 +216,7 @@ def check_files(
     Raises StepFailure for a template that fails or a working_dir that is not one.
     """
     try:
-        definition = step_definition(step, names, run_env)
+        definition = _masked(step_definition(step, names, run_env), masker)
         root = step_root(step, names, workdir, masker)
     except ExpressionError as err:
         raise StepFailure(

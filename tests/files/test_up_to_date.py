@@ -209,3 +209,29 @@ def test_python_steps_fingerprint_their_params(tmp_path: Path) -> None:
     assert _run(tmp_path, spec, inputs=root).step("count").up_to_date
     assert not _run(tmp_path, spec, inputs={**root, "n": 2}).step("count").up_to_date
     assert (tmp_path / "a.copy").read_text() == "alpha\n2"
+
+
+def test_recorded_outputs_hold_secrets_masked(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("API_TOKEN", "s3cr3t-value-42")
+    _tree(tmp_path)
+    spec = """
+        name: secretive
+        secrets: [API_TOKEN]
+        steps:
+          - id: leak
+            run: cp a.src a.obj && echo "token=$API_TOKEN" >> "$FLOWCTL_OUTPUT"
+            env: {API_TOKEN: "{{ env.API_TOKEN }}"}
+            sources: [a.src]
+            generates: [a.obj]
+        """
+    first = _run(tmp_path, spec)
+    assert first.step("leak").outputs["token"] == "s3cr3t-value-42"
+    records = list((tmp_path / ".flowctl" / "fingerprints").glob("*/*.json"))
+    assert len(records) == 1
+    text = records[0].read_text()
+    assert "s3cr3t-value-42" not in text and '"token":"***"' in text
+    assert _run(tmp_path, spec).step("leak").outputs["token"] == "***"
+    # The secret is not part of the fingerprint (only a digest would be stored): a rotated
+    # one leaves the step up to date.
+    monkeypatch.setenv("API_TOKEN", "rotated-value-43")
+    assert _run(tmp_path, spec).step("leak").up_to_date
