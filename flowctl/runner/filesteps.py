@@ -60,19 +60,24 @@ def forced_steps(wf: Workflow, names: Sequence[str]) -> frozenset[str]:
     parents: dict[str, Step | None] = {}
     for step, parent in wf.walk():
         parents[step.id] = parent
-    forced: set[str] = set()
+
+    def siblings(step_id: str) -> Sequence[Step]:
+        parent = parents[step_id]
+        return parent.children() if parent is not None else wf.steps
+
+    whole: set[str] = set()  # forced with everything inside them
+    containers: set[str] = set()  # forced because a step inside them is
     for name in names:
         if name not in parents:
             raise UsageError(f"--force-run {name}: the workflow has no step {name!r}")
-        node: str | None = name
-        while node is not None:
-            parent = parents[node]
-            siblings = parent.children() if parent is not None else wf.steps
-            forced.update(_dependents(siblings, node))
-            node = parent.id if parent is not None else None
-    inner = [c.id for sid in list(forced) for c, _ in _walk(_find(wf, sid))]
-    forced.update(inner)
-    return frozenset(forced)
+        whole.update(_dependents(siblings(name), name))
+        outer = parents[name]
+        while outer is not None:
+            containers.add(outer.id)
+            whole.update(_dependents(siblings(outer.id), outer.id) - {outer.id})
+            outer = parents[outer.id]
+    inner = {c.id for sid in whole for c, _ in _walk(_find(wf, sid))}
+    return frozenset(whole | containers | inner)
 
 
 def _find(wf: Workflow, step_id: str) -> Step:
