@@ -344,7 +344,7 @@ class RunSession:
             cache=cache,
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
-            files=self.files,
+            file_options=self.files,
         )
         try:
             with _signals(handle_signals, sched) as controller:

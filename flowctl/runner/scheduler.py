@@ -90,7 +90,7 @@ class Scheduler:
         cache: StepCache | None = None,
         gate: Approvals | None = None,
         restore: Restore | None = None,
-        files: FileOptions | None = None,
+        file_options: FileOptions | None = None,
     ) -> None:
         self.workflow = workflow
         self.run_id = run_id
@@ -105,7 +105,7 @@ class Scheduler:
         self.cache = cache
         self.gate = gate
         self.restore = restore
-        self.files = files  # sources/generates: None when no step declares any
+        self.file_options = file_options  # sources/generates: None when no step declares any
         self.breakers = CircuitBreakers()
         self.saga = Saga()
         self.validator = ParamValidator()

@@ -220,7 +220,7 @@ class _StepRun:
         step = self.step
         key: str | None = None
         outputs: Outputs | None = None
-        files = await self._check_files() if self.sched.files is not None else None
+        files = await self._check_files() if self.sched.file_options is not None else None
         if files is not None and files.up_to_date and files.previous is not None:
             self.up_to_date = True
             outputs = dict(files.previous.outputs)
@@ -262,7 +262,7 @@ class _StepRun:
         """
         from flowctl.runner.filesteps import acheck_files, has_files
 
-        options = self.sched.files
+        options = self.sched.file_options
         step = self.step
         if options is None or not has_files(step) or not isinstance(step, ActionStep):
             return None
@@ -343,8 +343,8 @@ class _StepRun:
         """A hit's generated files put back from the store; None (a miss) when gone."""
         from flowctl.state.filestore import FileStore
 
-        assert self.sched.files is not None
-        store = FileStore(self.sched.files.state_dir)
+        assert self.sched.file_options is not None
+        store = FileStore(self.sched.file_options.state_dir)
         try:
             restored = await asyncio.to_thread(store.restore, key, files.snapshot.root)
         except StateError as err:
@@ -364,9 +364,9 @@ class _StepRun:
         if files is not None and files.generated:
             from flowctl.state.filestore import FileStore
 
-            assert self.sched.files is not None
+            assert self.sched.file_options is not None
             paths = sorted({p for found in files.generated.values() for p in found})
-            filestore = FileStore(self.sched.files.state_dir)
+            filestore = FileStore(self.sched.file_options.state_dir)
             try:
                 await asyncio.to_thread(filestore.put, key, files.snapshot.root, paths)
             except StateError as err:  # without its files an entry would be useless
