@@ -73,3 +73,15 @@ def test_the_file_edge_reason_is_named(tmp_path: Path) -> None:
     assert flow.needed("install", "unittest") == (
         "file effects unknown: shell steps that declare no sources or generates"
     )
+
+
+def test_the_declare_files_recommendation_fits_the_report_schema(tmp_path: Path) -> None:
+    from tests.optimize.test_schema import validator
+
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(BUILD)
+    report = analyze(_history(tmp_path), spec=load_workflow(spec))
+    data = report.to_json()
+    assert any(r["id"] == "parallelization:declare-files" for r in data["recommendations"])
+    errors = sorted(validator().iter_errors(data), key=str)
+    assert errors == []
