@@ -26,9 +26,9 @@ def file_verdicts(
     is up to date now but comes after one that will run may still run (its sources may
     change), and says that too.
     """
-    from flowctl.runner.session import secrets_masker
     from flowctl.runner.engine.rundata import build_run_data, resolve_params
     from flowctl.runner.filesteps import FileOptions, check_files, forced_steps, has_files
+    from flowctl.runner.session import secrets_masker
     from flowctl.runner.steps.base import StepFailure
 
     masker = secrets_masker(wf)
