@@ -175,7 +175,7 @@ class _Analysis:
             summary=summary,
             steps=tuple(v.stats for v in views.values()),
             critical_path=path_report,
-            recommendations=tuple(found[:top]),
+            recommendations=tuple(r.rendered() for r in found[:top]),
             recommendations_total=len(found),
             notes=tuple(self.notes) + self._data_notes(views),
         )
