@@ -455,7 +455,7 @@ class RunSession:
                     inputs_sha256=sha256_json(dict(self.inputs)),
                 ),
             )
-        optimization, note = _optimization(wf, self.history)
+        optimization, note = _optimization(wf, self.history, result.duration)
         write_json(
             paths.report,
             build_report(
@@ -547,19 +547,14 @@ def _error_text(
     return outcome.error
 
 
-def _optimization(wf: Workflow, history: Path | None) -> tuple[dict[str, Any] | None, str | None]:
-    """The optimizer's analysis of this workflow's history so far, when it is enabled."""
-    if not wf.optimization_enabled:
-        return None, "optimization_enabled is false"
-    if history is None or not history.is_file():
-        return None, "no history recorded for this run"
-    from flowctl.optimize import analyze_history
+def _optimization(
+    wf: Workflow, history: Path | None, run_seconds: float
+) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The optimizer's analysis of this workflow's history so far, when it is enabled and
+    fits the end-of-run budget (flowctl.runner.analysis)."""
+    from flowctl.runner.analysis import end_of_run_analysis
 
-    try:
-        report = analyze_history(history, workflow=wf.name, spec=wf)
-    except FlowctlError as err:
-        return None, f"optimization skipped: {err}"
-    return report.to_json(), None
+    return end_of_run_analysis(wf, history, run_seconds)
 
 
 def run_workflow(workflow: Workflow | Path | str, **options: Any) -> RunResult:
