@@ -42,7 +42,7 @@ def _reads(source: str, *, template: bool) -> frozenset[NamePath] | None:
     """What an expression or template reads; None when it cannot be parsed (reported
     elsewhere), which the checks treat as "might read anything"."""
     # Imported here: jinja2 loads only when a workflow has something to parse.
-    from flowctl.expressions import references
+    from flowctl.expressions.references import references
 
     try:
         return references(source, template=template)

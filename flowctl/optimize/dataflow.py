@@ -95,9 +95,13 @@ def _subtree(step: Step) -> Iterator[Step]:
 
 
 def _step_reads(step: Step) -> Iterator[NamePath]:
-    from flowctl.expressions import references
+    from flowctl.expressions import is_template
 
     for text, template in step_sources(step):
+        if template and not is_template(text):
+            continue  # literal text reads nothing: no need to import Jinja2 to know it
+        from flowctl.expressions.references import references
+
         try:
             yield from references(text, template=template)
         except ExpressionError:
@@ -109,7 +113,7 @@ def _target(target: str) -> NamePath | None:
     if _DOTTED.fullmatch(target):
         path: NamePath = tuple(target.split("."))
     else:
-        from flowctl.expressions import references
+        from flowctl.expressions.references import references
 
         try:
             found = references(target, template=False)

@@ -10,9 +10,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
-
 from flowctl.errors import InputError, Location, Problem, SpecError
 from flowctl.spec.model import InputSpec, Workflow
 from flowctl.spec.yamlload import DEFAULT_MAX_BYTES, load_yaml_text
@@ -277,6 +274,10 @@ def _plain(value: Any) -> Any:
 
 
 def _validate(spec: InputSpec, value: Any) -> list[Problem]:
+    # Imported here: only an input with a `schema` needs jsonschema.
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
     schema = _plain(spec.schema)
     try:
         cls = jsonschema.validators.validator_for(schema)
