@@ -48,9 +48,9 @@ def run_command(
     of a run is its status's: 0 completed, 1 failed, 3 timed out, 4 waiting for approval,
     130 interrupted.
     """
-    from flowctl.runner.api import check_approvals, secrets_masker
     from flowctl.runner.inputs import load_inputs_file, parse_input_args, resolve_inputs
     from flowctl.runner.preflight import check_supported
+    from flowctl.runner.prepare import check_approvals, secrets_masker
     from flowctl.runner.steps.registry import default_registry
     from flowctl.spec.load import load_workflow
 
