@@ -1,6 +1,7 @@
 """Whole-process comparison of `flowctl` with make, go-task and doit on the same workloads.
 
     .venv/bin/python benchmarks/peers.py [--runs 7] [--w5-runs 20] [--big-runs 3] [--only W1,W5]
+        [--baseline GIT_REF]
 
 Each workload is written as a flowctl YAML, a Makefile, a Taskfile.yml and a dodo.py under
 benchmarks/out/peers/ (git-ignored), and each tool is timed as a whole process, exec to
@@ -23,6 +24,10 @@ go-task comes from the PyPI package go-task-bin and doit from doit, installed by
 into a throwaway virtualenv (benchmarks/out/peers-venv) the first time. The targets are in
 issue 8 and printed beside each ratio. flowctl keeps its state (.flowctl/, with the run
 history) between repetitions, as it does for a user running the same workflow again.
+
+With --baseline REF, flowctl as of that git commit is installed (with the dependencies its
+pyproject.toml resolves to) into benchmarks/out/baseline-venv and timed as one more
+contender, "flowctl@REF", interleaved with the others: a before/after under the same load.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ VENV = OUT / "peers-venv"
 FLOWCTL = str(Path(sys.executable).parent / "flowctl")
 PEER_PACKAGES = ("go-task-bin==3.54.0", "doit==0.37.0")
 JOBS = 8
+# The tools run as a user runs them: Python with its bytecode cache (an installed package
+# has .pyc files; with PYTHONDONTWRITEBYTECODE set, every run would compile flowctl's and
+# doit's modules from source again). The warm-up run of each tool writes the cache.
+TOOL_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 # ---------------------------------------------------------------------------------------
 # Workload shapes: a list of (step id, dependencies, shell command or None for Python).
@@ -173,11 +182,16 @@ class Contender:
     command: list[str]
     cwd: Path
     samples: list[Sample] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=lambda: TOOL_ENV)
 
     def once(self) -> None:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            self.command, cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            self.command,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         assert proc.stderr is not None
         err = proc.stderr.read()
@@ -241,6 +255,38 @@ def tool_version(command: list[str]) -> str:
     return (out.stdout or out.stderr).strip().splitlines()[0]
 
 
+# (label, console script) of each flowctl timed: this checkout, and --baseline's.
+FLOWCTLS: list[tuple[str, str]] = [("flowctl", FLOWCTL)]
+BASELINE = OUT / "baseline-venv"
+
+
+def ensure_baseline(ref: str) -> str:
+    """Install flowctl as of git `ref` into its own venv; returns the contender's label."""
+    label = f"flowctl@{ref}"
+    stamp = BASELINE / "ref"
+    if not (stamp.exists() and stamp.read_text() == ref):
+        print(f"installing flowctl {ref} into {BASELINE} ...", flush=True)
+        source = OUT / "baseline-src"
+        shutil.rmtree(source, ignore_errors=True)
+        source.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", ref], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(BASELINE)], check=True)
+        pip = [str(BASELINE / "bin" / "python"), "-m", "pip", "install", "-q", str(source)]
+        subprocess.run(pip, check=True)
+        stamp.write_text(ref)
+    FLOWCTLS.append((label, str(BASELINE / "bin" / "flowctl")))
+    return label
+
+
+def flowctls(directory: Path, *args: str) -> list[Contender]:
+    """Every flowctl timed, each with `args` (default: run flow.yaml)."""
+    argv = list(args) or ["run", "flow.yaml"]
+    return [Contender(label, [script, *argv], directory) for label, script in FLOWCTLS]
+
+
 def flowctl_run(directory: Path, *extra: str) -> Contender:
     return Contender("flowctl", [FLOWCTL, "run", "flow.yaml", *extra], directory)
 
@@ -284,7 +330,7 @@ def shell_rows(
 ) -> tuple[Row, dict[str, Contender]]:
     d = write_workload(name, steps)
     goal = steps[-1].id
-    cs = [flowctl_run(d), make_run(d), task_run(d, goal), doit_run(d)]
+    cs = [*flowctls(d), make_run(d), task_run(d, goal), doit_run(d)]
     interleave(cs, runs)
     by = {c.tool: c for c in cs}
     ratio = by["flowctl"].median / by["go-task"].median
@@ -305,7 +351,7 @@ def w3_row(runs: int, help_seconds: float) -> Row:
     # they are given every leaf as a goal.
     leaves = ["c3", *[s.id for s in steps if s.id.startswith("side")]]
     cs = [
-        flowctl_run(d),
+        *flowctls(d),
         Contender("make", ["make", "-s", f"-j{JOBS}", *leaves], d),
         Contender("go-task", [peer_bin("task"), "-C", str(JOBS), "-p", *leaves], d),
         Contender("doit", [peer_bin("doit"), "-n", str(JOBS), "-P", "thread", *leaves], d),
@@ -327,13 +373,13 @@ def w3_row(runs: int, help_seconds: float) -> Row:
 def w4_rows(runs: int) -> tuple[list[Row], float]:
     d = write_workload("w4", chain(10))
     dry = [
-        flowctl_run(d, "--dry-run"),
+        *flowctls(d, "run", "--dry-run", "flow.yaml"),
         Contender("make", ["make", "-n", "s9"], d),
         Contender("go-task", [peer_bin("task"), "--list-all"], d),
         Contender("doit", [peer_bin("doit"), "list"], d),
     ]
     helps = [
-        Contender("flowctl", [FLOWCTL, "--help"], d),
+        *flowctls(d, "--help"),
         Contender("make", ["make", "--help"], d),
         Contender("go-task", [peer_bin("task"), "--help"], d),
         Contender("doit", [peer_bin("doit"), "help"], d),
@@ -365,16 +411,16 @@ def w5_rows(runs: int) -> list[Row]:
         ("W5: 1,000 in-process Python no-ops, wide + join", "w5-wide", wide(1000, None)),
     ):
         d = write_workload(name, steps)
-        cs = [flowctl_run(d), doit_run(d, jobs=1)]
+        cs = [*flowctls(d), doit_run(d, jobs=1)]
         interleave(cs, runs)
-        f, doit = cs
+        f, doit = cs[0], cs[-1]
         median_ratio = f.median / doit.median
         worst_ratio = f.worst / doit.median
         rows.append(
             Row(
                 label,
                 {
-                    "flowctl": f"{seconds(f.median)} (worst {seconds(f.worst)})",
+                    **{c.tool: f"{seconds(c.median)} (worst {seconds(c.worst)})" for c in cs},
                     "doit": f"{seconds(doit.median)} (`-n 1`)",
                 },
                 f"{median_ratio:.2f}x doit; worst {worst_ratio:.2f}x",
@@ -389,7 +435,7 @@ def big_rows(runs: int, small_runs: int) -> list[Row]:
     """The 10,000-step wide DAG against go-task and make (with flowctl's peak RSS), and the
     growth of flowctl's time from 100 to 10,000 steps of the same shape."""
     d = write_workload("wide-10k", wide(10_000))
-    cs = [flowctl_run(d), make_run(d), task_run(d, "join")]
+    cs = [*flowctls(d), make_run(d), task_run(d, "join")]
     interleave(cs, runs)
     by = {c.tool: c for c in cs}
     ratio = by["flowctl"].median / by["go-task"].median
@@ -399,7 +445,11 @@ def big_rows(runs: int, small_runs: int) -> list[Row]:
             "10,000-step wide DAG of `/bin/true`",
             {
                 **{c.tool: seconds(c.median) for c in cs},
-                "flowctl": f"{seconds(by['flowctl'].median)}, peak RSS {rss:.0f} MB",
+                **{
+                    c.tool: f"{seconds(c.median)}, peak RSS {c.rss:.0f} MB"
+                    for c in cs
+                    if c.tool.startswith("flowctl")
+                },
             },
             f"{ratio:.2f}x go-task",
             "<= 1.5x go-task, RSS < 300 MB",
@@ -425,7 +475,7 @@ def big_rows(runs: int, small_runs: int) -> list[Row]:
 
 
 def print_table(rows: Sequence[Row]) -> None:
-    tools = ("make", "go-task", "doit", "flowctl")
+    tools = ("make", "go-task", "doit", *(label for label, _ in FLOWCTLS))
     print()
     print("| workload | " + " | ".join(tools) + " | ratio | target | |")
     print("|---|" + "---|" * (len(tools) + 3))
@@ -448,9 +498,12 @@ def main() -> int:
     parser.add_argument("--w5-runs", type=int, default=20, help="repetitions of W5")
     parser.add_argument("--big-runs", type=int, default=3, help="repetitions of the 10k DAG")
     parser.add_argument("--only", default="W1,W2,W3,W4,W5,10k", help="comma-separated")
+    parser.add_argument("--baseline", metavar="GIT_REF", help="also time flowctl as of REF")
     args = parser.parse_args()
     only = set(args.only.split(","))
     ensure_peers()
+    if args.baseline:
+        ensure_baseline(args.baseline)
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}\n"
         f"make: {tool_version(['make', '--version'])}; "
