@@ -1,7 +1,7 @@
 """Whole-process comparison of `flowctl` with make, go-task and doit on the same workloads.
 
     .venv/bin/python benchmarks/peers.py [--runs 7] [--w5-runs 20] [--big-runs 3] [--only W1,W5]
-        [--baseline GIT_REF]
+        [--baseline GIT_REF] [--installed]
 
 Each workload is written as a flowctl YAML, a Makefile, a Taskfile.yml and a dodo.py under
 benchmarks/out/peers/ (git-ignored), and each tool is timed as a whole process, exec to
@@ -28,6 +28,8 @@ history) between repetitions, as it does for a user running the same workflow ag
 With --baseline REF, flowctl as of that git commit is installed (with the dependencies its
 pyproject.toml resolves to) into benchmarks/out/baseline-venv and timed as one more
 contender, "flowctl@REF", interleaved with the others: a before/after under the same load.
+With --installed, this checkout is timed installed the same way (benchmarks/out/current-venv)
+instead of through the development venv's editable install.
 """
 
 from __future__ import annotations
@@ -287,8 +289,19 @@ def flowctls(directory: Path, *args: str) -> list[Contender]:
     return [Contender(label, [script, *argv], directory) for label, script in FLOWCTLS]
 
 
+def install_current() -> None:
+    """Time this checkout installed as a user installs it (not the editable install of the
+    development venv, whose import hook costs every start-up some milliseconds)."""
+    venv = OUT / "current-venv"
+    print(f"installing this checkout into {venv} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(ROOT)]
+    subprocess.run(pip, check=True)
+    FLOWCTLS[0] = ("flowctl", str(venv / "bin" / "flowctl"))
+
+
 def flowctl_run(directory: Path, *extra: str) -> Contender:
-    return Contender("flowctl", [FLOWCTL, "run", "flow.yaml", *extra], directory)
+    return Contender("flowctl", [FLOWCTLS[0][1], "run", "flow.yaml", *extra], directory)
 
 
 def make_run(directory: Path, *extra: str) -> Contender:
@@ -499,16 +512,22 @@ def main() -> int:
     parser.add_argument("--big-runs", type=int, default=3, help="repetitions of the 10k DAG")
     parser.add_argument("--only", default="W1,W2,W3,W4,W5,10k", help="comma-separated")
     parser.add_argument("--baseline", metavar="GIT_REF", help="also time flowctl as of REF")
+    parser.add_argument(
+        "--installed", action="store_true", help="time this checkout installed, not editable"
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     ensure_peers()
+    if args.installed:
+        install_current()
     if args.baseline:
         ensure_baseline(args.baseline)
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}\n"
         f"make: {tool_version(['make', '--version'])}; "
         f"go-task: {tool_version([peer_bin('task'), '--version'])}; "
-        f"doit: {tool_version([peer_bin('doit'), '--version'])}; flowctl: {FLOWCTL}\n"
+        f"doit: {tool_version([peer_bin('doit'), '--version'])}; "
+        f"{'; '.join(f'{label}: {script}' for label, script in FLOWCTLS)}\n"
         f"runs: {args.runs} (W1-W4), {args.w5_runs} (W5), {args.big_runs} (10k)",
         flush=True,
     )
