@@ -111,7 +111,7 @@ def _run(
     approve: Sequence[str],
     auto_approve: bool,
 ) -> int:
-    from flowctl.runner.api import run_workflow
+    from flowctl.runner.session import run_workflow
 
     result, console = watched(
         lambda observers, interactive: run_workflow(

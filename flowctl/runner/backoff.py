@@ -9,7 +9,7 @@ from typing import TypeVar
 import tenacity
 from tenacity import wait as tw
 
-from flowctl.runner.retry import should_retry
+from flowctl.runner.failure.retry import should_retry
 from flowctl.runner.steps.base import StepFailure
 from flowctl.spec.model import BackoffStrategy, RetryPolicy
 
