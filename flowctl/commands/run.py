@@ -18,9 +18,9 @@ from flowctl.errors import ExitCode, StateError, UsageError
 from flowctl.runner.events import RunObserver
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
+from flowctl.state.paths import DEFAULT_STATE_DIR
 from flowctl.status import RunStatus, StepStatus
 
-DEFAULT_STATE_DIR = Path(".flowctl")
 OUTPUT_FORMATS = ("text", "json")
 _LIST_LIMIT = 8  # ids named per line of the summary before "+N more"
 
@@ -48,7 +48,8 @@ def run_command(
     of a run is its status's: 0 completed, 1 failed, 3 timed out, 4 waiting for approval,
     130 interrupted.
     """
-    from flowctl.runner.inputs import load_inputs_file, parse_input_args, resolve_inputs
+    from flowctl.commands.input_args import load_inputs_file, parse_input_args
+    from flowctl.runner.inputs import resolve_inputs
     from flowctl.runner.preflight import check_supported
     from flowctl.runner.prepare import check_approvals, secrets_masker
     from flowctl.runner.steps.registry import default_registry
@@ -203,7 +204,7 @@ def _print_report(result: RunResult) -> None:
     """`--output json`: report.json (already masked) on stdout, with `process_duration`,
     the process's wall time from launch, beside the run's own `duration`."""
     from flowctl.launch import process_seconds
-    from flowctl.runner.record import report_text
+    from flowctl.runner.record.report import report_text
 
     if result.report_path is not None and result.report_path.is_file():
         text = result.report_path.read_text(encoding="utf-8")

@@ -1,6 +1,7 @@
 """Checks of a run's options that a dry run makes too: approvals named, secrets set.
 
-Apart from flowctl.runner.session so that `run --dry-run` does not import the scheduler.
+Apart from flowctl.runner.session (the run session) so that `run --dry-run` does not
+import the scheduler.
 """
 
 from __future__ import annotations

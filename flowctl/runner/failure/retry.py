@@ -1,5 +1,5 @@
 """retry_policy: which failures are retried; the waits between attempts are tenacity parts
-in flowctl.runner.backoff, imported only by a step that may be tried more than once."""
+in flowctl.runner.failure.backoff, imported only by a step that may be tried more than once."""
 
 from __future__ import annotations
 
@@ -52,6 +52,6 @@ async def call_with_retries(
     """
     if policy.max_attempts <= 1:
         return await attempt(1)
-    from flowctl.runner.backoff import retry_loop
+    from flowctl.runner.failure.backoff import retry_loop
 
     return await retry_loop(policy, attempt, on_retry=on_retry)
