@@ -288,7 +288,13 @@ def approve(
     run_id: Annotated[str, typer.Argument(help="The paused run (id or unique prefix).")],
     step: Annotated[str, typer.Argument(help="The human_task step waiting for a decision.")],
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
-    by: Annotated[str | None, typer.Option("--by", help="Who decides (default: $USER).")] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="A name to record beside the verified user (the CI actor, else the OS user).",
+        ),
+    ] = None,
     comment: Annotated[str | None, typer.Option("--comment", help="Why.")] = None,
     state_dir: StateDir = DEFAULT_STATE_DIR,
 ) -> None:

@@ -15,8 +15,10 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
 
-def flowctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CI": "true", "NO_COLOR": "1"}
+def flowctl(
+    state: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "true", "NO_COLOR": "1", **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "flowctl", *args, "--state-dir", str(state)],
         cwd=REPO,
@@ -95,8 +97,14 @@ def test_document_processing_pauses_for_review_then_resumes_after_approval(
     )
     assert code == 4 and result["status"] == "waiting_approval"
     run_id = result["run_id"]
-    approved = flowctl(
-        tmp_path, "approve", run_id, "human_review", "--by", "data-team", "--comment", "ok"
+    approved = flowctl(  # as a GitHub Actions job started by the listed approver
+        tmp_path,
+        "approve",
+        run_id,
+        "human_review",
+        "--comment",
+        "ok",
+        env_extra={"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "data-team"},
     )
     assert approved.returncode == 0, approved.stderr
     resumed = flowctl(tmp_path, "resume", run_id, "--no-progress")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -564,3 +566,61 @@ def test_an_http_timeout_is_a_deadline_for_the_whole_request(ws: Workspace) -> N
     report = done.run.step_report("hook")
     assert report["status"] == "failed"
     assert "no response within 1 s" in report["error"], report
+
+
+LOCAL = {"GITHUB_ACTIONS": "", "GITLAB_CI": "", "USER": "alice", "LOGNAME": "alice"}
+
+
+def test_approvers_are_checked_against_the_verified_user_not_the_claimed_name(
+    ws: Workspace,
+) -> None:
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert me != "alice"
+    spec = ws.spec(
+        """
+        name: gated
+        steps:
+          - id: review
+            type: human_task
+            approval: {message: "Ship?", approvers: [alice, bob]}
+          - id: ship
+            dependencies: [review]
+            run: echo shipped
+        """
+    )
+    paused = ws.run(spec, env=LOCAL)
+    assert paused.code == 4, paused.explain()
+    run_id = paused.run.run_id
+    before = paused.run.audit.read_bytes()
+    # $USER and --by are claims: the OS user of the process is what is checked.
+    claimed = ws.cli("approve", run_id, "review", "--by", "alice", env=LOCAL)
+    assert claimed.code == 2, claimed.explain()
+    assert claimed.stderr.strip() == (
+        f"error: {me!r} is not an approver of step 'review' of run {run_id} "
+        "(the claimed name 'alice' does not count when the user is known)"
+    )
+    assert "bob" not in claimed.output  # which names would pass is not said
+    assert paused.run.audit.read_bytes() == before
+    # In CI, the platform's actor is the verified identity; --by is kept beside it.
+    for marker, actor_var, platform in (
+        ("GITLAB_CI", "GITLAB_USER_LOGIN", "gitlab"),
+        ("GITHUB_ACTIONS", "GITHUB_ACTOR", "github"),
+    ):
+        ci = {**LOCAL, marker: "true", actor_var: "mallory"}
+        refused = ws.cli("approve", run_id, "review", "--by", "bob", env=ci)
+        assert refused.code == 2 and "'mallory' is not an approver" in refused.stderr, platform
+    ci = {**LOCAL, "GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "bob"}
+    approved = ws.cli("approve", run_id, "review", "--by", "Bob B.", env=ci)
+    assert approved.code == 0, approved.explain()
+    assert "approved by bob (claimed: Bob B.)" in approved.stdout
+    decided = paused.run.named("approval_decided", "review")[-1].data
+    assert {k: decided[k] for k in ("by", "claimed_by", "os_user", "ci_platform", "ci_actor")} == {
+        "by": "bob",
+        "claimed_by": "Bob B.",
+        "os_user": me,
+        "ci_platform": "github",
+        "ci_actor": "bob",
+    }
+    resumed = ws.resume(run_id, env=LOCAL)
+    assert resumed.code == 0, resumed.explain()
+    assert resumed.run.outputs("review")["by"] == "bob"
