@@ -12,12 +12,16 @@ import json
 import os
 import pwd
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.kit import Proc, Workspace, cli_env, q
+from tests.e2e.kit import Proc, Workspace, cli_env, q, wait_for
 
 
 def flowctl(ws: Workspace, *args: str, stdin: bytes | None = None) -> Proc:
@@ -624,3 +628,35 @@ def test_approvers_are_checked_against_the_verified_user_not_the_claimed_name(
     resumed = ws.resume(run_id, env=LOCAL)
     assert resumed.code == 0, resumed.explain()
     assert resumed.run.outputs("review")["by"] == "bob"
+
+
+def test_scratch_files_live_under_the_run_0700_and_resume_clears_them(ws: Workspace) -> None:
+    spec = ws.spec(
+        """
+        name: leftovers
+        steps:
+          - id: slow
+            run: |
+              printf 'token=s3cret-leftover\\n' > "$FLOWCTL_OUTPUT"
+              if [ ! -e again ]; then echo $$ > pgid; touch again; sleep 60; fi
+        """
+    )
+    proc = ws.start("run", str(spec))
+    wait_for("the step's pid", lambda: ws.path("again").exists(), 20.0, proc)
+    pgid = int(ws.path("pgid").read_text())
+    try:
+        os.kill(proc.pid, signal.SIGKILL)  # flowctl itself, not its step's group
+        proc.communicate()
+        run = ws.only_run()
+        scratch = run.dir / "scratch"
+        assert stat.S_IMODE(scratch.stat().st_mode) == 0o700
+        left = [p for p in scratch.iterdir() if p.name.endswith(".output")]
+        assert [p.read_text() for p in left] == ["token=s3cret-leftover\n"]
+        tmp = Path(tempfile.gettempdir())
+        assert not list(tmp.glob(f"flowctl-{run.run_id}-*"))
+    finally:
+        os.killpg(pgid, signal.SIGKILL)  # the leftover group (resume does not kill it yet)
+    resumed = ws.resume(run.run_id)
+    assert resumed.code == 0, resumed.explain()
+    assert resumed.run.outputs("slow")["token"] == "s3cret-leftover"
+    assert not scratch.exists()  # cleared: no output of either session is left
