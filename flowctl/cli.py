@@ -45,6 +45,24 @@ Output = Annotated[str, typer.Option("--output", help="text or json.")]
 NoProgress = Annotated[
     bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
 ]
+Executor = Annotated[
+    str | None,
+    typer.Option(
+        "--executor", help="Where action steps run: local or dask (default $FLOWCTL_EXECUTOR)."
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler address, tcp://HOST:8786 (default $FLOWCTL_DASK_SCHEDULER); "
+        "without one, a local cluster.",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", help="Worker processes of the local Dask cluster.", min=1),
+]
 
 
 def _call(command: Callable[[], int]) -> None:
@@ -118,6 +136,9 @@ def run(
     ] = None,
     output: Output = "text",
     no_progress: NoProgress = False,
+    executor: Executor = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
 ) -> None:
     """Run a workflow.
 
@@ -142,6 +163,9 @@ def run(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            executor=executor,
+            scheduler=scheduler,
+            workers=workers,
         )
     )
 
@@ -168,6 +192,9 @@ def resume(
     history: History = None,
     output: Output = "text",
     no_progress: NoProgress = False,
+    executor: Executor = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
 ) -> None:
     """Continue a failed, interrupted, timed-out or paused run from its audit log.
 
@@ -189,6 +216,9 @@ def resume(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            executor=executor,
+            scheduler=scheduler,
+            workers=workers,
         )
     )
 

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from flowctl.errors import ExitCode, StateError, UsageError
 from flowctl.runner.events import RunObserver
+from flowctl.runner.executors.api import ExecutorChoice
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
 from flowctl.status import RunStatus, StepStatus
@@ -41,6 +42,9 @@ def run_command(
     no_progress: bool = False,
     approve: Sequence[str] = (),
     auto_approve: bool = False,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> int:
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
@@ -49,6 +53,7 @@ def run_command(
     130 interrupted.
     """
     from flowctl.runner.api import check_approvals, secrets_masker
+    from flowctl.runner.executors.choose import checked_choice
     from flowctl.runner.inputs import load_inputs_file, parse_input_args, resolve_inputs
     from flowctl.runner.preflight import check_supported
     from flowctl.runner.steps.registry import default_registry
@@ -64,6 +69,7 @@ def run_command(
     given.update(parse_input_args(inputs))  # the command line wins over the file
     wf = load_workflow(spec)
     check_approvals(wf, approve)
+    choice = checked_choice(wf, executor=executor, scheduler=scheduler, workers=workers)
     if dry_run:
         check_supported(wf, default_registry())
         resolve_inputs(wf, given)
@@ -82,6 +88,7 @@ def run_command(
         no_progress=no_progress,
         approve=approve,
         auto_approve=auto_approve,
+        executor=choice,
     )
 
 
@@ -110,6 +117,7 @@ def _run(
     no_progress: bool,
     approve: Sequence[str],
     auto_approve: bool,
+    executor: ExecutorChoice,
 ) -> int:
     from flowctl.runner.api import run_workflow
 
@@ -125,6 +133,7 @@ def _run(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            executor=executor,
         ),
         no_progress=no_progress,
         output=output,

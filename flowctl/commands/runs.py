@@ -74,6 +74,7 @@ class StepSummary:
     error: str | None = None
     note: str | None = None  # why skipped, an approval decision, "cached", ...
     agent: str | None = None
+    worker: str | None = None  # the remote worker of its latest attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,6 +319,8 @@ def _fold_steps(events: Sequence[AuditEvent]) -> list[StepSummary]:
                 agent=_text(data.get("agent")) or step.agent,
                 error=None,
             )
+        elif kind == "step_placed":
+            step = replace(step, worker=_text(data.get("worker")) or step.worker)
         elif kind == "step_retrying":
             step = replace(step, status=StepStatus.RETRYING, error=_text(data.get("error")))
         elif kind in _FINAL_EVENTS or _final_status(data) is not None:
@@ -512,8 +515,9 @@ def show_run(state_dir: Path, run_id: str, *, console: Console | None = None) ->
         if not step.status.finished and not live and step.status is not StepStatus.WAITING:
             status, style = "interrupted", "yellow"  # it was in flight when the run died
         detail = step.error or step.note or ""
-        if step.agent:
-            detail = f"on {step.agent}" + (f": {detail}" if detail else "")
+        where = step.agent or step.worker
+        if where:
+            detail = f"on {where}" + (f": {detail}" if detail else "")
         table.add_row(
             Text(symbols.of(step.status) if status != "interrupted" else "!", style=style),
             Text(safe_text(step.id)),

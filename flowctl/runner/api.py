@@ -23,6 +23,8 @@ from flowctl.runner.events import (
     RunObserver,
     RunStarted,
 )
+from flowctl.runner.executors.api import LOCAL, Executor, ExecutorChoice
+from flowctl.runner.executors.choose import open_executor
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.record import AuditObserver, build_report, iso, run_record, write_json
 from flowctl.runner.results import RunResult, StepResult
@@ -160,6 +162,7 @@ async def arun_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice = LOCAL,
 ) -> RunResult:
     """Run a workflow to its end and return what happened.
 
@@ -171,7 +174,8 @@ async def arun_workflow(
     cancelled, exit code 130) and a second one stops at once (KeyboardInterrupt).
     human_task steps named in `approve` (or all, with `auto_approve`) are approved up
     front; with `interactive` the others are asked on the terminal; otherwise they wait
-    and the run ends `waiting_approval` (`flowctl approve`, then resume).
+    and the run ends `waiting_approval` (`flowctl approve`, then resume). `executor` says
+    where action steps run (executors/choose.py picks it from options, env and spec).
     """
     from flowctl.runner.inputs import resolve_inputs
 
@@ -193,6 +197,7 @@ async def arun_workflow(
         approvals=ApprovalOptions(
             approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
         ),
+        executor=executor,
     )
     return await run.execute(
         observers=observers,
@@ -223,8 +228,11 @@ class RunSession:
         max_parallel: int,
         approvals: ApprovalOptions,
         resumption: Resumption | None = None,
+        executor: ExecutorChoice = LOCAL,
     ) -> None:
         self.wf = wf
+        self.executor = executor
+        self.capacity: int | None = None  # of the remote executor, once it is open
         self.inputs = inputs
         self.masker = masker
         self.paths = paths
@@ -278,6 +286,28 @@ class RunSession:
             from flowctl.runner.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
+        executor = await open_executor(self.executor, wf)  # before the journal: may refuse
+        self.capacity = executor.capacity if executor is not None else None
+        try:
+            return await self._run_on(
+                executor, data, rebuild_notes, observers, registry, workdir, durable, handle_signals
+            )
+        finally:
+            if executor is not None:
+                await executor.aclose()
+
+    async def _run_on(
+        self,
+        executor: Executor | None,
+        data: RunData,
+        rebuild_notes: list[str],
+        observers: Sequence[RunObserver],
+        registry: Registry,
+        workdir: Path,
+        durable: bool,
+        handle_signals: bool,
+    ) -> RunResult:
+        wf, paths, resumption = self.wf, self.paths, self.resumption
         journal = AuditJournal(
             paths.audit,
             paths.run_id,
@@ -297,6 +327,7 @@ class RunSession:
                 "workdir": str(workdir),
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
+                **_executor_data(self.executor, executor),
             },
         )
         self.observers = [audit, *observers]
@@ -333,6 +364,7 @@ class RunSession:
             cache=cache,
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
+            executor=executor,
         )
         try:
             with _signals(handle_signals, sched) as controller:
@@ -453,6 +485,7 @@ class RunSession:
                     edges=sched.edges,
                     max_parallel=self.max_parallel,
                     inputs_sha256=sha256_json(dict(self.inputs)),
+                    executor_capacity=self.capacity,
                 ),
             )
         optimization, note = _optimization(wf, self.history)
@@ -463,6 +496,14 @@ class RunSession:
             ),
         )
         return result
+
+
+def _executor_data(choice: ExecutorChoice, executor: Executor | None) -> dict[str, Any]:
+    """run_started's record of the executor (none for local: journals stay as they were);
+    resume runs on the same one unless told otherwise, the optimizer reads its capacity."""
+    if executor is None:
+        return {}
+    return {"executor": {**choice.describe(), "capacity": executor.capacity}}
 
 
 def _step_cache(wf: Workflow, paths: RunPaths, masker: SecretMasker) -> StepCache | None:

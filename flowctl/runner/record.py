@@ -23,6 +23,7 @@ from flowctl.runner.events import (
     RunFinished,
     RunStarted,
     StepFinished,
+    StepPlaced,
     StepRetrying,
     StepStarted,
     StepWaiting,
@@ -109,6 +110,10 @@ class AuditObserver:
         elif isinstance(event, StepFinished):
             if not event.restored:
                 self._finished(event)
+        elif isinstance(event, StepPlaced):
+            journal.append(
+                "step_placed", step=event.step, attempt=event.attempt, data={"worker": event.worker}
+            )
         elif isinstance(event, StepRetrying):
             journal.append(
                 "step_retrying",
@@ -224,6 +229,7 @@ def run_record(
     edges: Sequence[tuple[str, str]],
     max_parallel: int,
     inputs_sha256: str | None,
+    executor_capacity: int | None = None,
 ) -> RunRecord:
     """The history line of a finished run (SPEC.md 5)."""
     records = []
@@ -254,6 +260,7 @@ def run_record(
         max_parallel_steps=max_parallel,
         sla_targets=sla,
         inputs_sha256=inputs_sha256,
+        executor_capacity=executor_capacity,
     )
 
 

@@ -29,6 +29,7 @@ from flowctl.runner.api import (
     secrets_masker,
 )
 from flowctl.runner.events import RunObserver
+from flowctl.runner.executors.api import LOCAL, ExecutorChoice
 from flowctl.runner.gate import parse_ts
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.restore import RESET, Replay, Restore, local_id
@@ -64,6 +65,7 @@ class ResumePlan:
     started_from: float
     notes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    executor: Mapping[str, Any] | None = None  # the run_started record of a remote executor
 
     @property
     def run_id(self) -> str:
@@ -124,6 +126,7 @@ def plan_resume(
         replay=replay,
         started_from=parse_ts(first.ts) or time.time(),
         warnings=warnings,
+        executor=_executor(started),
     )
     if skip_outputs is not None and skip is None:
         raise UsageError("--outputs needs --skip STEP (the step those outputs are for)")
@@ -165,6 +168,11 @@ def _workdir(started: AuditEvent) -> Path:
     if isinstance(recorded, str) and Path(recorded).is_dir():
         return Path(recorded)
     return Path.cwd()
+
+
+def _executor(started: AuditEvent) -> Mapping[str, Any] | None:
+    recorded = started.data.get("executor")
+    return recorded if isinstance(recorded, Mapping) else None
 
 
 def _max_parallel(wf: Workflow, started: AuditEvent) -> int:
@@ -365,6 +373,7 @@ async def aresume(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice = LOCAL,
 ) -> RunResult:
     """Continue a planned run to its end (or its next pause) and return what happened."""
     wf = plan.workflow
@@ -390,6 +399,7 @@ async def aresume(
             notes=tuple(plan.notes),
             started_from=plan.started_from,
         ),
+        executor=executor,
     )
     return await run.execute(
         observers=observers,

@@ -36,6 +36,7 @@ from flowctl.runner.events import (
     RunEvent,
     RunObserver,
     StepFinished,
+    StepPlaced,
     StepRetrying,
     StepStarted,
     StepWaiting,
@@ -52,6 +53,7 @@ from flowctl.state.paths import RunPaths, safe_file_stem
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
+    from flowctl.runner.executors.api import Executor
     from flowctl.runner.restore import Restore
     from flowctl.runner.steps.base import Approvals
     from flowctl.state.cache import StepCache
@@ -89,6 +91,7 @@ class Scheduler:
         cache: StepCache | None = None,
         gate: Approvals | None = None,
         restore: Restore | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.workflow = workflow
         self.run_id = run_id
@@ -103,6 +106,7 @@ class Scheduler:
         self.cache = cache
         self.gate = gate
         self.restore = restore
+        self.executor = executor  # where action steps' work runs; None = this process
         self.breakers = CircuitBreakers()
         self.saga = Saga()
         self.validator = ParamValidator()
@@ -150,6 +154,9 @@ class Scheduler:
                 step=qid, step_type=step.type.value, attempt=attempt, ts=time.time(), parent=parent
             )
         )
+
+    def placed(self, qid: str, attempt: int, worker: str) -> None:
+        self.emit(StepPlaced(step=qid, attempt=attempt, worker=worker, ts=time.time()))
 
     def retrying(self, qid: str, attempt: int, error: str, delay: float) -> None:
         self.emit(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -323,7 +324,18 @@ class _StepRun:
             http_client=self.sched.http_client,
             metrics=progress.metrics,
             approvals=self.sched.gate if step.type is StepType.HUMAN_TASK else None,
+            **self._executor(attempt),
         )
+
+    def _executor(self, attempt: int) -> dict[str, Any]:
+        """The run's executor for this attempt, and where to report the worker it used."""
+        executor = self.sched.executor
+        if executor is None:
+            return {}
+        return {
+            "executor": executor,
+            "placed": functools.partial(self.sched.placed, self.qid, attempt),
+        }
 
     def _begin(self, attempt: int) -> StepContext:
         self.progress.begin(attempt)
