@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from flowctl.errors import SpecError
+from flowctl.errors import SpecError, UsageError
 from flowctl.progress.plain import PlainProgress
 from flowctl.runner.api import run_workflow
 from flowctl.runner.executors.api import ExecutorChoice, ExecutorKind
@@ -40,7 +40,7 @@ def cluster() -> Iterator[Any]:
             n_workers=2,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: 8787 may be taken
             silence_logs=logging.ERROR,
         )
     try:
@@ -381,3 +381,28 @@ def test_run_on_a_local_cluster_started_and_closed_by_flowctl(tmp_path: Path) ->
     host, port = worker.removeprefix("tcp://").rsplit(":", 1)
     with pytest.raises(ConnectionRefusedError):  # flowctl closed the cluster it started
         socket.create_connection((host, int(port)), timeout=5).close()
+
+
+def test_a_module_that_cannot_be_imported_on_the_workers_stops_the_run_before_it_starts(
+    cluster: Any, tmp_path: Path
+) -> None:
+    _write(tmp_path, "dask_broken_steps.py", "raise RuntimeError('half-written module')\n")
+    spec = _write(
+        tmp_path,
+        "broken.yaml",
+        """
+        name: broken
+        steps:
+          - id: never
+            python: dask_broken_steps:anything
+        """,
+    )
+    with pytest.raises(UsageError) as raised:
+        _run(spec, cluster, tmp_path)
+    assert str(raised.value) == (
+        f"cannot ship {tmp_path / 'dask_broken_steps.py'} to the Dask workers: "
+        "RuntimeError: half-written module"
+    )
+    assert not (tmp_path / "state" / "runs").exists() or not any(
+        (tmp_path / "state" / "runs").iterdir()
+    )

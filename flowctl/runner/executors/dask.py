@@ -95,7 +95,7 @@ class DaskExecutor:
                         threads_per_worker=1,
                         processes=True,
                         asynchronous=True,
-                        dashboard_address=None,
+                        dashboard_address=":0",  # any free port: 8787 may be taken
                         silence_logs=logging.ERROR,
                     )
                 client = await distributed.Client(cluster, asynchronous=True)
@@ -216,6 +216,8 @@ class DaskExecutor:
         except asyncio.CancelledError:
             # A timeout or Ctrl-C: stop the work on the worker before giving up the attempt.
             stop = asyncio.ensure_future(self._stop(ctx, future, token, restart=restart))
+            self._background.add(stop)  # aclose waits for it, even after a second cancel
+            stop.add_done_callback(self._background.discard)
             await asyncio.shield(stop)
             raise
         except KilledWorker as exc:
@@ -283,13 +285,20 @@ def _placed(ctx: StepContext, found: Mapping[str, Any]) -> None:
 
 
 async def _upload(client: Client, path: Path) -> None:
-    """Send one module file, or a package directory as a zip, to every worker."""
-    if path.is_file():
-        await client.upload_file(str(path), load=False)
-        return
-    with tempfile.TemporaryDirectory(prefix="flowctl-upload-") as tmp:
-        archive = Path(tmp) / f"{path.name}.zip"
-        with zipfile.ZipFile(archive, "w") as zipped:
-            for file in sorted(path.rglob("*.py")):
-                zipped.write(file, file.relative_to(path.parent))
-        await client.upload_file(str(archive), load=False)
+    """Send one module file, or a package directory as a zip, to every worker (and to
+    workers that join later). Loaded there at once: a worker that ran an older version
+    of the module in an earlier run reloads it, and an import error shows now."""
+    try:
+        if path.is_file():
+            await client.upload_file(str(path), load=True)
+            return
+        with tempfile.TemporaryDirectory(prefix="flowctl-upload-") as tmp:
+            archive = Path(tmp) / f"{path.name}.zip"
+            with zipfile.ZipFile(archive, "w") as zipped:
+                for file in sorted(path.rglob("*.py")):
+                    zipped.write(file, file.relative_to(path.parent))
+            await client.upload_file(str(archive), load=True)
+    except Exception as exc:
+        raise UsageError(
+            f"cannot ship {path} to the Dask workers: {type(exc).__name__}: {exc}"
+        ) from None
