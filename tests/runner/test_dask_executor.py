@@ -406,3 +406,44 @@ def test_a_module_that_cannot_be_imported_on_the_workers_stops_the_run_before_it
     assert not (tmp_path / "state" / "runs").exists() or not any(
         (tmp_path / "state" / "runs").iterdir()
     )
+
+
+def test_ctrl_c_kills_the_remote_process_group(cluster: Any, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    spec = _write(
+        tmp_path,
+        "interrupted.yaml",
+        f"""
+        name: interrupted
+        steps:
+          - id: hang
+            run: |
+              sleep 120 &
+              echo "$! $$" > {pids}.tmp && mv {pids}.tmp {pids}
+              wait
+        """,
+    )
+    remote = ["--executor", "dask", "--scheduler", cluster.scheduler_address]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowctl", "run", str(spec), "--no-progress", *remote],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not pids.exists():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    child, shell = (int(p) for p in pids.read_text().split())
+    # flowctl exits only after the worker killed the group: nothing is left behind.
+    assert gone(child, within=1.0) and gone(shell, within=1.0)
