@@ -84,7 +84,7 @@ def _noop_spec(name: str, n: int, *, chain: bool) -> str:
 
 
 def _run(spec: Path, executor: Any) -> float:
-    from flowctl.runner.api import run_workflow
+    from flowctl.runner.session import run_workflow
 
     began = time.perf_counter()
     result = run_workflow(

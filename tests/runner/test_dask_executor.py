@@ -20,7 +20,7 @@ import pytest
 
 from flowctl.errors import SpecError, UsageError
 from flowctl.progress.plain import PlainProgress
-from flowctl.runner.api import run_workflow
+from flowctl.runner.session import run_workflow
 from flowctl.runner.executors.api import ExecutorChoice, ExecutorKind
 from flowctl.state.audit import read_journal
 from flowctl.status import RunStatus, StepStatus

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from flowctl.runner.process import ProcessResult
+    from flowctl.runner.calls.process import ProcessResult
     from flowctl.runner.steps.base import StepContext
 
 

@@ -88,7 +88,7 @@ def checked_choice(
 
 def remote_problems(wf: Workflow) -> list[Problem]:
     """What cannot run on a remote executor, found before anything runs."""
-    from flowctl.runner.pycall import PythonRefError, resolve
+    from flowctl.runner.calls.pycall import PythonRefError, resolve
 
     problems = []
     for step, _ in wf.walk():
