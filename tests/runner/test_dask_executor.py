@@ -20,8 +20,8 @@ import pytest
 
 from flowctl.errors import SpecError, UsageError
 from flowctl.progress.plain import PlainProgress
-from flowctl.runner.session import run_workflow
 from flowctl.runner.executors.api import ExecutorChoice, ExecutorKind
+from flowctl.runner.session import run_workflow
 from flowctl.state.audit import read_journal
 from flowctl.status import RunStatus, StepStatus
 from tests.runner.helpers import gone

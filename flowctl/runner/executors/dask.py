@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowctl.errors import UsageError
+from flowctl.runner.calls.process import KILL_GRACE, ProcessResult
 from flowctl.runner.executors import daskworker
 from flowctl.runner.executors.api import ExecutorChoice, ExecutorKind
-from flowctl.runner.calls.process import KILL_GRACE, ProcessResult
 from flowctl.runner.steps.base import FailureKind, StepFailure
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowctl.runner.executors.api import ExecutorKind
 from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.runner.calls.pycall import resolve
+from flowctl.runner.executors.api import ExecutorKind
 
 if TYPE_CHECKING:
     from flowctl.runner.steps.base import StepContext

@@ -14,9 +14,9 @@ from typing import Any
 
 from flowctl.errors import ExpressionError
 from flowctl.expressions import compile_template, is_template, render_shell
+from flowctl.runner.calls.process import ProcessResult
+from flowctl.runner.calls.pycall import PythonRefError, PythonTarget, resolve
 from flowctl.runner.executors.api import ExecutorKind
-from flowctl.runner.process import ProcessResult
-from flowctl.runner.pycall import PythonRefError, PythonTarget, resolve
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import ActionStep, ShellCommand
 
