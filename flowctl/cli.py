@@ -122,11 +122,15 @@ def validate(
         str, typer.Option("--format", help="text or json.", case_sensitive=False)
     ] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", help="dask: also check what cannot run on a Dask worker."),
+    ] = None,
 ) -> None:
     """Check workflow files: YAML, schema and graph. Exit 2 with every problem listed."""
     from flowctl.commands.validate import run_validate
 
-    _call(lambda: run_validate(specs, fmt=format.lower(), strict=strict))
+    _call(lambda: run_validate(specs, fmt=format.lower(), strict=strict, executor=executor))
 
 
 @app.command()
