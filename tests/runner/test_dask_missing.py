@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # three flowctl processes: seconds
+
 BLOCKER = """\
 import sys
 
