@@ -126,11 +126,19 @@ def validate(
         str | None,
         typer.Option("--executor", help="dask: also check what cannot run on a Dask worker."),
     ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also list dependencies inferred from files."),
+    ] = False,
 ) -> None:
     """Check workflow files: YAML, schema and graph. Exit 2 with every problem listed."""
     from flowctl.commands.validate import run_validate
 
-    _call(lambda: run_validate(specs, fmt=format.lower(), strict=strict, executor=executor))
+    _call(
+        lambda: run_validate(
+            specs, fmt=format.lower(), strict=strict, verbose=verbose, executor=executor
+        )
+    )
 
 
 @app.command()
@@ -166,6 +174,22 @@ def run(
     executor: Executor = None,
     scheduler: Scheduler = None,
     workers: Workers = None,
+    force_all: Annotated[
+        bool,
+        typer.Option("--force-all", help="Run steps with sources/generates even if up to date."),
+    ] = False,
+    force_run: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force-run", help="Run this step and what depends on it even if up to date; repeat."
+        ),
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Run again whenever a file some step's sources match changes."
+        ),
+    ] = False,
 ) -> None:
     """Run a workflow.
 
@@ -193,6 +217,9 @@ def run(
             executor=executor,
             scheduler=scheduler,
             workers=workers,
+            force_all=force_all,
+            force_run=force_run or (),
+            watch=watch,
         )
     )
 
