@@ -273,7 +273,7 @@ class RunSession:
             from flowctl.runner.calls.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
-        executor = await open_executor(self.executor, wf)  # before the journal: may refuse
+        executor = await open_executor(self.executor, wf, workdir)  # before the journal
         self.capacity = executor.capacity if executor is not None else None
         try:
             return await self._run_on(

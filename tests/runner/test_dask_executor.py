@@ -447,3 +447,41 @@ def test_ctrl_c_kills_the_remote_process_group(cluster: Any, tmp_path: Path) -> 
     child, shell = (int(p) for p in pids.read_text().split())
     # flowctl exits only after the worker killed the group: nothing is left behind.
     assert gone(child, within=1.0) and gone(shell, within=1.0)
+
+
+def test_steps_with_files_run_on_workers_that_share_the_filesystem(
+    cluster: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "input.txt").write_text("hello\n")
+    spec = _write(
+        tmp_path,
+        "files.yaml",
+        """
+        name: files
+        steps:
+          - id: copy
+            sources: [input.txt]
+            generates: [out.txt]
+            run: |
+              cp input.txt out.txt
+              echo "worker=$FLOWCTL_WORKER" >> "$FLOWCTL_OUTPUT"
+        """,
+    )
+    first = _run(spec, cluster, tmp_path)
+    assert first.status is RunStatus.COMPLETED, first.error
+    assert first.steps["copy"].outputs["worker"] in _workers(cluster)
+    assert (tmp_path / "out.txt").read_text() == "hello\n"
+    again = _run(spec, cluster, tmp_path)  # checked by flowctl, on the shared files
+    assert again.steps["copy"].up_to_date
+    assert not _events(again, "step_placed")  # nothing was sent to a worker
+    assert not list(tmp_path.glob(".flowctl-shared-fs-*"))  # the probe file is gone
+
+
+def test_a_worker_reading_another_content_does_not_share_the_filesystem(tmp_path: Path) -> None:
+    from flowctl.runner.executors.daskworker import sees_file
+
+    probe = tmp_path / "probe"
+    probe.write_text("token-a")
+    assert sees_file(str(probe), "token-a")
+    assert not sees_file(str(probe), "token-b")  # another file at the same path
+    assert not sees_file(str(tmp_path / "missing"), "token-a")

@@ -9,7 +9,7 @@ from typing import Any
 
 from flowctl.errors import Problem, SpecError, UsageError
 from flowctl.runner.executors.api import LOCAL, Executor, ExecutorChoice, ExecutorKind
-from flowctl.spec.model import ActionStep, ExecutorSpec, Workflow
+from flowctl.spec.model import ActionStep, ExecutorSpec, Step, Workflow
 
 ENV_EXECUTOR = "FLOWCTL_EXECUTOR"
 ENV_SCHEDULER = "FLOWCTL_DASK_SCHEDULER"
@@ -131,8 +131,15 @@ def spec_modules(wf: Workflow) -> list[Path]:
     return list(found.values())
 
 
-async def open_executor(choice: ExecutorChoice, wf: Workflow) -> Executor | None:
-    """The run's executor, started (None: the local one, which needs no starting)."""
+async def open_executor(
+    choice: ExecutorChoice, wf: Workflow, workdir: Path | None = None
+) -> Executor | None:
+    """The run's executor, started (None: the local one, which needs no starting).
+
+    Steps that declare files (`sources`/`generates`) are checked and fingerprinted by
+    flowctl on its own filesystem: under Dask they run only when every worker sees
+    flowctl's working directory (`workdir`) as flowctl does, which is probed here.
+    """
     if choice.kind is ExecutorKind.LOCAL:
         return None
     from flowctl.runner.executors.dask import DaskExecutor, require_distributed
@@ -141,4 +148,32 @@ async def open_executor(choice: ExecutorChoice, wf: Workflow) -> Executor | None
     problems = remote_problems(wf)
     if problems:
         raise SpecError(problems)
-    return await DaskExecutor.start(choice, modules=spec_modules(wf))
+    executor = await DaskExecutor.start(choice, modules=spec_modules(wf))
+    from flowctl.runner.filesteps import has_files
+
+    with_files = [step for step, _ in wf.walk() if has_files(step)]
+    if with_files:
+        try:
+            blind = await executor.workers_without(workdir or Path.cwd())
+        except BaseException:
+            await executor.aclose()
+            raise
+        if blind:
+            await executor.aclose()
+            raise SpecError(
+                [_no_shared_files(step, blind, workdir or Path.cwd()) for step in with_files]
+            )
+    return executor
+
+
+def _no_shared_files(step: Step, blind: list[str], workdir: Path) -> Problem:
+    key = "sources" if isinstance(step, ActionStep) and step.sources else "generates"
+    workers = ", ".join(blind[:3]) + (f" and {len(blind) - 3} more" if len(blind) > 3 else "")
+    return Problem(
+        f"step '{step.id}' declares {key}, which flowctl checks on its own filesystem, but "
+        f"Dask worker {workers} does not see {workdir} (no shared filesystem): run it with "
+        "--executor local, or on workers that share this directory",
+        step.where(key),
+        path=step.id,
+        code="remote",
+    )

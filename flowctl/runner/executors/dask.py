@@ -120,6 +120,23 @@ class DaskExecutor:
             raise
         return cls(client, cluster, capacity, kill_grace=kill_grace)
 
+    async def workers_without(self, directory: Path) -> list[str]:
+        """The workers that do not see `directory` as flowctl does (no shared filesystem):
+        a file with random content is written there and every worker is asked to read it."""
+        token = uuid.uuid4().hex
+        probe = directory / f".flowctl-shared-fs-{token}"
+        try:
+            probe.write_text(token, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write a probe file in {directory}: {exc}") from None
+        try:
+            seen: dict[str, Any] = await self._client.run(
+                daskworker.sees_file, str(probe), token, on_error="return"
+            )
+        finally:
+            probe.unlink(missing_ok=True)
+        return sorted(address for address, ok in seen.items() if ok is not True)
+
     # -- the two calls -----------------------------------------------------------------------
 
     async def shell(

@@ -217,3 +217,12 @@ def processing_on(key: str, dask_scheduler: Any = None) -> str | None:
 def worker_resources(dask_scheduler: Any = None) -> dict[str, dict[str, float]]:
     """Each connected worker's declared resources (Client.run_on_scheduler)."""
     return {address: dict(state.resources) for address, state in dask_scheduler.workers.items()}
+
+
+def sees_file(path: str, content: str) -> bool:
+    """Whether this worker reads `content` at `path` (Client.run): a shared filesystem."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read() == content
+    except OSError:
+        return False
