@@ -485,3 +485,31 @@ def test_a_worker_reading_another_content_does_not_share_the_filesystem(tmp_path
     assert sees_file(str(probe), "token-a")
     assert not sees_file(str(probe), "token-b")  # another file at the same path
     assert not sees_file(str(tmp_path / "missing"), "token-a")
+
+
+def test_the_refusal_without_a_shared_filesystem_names_the_step_and_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowctl.runner.executors.choose import _no_shared_files
+    from flowctl.spec.load import load_workflow
+
+    monkeypatch.chdir(tmp_path)
+    _write(
+        tmp_path,
+        "files.yaml",
+        """
+        name: files
+        steps:
+          - id: copy
+            sources: [input.txt]
+            run: cp input.txt out.txt
+        """,
+    )
+    step = load_workflow(Path("files.yaml")).steps[0]
+    problem = _no_shared_files(step, ["tcp://10.0.0.6:32979"], Path("/home/ci/project"))
+    assert str(problem) == (  # as docs/scale-out.md shows it
+        "files.yaml:5:5: step 'copy' declares sources, which flowctl checks on its own "
+        "filesystem, but Dask worker tcp://10.0.0.6:32979 does not see /home/ci/project (no "
+        "shared filesystem): run it with --executor local, or on workers that share this "
+        "directory (at copy)"
+    )
