@@ -63,10 +63,10 @@ def check_file(path: Path, *, strict: bool = False, remote: bool = False) -> Fil
     With `remote` (or a spec whose `executor:` is dask), also what cannot cross to a Dask
     worker: this imports the modules its python steps name, as `run` would.
     """
-    from flowctl.spec.load import validate_path, validate_text
+    from flowctl.spec.load import validate_path, validate_stream
 
     if path == STDIN:
-        validation = validate_text(sys.stdin.read(), "<stdin>")
+        validation = validate_stream(sys.stdin.buffer, "<stdin>")
     else:
         validation = validate_path(path)
     workflow = validation.workflow
