@@ -24,6 +24,7 @@ from flowctl.runner.events import (
     RunStarted,
     RunStatusChanged,
     StepFinished,
+    StepPlaced,
     StepRetrying,
     StepStarted,
     StepWaiting,
@@ -53,6 +54,7 @@ class _Row:
     started: float | None = None
     duration: float | None = None
     agent: str | None = None
+    worker: str | None = None  # the remote worker of its latest attempt
     note: str | None = None
     decision: str | None = None  # a human_task's `approved by alice`, kept once it is done
     tags: frozenset[Tag] = frozenset()
@@ -69,6 +71,7 @@ class RowView:
     agent: str | None
     note: str | None
     handled: bool = False  # a failure that did not fail the run
+    worker: str | None = None  # the remote worker of its latest attempt
 
 
 @dataclass(slots=True)
@@ -171,6 +174,7 @@ class RunBoard:
         self._appliers: dict[type, Callable[[Any], None]] = {
             StepStarted: self._step_started,
             StepRetrying: self._step_retrying,
+            StepPlaced: self._step_placed,
             StepFinished: self._finish,
             StepWaiting: self._step_waiting,
             ApprovalRequested: self._approval_requested,
@@ -207,6 +211,9 @@ class RunBoard:
         if row.started is None or event.attempt <= 1:
             row.started = event.ts
         self._running[row.step] = row
+
+    def _step_placed(self, event: StepPlaced) -> None:
+        self._row(event.step).worker = event.worker
 
     def _step_retrying(self, event: StepRetrying) -> None:
         row = self._row(event.step)
@@ -420,6 +427,7 @@ class RunBoard:
             row.agent,
             row.note,
             handled=Tag.HANDLED in row.tags,
+            worker=row.worker,
         )
 
 

@@ -35,6 +35,16 @@ class StepStarted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StepPlaced:
+    """An attempt ran (or runs) on this worker of a remote executor (a Dask address)."""
+
+    step: str
+    attempt: int
+    worker: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepRetrying:
     step: str
     attempt: int  # the attempt that failed
@@ -158,6 +168,7 @@ RunEvent = (
     RunStarted
     | StepStarted
     | StepRetrying
+    | StepPlaced
     | StepFinished
     | StepWaiting
     | ApprovalRequested

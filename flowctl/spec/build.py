@@ -27,6 +27,7 @@ from flowctl.spec.model import (
     CircuitBreakerSpec,
     ConditionCase,
     ConditionStep,
+    ExecutorSpec,
     HttpRequest,
     HumanTaskStep,
     InputSpec,
@@ -167,6 +168,9 @@ class _Build:
                     **common,
                     command=self.shell(raw) if "run" in raw else None,
                     python=raw.get("python"),
+                    resources=_frozen(
+                        {k: _resource(v) for k, v in (raw.get("resources") or {}).items()}
+                    ),
                     sources=tuple(str(p) for p in raw.get("sources") or ()),
                     generates=tuple(str(p) for p in raw.get("generates") or ()),
                 )
@@ -300,6 +304,13 @@ class _Build:
                     for name, a in (raw.get("agents") or {}).items()
                 }
             ),
+            executor=ExecutorSpec(
+                kind=raw["executor"].get("type", "local"),
+                scheduler=raw["executor"].get("scheduler"),
+                workers=raw["executor"].get("workers"),
+            )
+            if raw.get("executor")
+            else None,
             key_locations=MappingProxyType(
                 {k: self.loc((k,), key=True) for k in raw if isinstance(k, str)}
             ),
@@ -330,6 +341,20 @@ def _fold_dependencies(steps: list[Step]) -> tuple[Step, ...]:
         deps.update(dict.fromkeys(upstream))
         folded[index] = replace(step, dependencies=tuple(deps))
     return tuple(folded)
+
+
+_BYTES = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def _resource(value: Any) -> float:
+    """A resource amount: a number, or a size such as "4GB" or "512MiB" (in bytes).
+    The schema has checked the form."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip().lower().replace(" ", "")
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return float(digits) * _BYTES[text[len(digits) :]]
 
 
 def _expression(value: Any) -> str | None:

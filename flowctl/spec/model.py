@@ -163,6 +163,15 @@ class AgentSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutorSpec:
+    """The spec's `executor:`: where action steps run unless the command line says."""
+
+    kind: str = "local"  # "local" or "dask"
+    scheduler: str | None = None  # a Dask scheduler address
+    workers: int | None = None  # worker processes of a local Dask cluster
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     """Keys common to every step type. Concrete types below add their own."""
 
@@ -214,6 +223,9 @@ class ActionStep(Step):
 
     command: ShellCommand | None = None
     python: str | None = None  # "package.module:function"
+    # Dask worker resources an attempt needs ({"cpu": 2, "memory": 4e9, "gpu": 1});
+    # ignored by the local executor.
+    resources: Mapping[str, float] = field(default_factory=_no_entries)
     # Glob patterns (templates) relative to the working directory: the files the step reads
     # and writes. With them a step whose files and definition did not change is not run.
     sources: tuple[str, ...] = ()
@@ -298,6 +310,7 @@ class Workflow:
     optimization_enabled: bool = True
     adaptive_routing: bool = False
     agents: Mapping[str, AgentSpec] = field(default_factory=_no_entries)
+    executor: ExecutorSpec | None = None
     key_locations: Mapping[str, Location] = field(default_factory=_no_entries)
 
     def walk(self) -> Iterator[tuple[Step, Step | None]]:

@@ -143,9 +143,16 @@ class RunRecord:
     max_parallel_steps: int | None = None
     sla_targets: Mapping[str, float] | None = None
     inputs_sha256: str | None = None
+    executor_capacity: int | None = None  # steps a remote executor runs at once (Dask threads)
     format: int = HISTORY_FORMAT
 
     def to_json(self) -> dict[str, Any]:
+        data = self._fields()
+        if self.executor_capacity is not None:  # only runs on a remote executor have one
+            data["executor_capacity"] = self.executor_capacity
+        return data
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "format": self.format,
             "run_id": self.run_id,
@@ -209,6 +216,7 @@ class RunRecord:
                 else None
             ),
             inputs_sha256=_opt(data, "inputs_sha256", str, None),
+            executor_capacity=_opt(data, "executor_capacity", int, None),
             steps=tuple(StepRecord.from_json(s) for s in steps_raw),
             edges=tuple(edges),
         )

@@ -40,6 +40,7 @@ agents:
     working_dir: tools
     env: {MODEL: big}
     max_concurrency: 1
+executor: {type: dask, scheduler: "tcp://127.0.0.1:8786", workers: 2}
 steps:
   - id: fetch
     name: Fetch the document
@@ -75,6 +76,7 @@ steps:
     trigger_rule: all_success
   - id: classify
     python: "pipeline.classify:run"
+    resources: {cpu: 2, memory: 4GB, gpu: 1}
     dependencies: [ocr]
     condition: steps.ocr.status == "completed"
     next_steps: [route]

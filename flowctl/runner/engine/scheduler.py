@@ -52,6 +52,7 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.executors.api import Executor
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Restore
     from flowctl.runner.steps.base import Approvals
@@ -90,6 +91,7 @@ class Scheduler:
         cache: StepCache | None = None,
         gate: Approvals | None = None,
         restore: Restore | None = None,
+        executor: Executor | None = None,
         file_options: FileOptions | None = None,
     ) -> None:
         self.workflow = workflow
@@ -105,6 +107,7 @@ class Scheduler:
         self.cache = cache
         self.gate = gate
         self.restore = restore
+        self.executor = executor  # where action steps' work runs; None = this process
         self.file_options = file_options  # sources/generates: None when no step declares any
         self.breakers = CircuitBreakers()
         self.saga = Saga()
@@ -149,6 +152,7 @@ class Scheduler:
                 breakers=self.breakers,
                 validator=self.validator,
                 emit=self.emit,
+                executor=self.executor,
                 workflow_name=self.workflow.name,
                 file_options=self.file_options,
             )

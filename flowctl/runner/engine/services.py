@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from flowctl.runner.engine.rundata import ParamValidator, RunData
     from flowctl.runner.events import RunEvent
+    from flowctl.runner.executors.api import Executor
     from flowctl.runner.failure.circuit import CircuitBreakers
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.steps.base import Approvals
@@ -66,5 +67,6 @@ class RunServices:
     breakers: CircuitBreakers
     validator: ParamValidator
     emit: Callable[[RunEvent], None]
+    executor: Executor | None = None  # where action steps' work runs; None = this process
     workflow_name: str = ""
     file_options: FileOptions | None = None  # sources/generates; None when no step has any

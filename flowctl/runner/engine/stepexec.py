@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from flowctl.runner.engine.rundata import (
     step_env,
 )
 from flowctl.runner.engine.steplog import FileStepLog
-from flowctl.runner.events import CircuitChanged, StepRetrying, StepStarted
+from flowctl.runner.events import CircuitChanged, StepPlaced, StepRetrying, StepStarted
 from flowctl.runner.failure.circuit import counts_against_circuit
 from flowctl.runner.failure.retry import call_with_retries
 from flowctl.runner.results import StepResult
@@ -422,6 +423,19 @@ class _StepRun:
             http_client=self.services.http_client,
             metrics=progress.metrics,
             approvals=self.services.gate if step.type is StepType.HUMAN_TASK else None,
+            **self._executor(attempt),
+        )
+
+    def _executor(self, attempt: int) -> dict[str, Any]:
+        """The run's executor for this attempt, and where to report the worker it used."""
+        executor = self.services.executor
+        if executor is None:
+            return {}
+        return {"executor": executor, "placed": functools.partial(self._placed, attempt)}
+
+    def _placed(self, attempt: int, worker: str) -> None:
+        self.services.emit(
+            StepPlaced(step=self.qid, attempt=attempt, worker=worker, ts=time.time())
         )
 
     def _begin(self, attempt: int) -> StepContext:

@@ -18,6 +18,7 @@ def run_record(
     edges: Sequence[tuple[str, str]],
     max_parallel: int,
     inputs_sha256: str | None,
+    executor_capacity: int | None = None,
 ) -> RunRecord:
     """The history line of a finished run (SPEC.md 5)."""
     records = []
@@ -48,6 +49,7 @@ def run_record(
         max_parallel_steps=max_parallel,
         sla_targets=sla,
         inputs_sha256=inputs_sha256,
+        executor_capacity=executor_capacity,
     )
 
 

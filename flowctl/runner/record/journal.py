@@ -19,6 +19,7 @@ from flowctl.runner.events import (
     RunFinished,
     RunStarted,
     StepFinished,
+    StepPlaced,
     StepRetrying,
     StepStarted,
     StepWaiting,
@@ -100,6 +101,10 @@ class AuditObserver:
         elif isinstance(event, StepFinished):
             if not event.restored:
                 self._finished(event)
+        elif isinstance(event, StepPlaced):
+            journal.append(
+                "step_placed", step=event.step, attempt=event.attempt, data={"worker": event.worker}
+            )
         elif isinstance(event, StepRetrying):
             journal.append(
                 "step_retrying",
