@@ -45,6 +45,15 @@ Output = Annotated[str, typer.Option("--output", help="text or json.")]
 NoProgress = Annotated[
     bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
 ]
+KeepGoing = Annotated[
+    bool,
+    typer.Option(
+        "--keep-going",
+        "-k",
+        help="A failure stops only the steps that depend on it; every other step runs to "
+        "the end, and the run still fails (as `fail_fast: false`).",
+    ),
+]
 
 
 def _call(command: Callable[[], int]) -> None:
@@ -118,6 +127,7 @@ def run(
     ] = None,
     output: Output = "text",
     no_progress: NoProgress = False,
+    keep_going: KeepGoing = False,
 ) -> None:
     """Run a workflow.
 
@@ -142,6 +152,7 @@ def run(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            keep_going=keep_going,
         )
     )
 
@@ -168,6 +179,7 @@ def resume(
     history: History = None,
     output: Output = "text",
     no_progress: NoProgress = False,
+    keep_going: KeepGoing = False,
 ) -> None:
     """Continue a failed, interrupted, timed-out or paused run from its audit log.
 
@@ -189,6 +201,7 @@ def resume(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            keep_going=keep_going,
         )
     )
 

@@ -43,6 +43,7 @@ def test_every_example_is_covered_here() -> None:
         "document_processing.yaml",
         "orchestrator_worker.yaml",
         "react.yaml",
+        "tomli_ci.yaml",
     }
     assert {p.name for p in EXAMPLES.glob("*.yaml")} == covered
     # examples/optimize/ is run by tests/optimize/test_example_history.py
@@ -119,3 +120,19 @@ def test_react_loop_reasons_and_acts_until_done(
     assert code == 0
     assert result["workflow_data"]["search"]["low"] == target
     assert log_of(tmp_path, result, "answer").strip() == f"found {target} in {iterations} steps"
+
+
+def test_tomli_ci_keeps_going_and_lists_every_failure(tmp_path: Path) -> None:
+    done = flowctl(tmp_path, "run", "examples/tomli_ci.yaml", "--no-progress", "--keep-going")
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(next((tmp_path / "runs").iterdir()).joinpath("report.json").read_text())
+    steps = {s["id"]: s["status"] for s in report["steps"]}
+    matrix = [f"tests[{i}].test" for i in range(6)]
+    assert [steps[m] for m in matrix] == ["completed"] * 5 + ["failed"]
+    assert steps["pre-commit"] == steps["build"] == "completed"
+    assert steps["mypy"] == "failed"
+    assert steps["coverage"] == steps["publish"] == "skipped"
+    out = done.stdout
+    assert "  2 independent failures:\n" in out
+    assert "    step 'mypy' failed: command exited with code 1: src/tomli/_parser.py:101" in out
+    assert "    step 'tests[5].test' failed: command exited with code 1: FAILED tests/" in out

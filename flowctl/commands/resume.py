@@ -26,6 +26,7 @@ def resume_command(
     no_progress: bool = False,
     approve: Sequence[str] = (),
     auto_approve: bool = False,
+    keep_going: bool = False,
 ) -> int:
     """Resume RUN_ID (a full id or a unique prefix); returns the exit code, as `run` does.
 
@@ -63,6 +64,7 @@ def resume_command(
                 approve=approve,
                 auto_approve=auto_approve,
                 interactive=interactive,
+                keep_going=keep_going,
             )
         ),
         no_progress=no_progress,

@@ -41,6 +41,7 @@ def run_command(
     no_progress: bool = False,
     approve: Sequence[str] = (),
     auto_approve: bool = False,
+    keep_going: bool = False,
 ) -> int:
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
@@ -82,6 +83,7 @@ def run_command(
         no_progress=no_progress,
         approve=approve,
         auto_approve=auto_approve,
+        keep_going=keep_going,
     )
 
 
@@ -110,6 +112,7 @@ def _run(
     no_progress: bool,
     approve: Sequence[str],
     auto_approve: bool,
+    keep_going: bool = False,
 ) -> int:
     from flowctl.runner.api import run_workflow
 
@@ -125,6 +128,7 @@ def _run(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            keep_going=keep_going,
         ),
         no_progress=no_progress,
         output=output,
@@ -277,12 +281,17 @@ def summary_lines(result: RunResult) -> list[tuple[str, str]]:
     if result.status is RunStatus.WAITING_APPROVAL:
         lines.extend(_approval_lines(result))
         return lines
-    if result.error:
+    if len(result.failures) > 1:
+        # Independent failures under --keep-going: each one, none more the cause than another.
+        lines.append((f"  {len(result.failures)} independent failures:", "red"))
+        lines.extend(_each_failure(result))
+    elif result.error:
         label = "root cause" if result.root_cause else "reason"
         lines.append((f"  {label}: {result.error}", "red"))
-    others = [r for r in failed if r.id != result.root_cause and not r.handled]
-    if others:
-        lines.append((f"  also failed: {_ids(others)}", "red"))
+    if not result.failures:
+        others = [r for r in failed if r.id != result.root_cause and not r.handled]
+        if others:
+            lines.append((f"  also failed: {_ids(others)}", "red"))
     if StepStatus.ROLLED_BACK in by_status:
         undone = by_status[StepStatus.ROLLED_BACK]
         lines.append((f"  rolled back: {_ids(undone)}", "magenta"))
@@ -298,6 +307,19 @@ def summary_lines(result: RunResult) -> list[tuple[str, str]]:
         lines.append((f"  skipped: {_ids(by_status[StepStatus.SKIPPED])}", "dim"))
     if result.paths is not None:
         lines.append((f"  audit log: {result.paths.audit}", "dim"))
+    return lines
+
+
+def _each_failure(result: RunResult) -> list[tuple[str, str]]:
+    """Every failure under --keep-going, each once with its error (a failed container is
+    named by its failing children, not again itself)."""
+    lines = []
+    failures = [qid for qid in result.failures if qid in result.steps]
+    for qid in failures[:_LIST_LIMIT]:
+        error = result.steps[qid].error
+        lines.append((f"    step '{qid}' failed" + (f": {error}" if error else ""), "red"))
+    if len(failures) > _LIST_LIMIT:
+        lines.append((f"    and {len(failures) - _LIST_LIMIT} more failed steps", "red"))
     return lines
 
 

@@ -169,6 +169,10 @@ class PlainProgress(Closing):
         took = format_duration(event.duration)
         if event.status is RunStatus.COMPLETED:
             return f"{head} in {took}"
+        if event.failures:
+            # The failures' own lines gave their errors; the summary gives them once more.
+            named = words.plural(len(event.failures), "step")
+            return f"{head} after {took}: {named} failed ({_names(event.failures)})"
         detail = f": {one_line(event.error)}" if event.error else ""
         return f"{head} after {took}{detail}"
 
@@ -245,6 +249,11 @@ class PlainProgress(Closing):
         self._flush_restored()
         self._pauses.reset()
         self._release()
+
+
+def _names(ids: tuple[str, ...], limit: int = 5) -> str:
+    shown = ", ".join(safe_text(i) for i in ids[:limit])
+    return f"{shown}, +{len(ids) - limit} more" if len(ids) > limit else shown
 
 
 def _is_terminal(stream: IO[str]) -> bool:

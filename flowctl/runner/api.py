@@ -160,6 +160,7 @@ async def arun_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    keep_going: bool = False,
 ) -> RunResult:
     """Run a workflow to its end and return what happened.
 
@@ -171,7 +172,8 @@ async def arun_workflow(
     cancelled, exit code 130) and a second one stops at once (KeyboardInterrupt).
     human_task steps named in `approve` (or all, with `auto_approve`) are approved up
     front; with `interactive` the others are asked on the terminal; otherwise they wait
-    and the run ends `waiting_approval` (`flowctl approve`, then resume).
+    and the run ends `waiting_approval` (`flowctl approve`, then resume). With
+    `keep_going` (or `fail_fast: false` in the file) a failure stops only its dependents.
     """
     from flowctl.runner.inputs import resolve_inputs
 
@@ -193,6 +195,7 @@ async def arun_workflow(
         approvals=ApprovalOptions(
             approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
         ),
+        keep_going=keep_going,
     )
     return await run.execute(
         observers=observers,
@@ -223,8 +226,10 @@ class RunSession:
         max_parallel: int,
         approvals: ApprovalOptions,
         resumption: Resumption | None = None,
+        keep_going: bool = False,
     ) -> None:
         self.wf = wf
+        self.keep_going = keep_going
         self.inputs = inputs
         self.masker = masker
         self.paths = paths
@@ -333,6 +338,7 @@ class RunSession:
             cache=cache,
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
+            keep_going=self.keep_going,
         )
         try:
             with _signals(handle_signals, sched) as controller:
@@ -428,6 +434,7 @@ class RunSession:
             waiting=waiting,
             resumed=self.resumption is not None,
             rollback_failed=sched.rollback_failed,
+            failures=_root_failures(sched, root) if failed else (),
         )
         self._emit(
             RunFinished(
@@ -436,6 +443,7 @@ class RunSession:
                 duration=result.duration,
                 ts=finished,
                 error=result.error,
+                failures=result.failures,
             )
         )
         journal.close()
@@ -530,6 +538,36 @@ def _settle_unfinished(wf: Workflow, sched: Scheduler) -> None:
                 finished_at=time.time(),
             ),
         )
+
+
+def _root_failures(sched: Scheduler, root: str | None) -> tuple[str, ...]:
+    """Every failure that failed the run, each named once where it began, root cause first.
+
+    A failed step counts when each container around it failed too (a child a parallel
+    step tolerated under min_success_ratio does not); a failed container is named by its
+    failing children instead of itself.
+    """
+    failed = {
+        qid
+        for qid, r in sched.results.items()
+        if r.status is StepStatus.FAILED and not r.handled and not r.continue_on_failure
+    }
+
+    def counts(qid: str) -> bool:
+        parent = sched.results[qid].parent
+        while parent is not None:
+            if parent not in failed:
+                return False
+            parent = sched.results[parent].parent if parent in sched.results else None
+        return True
+
+    kept = [qid for qid in sched.results if qid in failed and counts(qid)]
+    containers = {sched.results[qid].parent for qid in kept}
+    roots = [qid for qid in kept if qid not in containers]
+    if root in roots:
+        roots.remove(root)
+        roots.insert(0, root)
+    return tuple(roots)
 
 
 def _error_text(

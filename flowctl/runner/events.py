@@ -151,6 +151,7 @@ class RunFinished:
     duration: float
     ts: float
     error: str | None = None
+    failures: tuple[str, ...] = ()  # the failed steps that failed the run, root cause first
 
 
 RunEvent = (

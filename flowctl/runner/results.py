@@ -88,6 +88,9 @@ class RunResult:
     waiting: tuple[str, ...] = ()  # human_task steps waiting for a decision
     resumed: bool = False
     rollback_failed: int = 0  # rollback actions that failed (the audit log says which)
+    # Steps whose failure failed the run, each once, where it began (several under
+    # --keep-going); the root cause first.
+    failures: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:

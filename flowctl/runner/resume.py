@@ -365,6 +365,7 @@ async def aresume(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    keep_going: bool = False,
 ) -> RunResult:
     """Continue a planned run to its end (or its next pause) and return what happened."""
     wf = plan.workflow
@@ -390,6 +391,7 @@ async def aresume(
             notes=tuple(plan.notes),
             started_from=plan.started_from,
         ),
+        keep_going=keep_going,
     )
     return await run.execute(
         observers=observers,

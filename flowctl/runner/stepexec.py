@@ -113,6 +113,10 @@ class _Children:
     def prefix(self) -> str:
         return self._scope.prefix
 
+    @property
+    def keep_going(self) -> bool:
+        return self._scope.sched.keep_going
+
     def _outer_reason(self) -> str | None:
         if self._timer is not None and self._timer.expired():
             return f"container '{self._qid}' timed out"

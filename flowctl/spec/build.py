@@ -283,6 +283,7 @@ class _Build:
             else None,
             optimization_enabled=bool(raw.get("optimization_enabled", True)),
             adaptive_routing=bool(raw.get("adaptive_routing", False)),
+            fail_fast=bool(raw.get("fail_fast", True)),
             agents=_frozen(
                 {
                     name: AgentSpec(

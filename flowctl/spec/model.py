@@ -290,6 +290,7 @@ class Workflow:
     sla_targets: SlaTargets | None = None
     optimization_enabled: bool = True
     adaptive_routing: bool = False
+    fail_fast: bool = True  # false: a failure stops only its own dependents (keep going)
     agents: Mapping[str, AgentSpec] = field(default_factory=_no_entries)
     key_locations: Mapping[str, Location] = field(default_factory=_no_entries)
 

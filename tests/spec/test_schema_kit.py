@@ -31,6 +31,7 @@ retry_policy: {max_attempts: 2, backoff_strategy: exponential, delay: 500ms,
 sla_targets: {max_execution_time: 300, min_success_rate: 0.95}
 optimization_enabled: true
 adaptive_routing: true
+fail_fast: true
 agents:
   fast_ocr: {capabilities: [ocr], python: "pipeline.agents:fast_ocr", max_concurrency: 2}
   accurate_ocr:

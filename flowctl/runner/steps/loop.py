@@ -86,7 +86,7 @@ async def _for_each(
 
     async def worker() -> None:
         for index in cursor:
-            if failed:
+            if failed and not children.keep_going:
                 return
             scope = children.scope(
                 step.steps,
@@ -103,10 +103,12 @@ async def _for_each(
                 waiting.extend(outcome.waiting)
                 continue
             iterations[index] = outcome.outputs_by_id()
-            if not outcome.ok and not failed:
+            if not outcome.ok:
+                first = not failed
                 failed.append((index, outcome))
-                for other in running.values():
-                    other.stop(f"iteration {index} of loop '{ctx.qualified_id}' failed")
+                if first and not children.keep_going:
+                    for other in running.values():
+                        other.stop(f"iteration {index} of loop '{ctx.qualified_id}' failed")
 
     workers = max(1, min(step.max_concurrency, len(items)))
     async with asyncio.TaskGroup() as group:
