@@ -28,7 +28,11 @@ def flowctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_json(state: Path, spec: str, *args: str) -> tuple[int, dict[str, Any]]:
-    done = flowctl(state, "run", spec, "--output", "json", "--no-progress", *args)
+    # No step output on stderr: a step's own traceback (the examples have failing
+    # attempts on purpose) must not pass for flowctl's.
+    done = flowctl(
+        state, "run", spec, "--output", "json", "--no-progress", "--show-output", "none", *args
+    )
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, json.loads(done.stdout)
 

@@ -27,6 +27,8 @@ def resume_command(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     keep_going: bool = False,
+    show_output: str | None = None,
+    quiet: bool = False,
 ) -> int:
     """Resume RUN_ID (a full id or a unique prefix); returns the exit code, as `run` does.
 
@@ -54,7 +56,7 @@ def resume_command(
                 "(use --from STEP to run steps again)\n"
             )
         return int(ExitCode.OK)
-    result, console = watched(
+    result, console, shown = watched(
         lambda observers, interactive: asyncio.run(
             aresume(
                 plan,
@@ -69,5 +71,8 @@ def resume_command(
         ),
         no_progress=no_progress,
         output=output,
+        show_output=show_output,
+        quiet=quiet,
+        workflow=plan.workflow,
     )
-    return present(result, console, output=output)
+    return present(result, console, output=output, shown=shown, workflow=plan.workflow)

@@ -9,7 +9,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -19,6 +19,9 @@ from flowctl.runner.events import RunObserver
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
 from flowctl.status import RunStatus, StepStatus
+
+if TYPE_CHECKING:
+    from flowctl.progress.console_plan import ConsolePlan
 
 DEFAULT_STATE_DIR = Path(".flowctl")
 OUTPUT_FORMATS = ("text", "json")
@@ -42,6 +45,8 @@ def run_command(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     keep_going: bool = False,
+    show_output: str | None = None,
+    quiet: bool = False,
 ) -> int:
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
@@ -84,6 +89,8 @@ def run_command(
         approve=approve,
         auto_approve=auto_approve,
         keep_going=keep_going,
+        show_output=show_output,
+        quiet=quiet,
     )
 
 
@@ -113,10 +120,12 @@ def _run(
     approve: Sequence[str],
     auto_approve: bool,
     keep_going: bool = False,
+    show_output: str | None = None,
+    quiet: bool = False,
 ) -> int:
     from flowctl.runner.api import run_workflow
 
-    result, console = watched(
+    result, console, shown = watched(
         lambda observers, interactive: run_workflow(
             wf,
             inputs=given,
@@ -132,27 +141,56 @@ def _run(
         ),
         no_progress=no_progress,
         output=output,
+        show_output=show_output,
+        quiet=quiet,
+        workflow=wf,
     )
-    return present(result, console, output=output, audit_log=audit_log, report=report, junit=junit)
+    return present(
+        result,
+        console,
+        output=output,
+        audit_log=audit_log,
+        report=report,
+        junit=junit,
+        shown=shown,
+        workflow=wf,
+    )
 
 
 def watched(
-    execute: Callable[[list[RunObserver], bool], RunResult], *, no_progress: bool, output: str
-) -> tuple[RunResult, Console]:
-    """Run `execute(observers, interactive)` under the progress view that fits the terminal.
+    execute: Callable[[list[RunObserver], bool], RunResult],
+    *,
+    no_progress: bool,
+    output: str,
+    show_output: str | None = None,
+    quiet: bool = False,
+    workflow: Workflow | None = None,
+) -> tuple[RunResult, Console, ConsolePlan]:
+    """Run `execute(observers, interactive)` under the progress view that fits the terminal,
+    with the steps' output blocks (`--show-output`) and CI annotations beside it.
 
     With --output json stdout is for the report only; people read stderr.
     """
     from flowctl.console import make_console
-    from flowctl.progress import choose_progress
+    from flowctl.progress import LiveProgress, ProgressObserver, choose_progress
+    from flowctl.progress.console_plan import plan_console
+    from flowctl.progress.quiet import QuietProgress
 
     console = make_console(stderr=output == "json")
-    progress = choose_progress(no_progress, console)
+    progress: ProgressObserver = QuietProgress() if quiet else choose_progress(no_progress, console)
+    shown = plan_console(
+        console,
+        show_output=show_output,
+        quiet=quiet,
+        live=isinstance(progress, LiveProgress),
+        workflow=workflow,
+    )
     try:
-        result = execute([progress], interactive_terminal())
+        result = execute([progress, shown], interactive_terminal())
     finally:
         progress.close()
-    return result, console
+        shown.close()
+    return result, console, shown
 
 
 def present(
@@ -163,6 +201,8 @@ def present(
     audit_log: Path | None = None,
     report: Path | None = None,
     junit: Path | None = None,
+    shown: ConsolePlan | None = None,
+    workflow: Workflow | None = None,
 ) -> int:
     """After a run or a resume: extra copies of its files, then the report or the summary
     (cause first, then the tails of failed steps' logs); returns the exit code."""
@@ -182,7 +222,7 @@ def present(
         _print_report(result)
     else:
         print_summary(result, console)
-        if not result.ok:
+        if not result.ok and (shown is None or shown.wants_tails()):
             print_failure_tails(
                 [
                     r
@@ -192,6 +232,10 @@ def present(
                 console,
                 root_cause=result.root_cause,
             )
+    if shown is not None:
+        from flowctl.progress.console_plan import finish_console
+
+        finish_console(shown, result, workflow)
     return int(result.exit_code)
 
 
