@@ -417,7 +417,11 @@ def resolve_run_dir(state_dir: Path, run_id: str) -> Path:
         raise StateError(f"run id prefix {run_id!r} is ambiguous: it matches {names}{more}")
     where = state_dir / "runs"
     if not dirs:
-        raise StateError(f"no run {run_id!r}: there are no runs in {where}")
+        from flowctl.state.locate import where_looked
+
+        raise StateError(
+            f"no run {run_id!r}: there are no runs in {where}{where_looked(state_dir)}"
+        )
     close = difflib.get_close_matches(run_id, list(by_name), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `flowctl runs` lists them"
     raise StateError(f"no run {run_id!r} in {where}{hint}")
@@ -445,7 +449,10 @@ def list_runs(
     out = console if console is not None else make_console()
     dirs = list_run_dirs(state_dir)
     if not dirs:
-        out.print(f"no runs in {safe_text(str(state_dir / 'runs'))}", markup=False)
+        from flowctl.state.locate import where_looked
+
+        looked = where_looked(state_dir)
+        out.print(f"no runs in {safe_text(str(state_dir / 'runs'))}{looked}", markup=False)
         return ExitCode.OK
     moment = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
     shown = dirs[: max(limit, 1)]
