@@ -308,6 +308,10 @@ def summary_lines(result: RunResult) -> list[tuple[str, str]]:
     for r in steps:
         by_status.setdefault(r.status, []).append(r)
     counts = ", ".join(f"{len(v)} {k.value}" for k, v in by_status.items())
+    if counts:
+        # Step runs, not steps: each loop item's children count once per item.
+        runs = f"{len(steps)} step run" + ("" if len(steps) == 1 else "s")
+        counts = f"{runs}: {counts}"
     head = (
         f"{mark} {result.workflow} {result.status.value} in {format_duration(result.duration)} "
         f"(run {result.run_id}): {counts or 'no steps'}"
