@@ -34,6 +34,7 @@ _MARKS = {
     StepStatus.ROLLED_BACK: "↩️",
     StepStatus.WAITING: "⏸️",
 }
+_CONTAINERS = frozenset({"loop", "parallel"})
 _RUN_MARKS = {RunStatus.COMPLETED: "✅", RunStatus.WAITING_APPROVAL: "⏸️"}
 
 
@@ -111,8 +112,8 @@ class GitHubAnnotations:
     def handle(self, event: RunEvent) -> None:
         if not isinstance(event, StepFinished) or event.restored:
             return
-        if event.status is not StepStatus.FAILED:
-            return
+        if event.status is not StepStatus.FAILED or event.step_type in _CONTAINERS:
+            return  # a failed container's children have their own annotations
         level = "warning" if event.handled else "error"
         what = "failed (handled by its error handlers)" if event.handled else "failed"
         line = annotation(
@@ -207,8 +208,10 @@ def _failures(result: RunResult, tail: int) -> list[str]:
         text = clean_output(text, keep_sgr=False).strip("\n")
         if text.strip():
             fence = _fence(text)
+            count = len(text.splitlines())
+            last = "the last line" if count == 1 else f"the last {count} lines"
             out += [
-                f"<details open><summary>last {len(text.splitlines())} lines of its log</summary>",
+                f"<details open><summary>{last} of its log</summary>",
                 "",
                 f"{fence}text",
                 text,
