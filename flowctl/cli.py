@@ -51,7 +51,6 @@ StateDir = Annotated[
         show_default=False,
     ),
 ]
-DEFAULT_STATE_DIR = Path(".flowctl")
 
 # Options `run` and `resume` share.
 Approve = Annotated[
@@ -100,6 +99,29 @@ def _state(given: Path | None) -> Path:
     from flowctl.state.locate import resolve_state_dir
 
     return resolve_state_dir(given)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from flowctl import version
+
+        print(f"flowctl {version()}")
+        raise typer.Exit(int(ExitCode.OK))
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print flowctl's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Validate, run, resume and optimize YAML workflows."""
 
 
 def _call(command: Callable[[], int]) -> None:
@@ -385,7 +407,7 @@ def optimize(
     ] = None,
 ) -> None:
     """Turn run history into ranked, computed recommendations."""
-    from flowctl.optimize.command import run_optimize
+    from flowctl.commands.optimize import run_optimize
 
     _call(
         lambda: run_optimize(
