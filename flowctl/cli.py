@@ -212,6 +212,12 @@ def run(
     keep_going: KeepGoing = False,
     show_output: ShowOutputOpt = None,
     quiet: Quiet = False,
+    html_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--html-report", metavar="FILE", help="Write the run's HTML report here at the end."
+        ),
+    ] = None,
 ) -> None:
     """Run a workflow.
 
@@ -239,6 +245,7 @@ def run(
             keep_going=keep_going,
             show_output=show_output.value if show_output is not None else None,
             quiet=quiet,
+            html_report=html_report,
         )
     )
 
@@ -302,6 +309,25 @@ def resume(
             quiet=quiet,
         )
     )
+
+
+@app.command(short_help="Write a run's report as one self-contained HTML file.")
+def report(
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="Run id, or a unique prefix of one.")
+    ],
+    html: Annotated[
+        Path,
+        typer.Option(
+            "--html", metavar="FILE", help="Write the report here, as one self-contained file."
+        ),
+    ],
+    state_dir: StateDir = None,
+) -> None:
+    """Write a run's HTML report: timeline of every attempt, graph, steps, logs, SLA."""
+    from flowctl.commands.report import run_report
+
+    _call(lambda: run_report(_state(state_dir), run_id, html=html))
 
 
 @app.command(short_help="Print the JSON Schema of the workflow format.")

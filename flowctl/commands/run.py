@@ -47,6 +47,7 @@ def run_command(
     keep_going: bool = False,
     show_output: str | None = None,
     quiet: bool = False,
+    html_report: Path | None = None,
 ) -> int:
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
@@ -92,6 +93,7 @@ def run_command(
         keep_going=keep_going,
         show_output=show_output,
         quiet=quiet,
+        html_report=html_report,
     )
 
 
@@ -123,6 +125,7 @@ def _run(
     keep_going: bool = False,
     show_output: str | None = None,
     quiet: bool = False,
+    html_report: Path | None = None,
 ) -> int:
     from flowctl.runner.session import run_workflow
 
@@ -155,6 +158,7 @@ def _run(
         junit=junit,
         shown=shown,
         workflow=wf,
+        html_report=html_report,
     )
 
 
@@ -204,6 +208,7 @@ def present(
     junit: Path | None = None,
     shown: ConsolePlan | None = None,
     workflow: Workflow | None = None,
+    html_report: Path | None = None,
 ) -> int:
     """After a run or a resume: extra copies of its files, then the report or the summary
     (cause first, then the tails of failed steps' logs); returns the exit code."""
@@ -215,6 +220,10 @@ def present(
             _copy(paths.audit, audit_log, "--audit-log")
         if report is not None:
             _copy(paths.report, report, "--report")
+    if html_report is not None and paths is not None and paths.report.is_file():
+        from flowctl.report.html import write_html_report
+
+        write_html_report(paths.run_dir, html_report, history=result.history_path)
     if junit is not None:
         from flowctl.junit import step_reports, write_junit
 
