@@ -166,11 +166,15 @@ def validate(
         ),
     ] = ValidateFormat.TEXT,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also list dependencies inferred from files."),
+    ] = False,
 ) -> None:
     """Check workflow files: YAML, schema and graph. Exit 2 with every problem listed."""
     from flowctl.commands.validate import run_validate
 
-    _call(lambda: run_validate(specs, fmt=format.value, strict=strict))
+    _call(lambda: run_validate(specs, fmt=format.value, strict=strict, verbose=verbose))
 
 
 @app.command()
@@ -209,6 +213,22 @@ def run(
     ] = None,
     output: Output = RunOutput.TEXT,
     no_progress: NoProgress = False,
+    force_all: Annotated[
+        bool,
+        typer.Option("--force-all", help="Run steps with sources/generates even if up to date."),
+    ] = False,
+    force_run: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force-run", help="Run this step and what depends on it even if up to date; repeat."
+        ),
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Run again whenever a file some step's sources match changes."
+        ),
+    ] = False,
     keep_going: KeepGoing = False,
     show_output: ShowOutputOpt = None,
     quiet: Quiet = False,
@@ -242,6 +262,9 @@ def run(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            force_all=force_all,
+            force_run=force_run or (),
+            watch=watch,
             keep_going=keep_going,
             show_output=show_output.value if show_output is not None else None,
             quiet=quiet,
