@@ -220,7 +220,9 @@ def run(
     force_run: Annotated[
         list[str] | None,
         typer.Option(
-            "--force-run", help="Run this step and what depends on it even if up to date; repeat."
+            "--force-run",
+            metavar="STEP",
+            help="Run this step and what depends on it even if up to date; repeat.",
         ),
     ] = None,
     watch: Annotated[
