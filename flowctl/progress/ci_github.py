@@ -76,15 +76,17 @@ def workspace_path(file: str) -> str:
 
 
 def add_mask_commands(values: Iterable[str]) -> str:
-    """`::add-mask::` for every form of every secret (the raw value, its base64, URL
-    and JSON spellings), one line each: the runner then masks them in every log line,
-    other tools' included. The one place flowctl writes a raw secret, and only here."""
-    from flowctl.secrets import secret_forms
+    """`::add-mask::` for every secret, and for its base64 and URL-encoded spellings, one
+    line each: the runner then masks them in every log line, other tools' included. The one
+    place flowctl writes a raw secret, and only here."""
+    import base64
+    from urllib.parse import quote
 
     out = []
     seen: set[str] = set()
     for value in values:
-        for form in [value, *sorted(secret_forms(value) - {value})]:
+        encoded = base64.b64encode(value.encode("utf-8")).decode("ascii")
+        for form in (value, encoded, quote(value, safe="")):
             for line in form.splitlines():
                 if line.strip() and line not in seen:
                     seen.add(line)
