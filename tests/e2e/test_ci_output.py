@@ -139,7 +139,12 @@ def test_github_actions_groups_annotations_masks_and_step_summary(ws: Workspace)
     tail = text[text.index("```text\n", text.index("**`boom`**")) :]
     tail = tail[: tail.index("\n```\n")]
     assert sorted(tail.splitlines()[1:]) == ["::add-mask::not-a-command", "it broke"]
-    assert "### Critical path\n\n`warn` (" in text and "→ `boom` (" in text
+    # Which chain is longest depends on how fast the steps ran; either is a real chain.
+    assert re.search(
+        r"### Critical path\n\n(`warn` \([^)]*\) → `boom` \([^)]*\)|`chatty` \([^)]*\)): "
+        r"[\d.]+s in all\n",
+        text,
+    )
     gantt = text[text.index("```mermaid\ngantt\n") :]
     assert re.search(r"\n    boom :crit, t\d, \d{13}, \d{13}\n", gantt)
     assert SECRET not in text
