@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,8 +19,6 @@ def test_the_hook_definition_runs_flowctl_validate_on_workflow_files() -> None:
     (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "flowctl-validate"
     assert hook["entry"] == "flowctl validate" and hook["language"] == "python"
-    import re
-
     files, exclude = re.compile(hook["files"]), re.compile(hook["exclude"])
 
     def picked(path: str) -> bool:
@@ -74,7 +73,9 @@ def test_pre_commit_try_repo_fails_a_broken_workflow_and_passes_a_good_one(
 
     failed = try_repo(good, bad, project / "other.yaml")
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "flows/bad.yaml:3:27: error: unknown key 'retyr_policy' in step 'a'" in failed.stdout
+    assert re.search(
+        r"flows/bad\.yaml:3:\d+: error: unknown key 'retyr_policy' in step 'a'", failed.stdout
+    )
     assert "other.yaml" not in failed.stdout.split("flowctl validate", 1)[-1]
     passed = try_repo(good)
     assert passed.returncode == 0, passed.stdout + passed.stderr
