@@ -333,6 +333,7 @@ class RunSession:
             cache=cache,
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
+            agents=self._agents(),
         )
         try:
             with _signals(handle_signals, sched) as controller:
@@ -363,6 +364,16 @@ class RunSession:
                 cache.close()
             shutil.rmtree(scratch, ignore_errors=True)
         return self._finish(sched, journal, outcome, record=True)
+
+    def _agents(self) -> Any:
+        """The agent setup of a workflow with agents: history to learn from, and on
+        resume the attempts of earlier sessions (circuits and learning are rebuilt)."""
+        if not self.wf.agents:
+            return None
+        from flowctl.runner.agents.dispatch import AgentSetup
+
+        journal = self.resumption.replay.agent_samples if self.resumption is not None else ()
+        return AgentSetup(history=self.history, journal=tuple(journal))
 
     def _gate(self) -> Any:
         from flowctl.runner.gate import ApprovalGate

@@ -6,10 +6,9 @@ from flowctl.errors import Problem, SpecError
 from flowctl.runner.steps.registry import Registry
 from flowctl.spec.model import Step, Workflow
 
-# Step keys that are parsed and validated but not executed yet (agents: SPEC.md 6).
-# Running a spec that uses them would silently drop what its author asked for, so `run`
-# refuses it instead.
-_UNSUPPORTED_KEYS = ("agent_capability",)
+# Step keys that are parsed and validated but not executed yet. Running a spec that uses
+# them would silently drop what its author asked for, so `run` refuses it instead.
+_UNSUPPORTED_KEYS: tuple[str, ...] = ()
 
 
 def _uses(step: Step, key: str) -> bool:
@@ -20,15 +19,6 @@ def _uses(step: Step, key: str) -> bool:
 def unsupported(wf: Workflow, registry: Registry) -> list[Problem]:
     """Every use of a feature `flowctl run` does not support yet, with its location."""
     problems = []
-    if wf.agents:
-        problems.append(
-            Problem(
-                "agents are not supported yet by `flowctl run`",
-                wf.where("agents"),
-                path="agents",
-                code="unsupported",
-            )
-        )
     for step, _ in wf.walk():
         if step.type not in registry:
             problems.append(

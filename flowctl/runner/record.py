@@ -13,6 +13,7 @@ from typing import Any
 
 from flowctl.errors import StateError
 from flowctl.runner.events import (
+    AgentFailover,
     ApprovalDecided,
     ApprovalRequested,
     CircuitChanged,
@@ -105,6 +106,9 @@ class AuditObserver:
                 data["parent"] = event.parent
             if event.agent is not None:
                 data["agent"] = event.agent
+                data["capability"] = event.capability
+                if event.routing is not None:
+                    data["routing"] = event.routing
             journal.append("step_started", step=event.step, attempt=event.attempt, data=data)
         elif isinstance(event, StepFinished):
             if not event.restored:
@@ -136,6 +140,13 @@ class AuditObserver:
         elif isinstance(event, ApprovalDecided):
             journal.append("approval_decided", step=event.step, data=event.data)
             self._checkpoint(now=True)
+        elif isinstance(event, AgentFailover):
+            journal.append(
+                "agent_failover",
+                step=event.step,
+                attempt=event.attempt,
+                data={"agent": event.agent, "error": event.error},
+            )
         elif isinstance(event, CircuitChanged):
             journal.append(
                 "circuit_state", step=event.step, data={"name": event.name, "state": event.state}
@@ -167,6 +178,8 @@ class AuditObserver:
                 data["reason"] = event.reason
             if event.cached:
                 data["cached"] = True
+            if event.agent is not None:
+                data["agent"] = event.agent
             if event.params is not None:
                 data["params"] = event.params
             if event.variables:
@@ -276,6 +289,10 @@ def _step_record(result: StepResult, step: Step | None) -> StepRecord:
         inputs_sha256=result.inputs_sha256,
         outputs_sha256=result.outputs_sha256,
         metrics=dict(result.metrics),
+        capability=result.capability,
+        agent=result.agent,
+        agent_wait=round(result.agent_wait, 6),
+        agent_attempts=result.agent_attempts,
     )
 
 
@@ -355,6 +372,7 @@ def build_report(
                 "reason": r.reason,
                 "log": str(r.log_path) if r.log_path is not None else None,
                 "metrics": dict(r.metrics),
+                **_agent_fields(r),
             }
         )
     paths = result.paths
@@ -390,6 +408,18 @@ def build_report(
     }
     masked: dict[str, Any] = masker.mask_json(report) if masker else report
     return masked
+
+
+def _agent_fields(result: StepResult) -> dict[str, Any]:
+    """The agent keys of a step in report.json (only steps run on an agent have them)."""
+    if result.capability is None and result.agent is None:
+        return {}
+    return {
+        "capability": result.capability,
+        "agent": result.agent,
+        "agent_wait": round(result.agent_wait, 6),
+        "agent_attempts": [a.to_json() for a in result.agent_attempts],
+    }
 
 
 def report_text(value: Mapping[str, Any]) -> str:

@@ -32,6 +32,7 @@ from flowctl.runner.circuit import CircuitBreakers
 from flowctl.runner.containers import ChildScope, ScopeOutcome
 from flowctl.runner.data import Frame, ParamValidator, RunData
 from flowctl.runner.events import (
+    AgentFailover,
     CircuitChanged,
     RunEvent,
     RunObserver,
@@ -52,6 +53,7 @@ from flowctl.state.paths import RunPaths, safe_file_stem
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
+    from flowctl.runner.agents.dispatch import AgentDispatcher, AgentSetup
     from flowctl.runner.restore import Restore
     from flowctl.runner.steps.base import Approvals
     from flowctl.state.cache import StepCache
@@ -89,6 +91,7 @@ class Scheduler:
         cache: StepCache | None = None,
         gate: Approvals | None = None,
         restore: Restore | None = None,
+        agents: AgentSetup | None = None,
     ) -> None:
         self.workflow = workflow
         self.run_id = run_id
@@ -104,6 +107,9 @@ class Scheduler:
         self.gate = gate
         self.restore = restore
         self.breakers = CircuitBreakers()
+        self.agents: AgentDispatcher | None = (
+            agents.dispatcher(workflow, self.breakers) if agents is not None else None
+        )
         self.saga = Saga()
         self.validator = ParamValidator()
         self.results: dict[str, StepResult] = {}
@@ -144,10 +150,33 @@ class Scheduler:
             path.mkdir()
         return path
 
-    def started(self, step: Step, qid: str, attempt: int, parent: str | None) -> None:
+    def started(
+        self,
+        step: Step,
+        qid: str,
+        attempt: int,
+        parent: str | None,
+        *,
+        agent: str | None = None,
+        routing: Mapping[str, Any] | None = None,
+    ) -> None:
         self.emit(
             StepStarted(
-                step=qid, step_type=step.type.value, attempt=attempt, ts=time.time(), parent=parent
+                step=qid,
+                step_type=step.type.value,
+                attempt=attempt,
+                ts=time.time(),
+                parent=parent,
+                agent=agent,
+                capability=step.agent_capability if agent is not None else None,
+                routing=routing,
+            )
+        )
+
+    def failed_over(self, qid: str, attempt: int, agent: str, error: str) -> None:
+        self.emit(
+            AgentFailover(
+                step=qid, attempt=attempt, agent=agent, error=self.masker.mask(error), ts=time.time()
             )
         )
 
@@ -225,6 +254,7 @@ class Scheduler:
                 params=params if isinstance(params, Mapping) else None,
                 variables=variables,
                 writes=tuple((tuple(p), v) for p, v in writes) if writes else None,
+                agent=result.agent,
             )
         )
 

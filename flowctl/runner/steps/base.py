@@ -113,6 +113,7 @@ class StepContext:
     http_client: Callable[[], Awaitable[httpx.AsyncClient]]  # one shared client per run
     metrics: dict[str, float] = field(default_factory=dict)
     approvals: Approvals | None = None  # set for human_task steps
+    agent: str | None = None  # the agent running this attempt (agent_capability steps)
 
     @property
     def step_id(self) -> str:
