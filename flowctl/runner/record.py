@@ -267,6 +267,7 @@ def run_record(
         max_parallel_steps=max_parallel,
         sla_targets=sla,
         inputs_sha256=inputs_sha256,
+        agents={a.name: (a.capabilities, a.max_concurrency) for a in wf.agents.values()},
     )
 
 

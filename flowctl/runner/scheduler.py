@@ -176,7 +176,11 @@ class Scheduler:
     def failed_over(self, qid: str, attempt: int, agent: str, error: str) -> None:
         self.emit(
             AgentFailover(
-                step=qid, attempt=attempt, agent=agent, error=self.masker.mask(error), ts=time.time()
+                step=qid,
+                attempt=attempt,
+                agent=agent,
+                error=self.masker.mask(error),
+                ts=time.time(),
             )
         )
 

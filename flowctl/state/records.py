@@ -187,8 +187,19 @@ class RunRecord:
     sla_targets: Mapping[str, float] | None = None
     inputs_sha256: str | None = None
     format: int = HISTORY_FORMAT
+    # The workflow's agents: name -> (capabilities, max_concurrency); empty without agents.
+    agents: Mapping[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        out = self._base_json()
+        if self.agents:
+            out["agents"] = {
+                name: {"capabilities": list(caps), "max_concurrency": size}
+                for name, (caps, size) in self.agents.items()
+            }
+        return out
+
+    def _base_json(self) -> dict[str, Any]:
         return {
             "format": self.format,
             "run_id": self.run_id,
@@ -254,4 +265,20 @@ class RunRecord:
             inputs_sha256=_opt(data, "inputs_sha256", str, None),
             steps=tuple(StepRecord.from_json(s) for s in steps_raw),
             edges=tuple(edges),
+            agents=_agents(_opt(data, "agents", dict, None) or {}),
         )
+
+
+def _agents(raw: Mapping[str, Any]) -> dict[str, tuple[tuple[str, ...], int]]:
+    out = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise RecordError("field 'agents' must map names to objects")
+        caps = entry.get("capabilities")
+        size = entry.get("max_concurrency")
+        if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+            raise RecordError(f"field 'agents.{name}.capabilities' must be a list of names")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise RecordError(f"field 'agents.{name}.max_concurrency' must be a positive integer")
+        out[str(name)] = (tuple(caps), size)
+    return out

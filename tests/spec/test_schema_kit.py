@@ -40,6 +40,9 @@ agents:
     working_dir: tools
     env: {MODEL: big}
     max_concurrency: 1
+    timeout: 2m
+    tags: [gpu]
+    circuit_breaker: {failure_threshold: 2, reset_timeout: 1m}
 steps:
   - id: fetch
     name: Fetch the document
@@ -67,6 +70,8 @@ steps:
     error_handlers: [alert]
   - id: ocr
     agent_capability: ocr
+    routing: adaptive
+    failover: true
     dependencies: [fetch]
     input_mapping: {document: workflow.fetched, pages: 3, strict: true}
     input_validation: {type: object, required: [document]}

@@ -61,9 +61,5 @@ def agent_env(
     env["FLOWCTL_AGENT"] = agent.name
     if agent.command is None:
         for name, value in agent.env.items():
-            env[name] = (
-                compile_template(value).render(names)
-                if is_template(value)
-                else value
-            )
+            env[name] = compile_template(value).render(names) if is_template(value) else value
     return env

@@ -22,6 +22,7 @@ from flowctl.spec.model import AgentSpec
 
 T = TypeVar("T")
 
+
 @dataclass(slots=True)
 class _Waiter(Generic[T]):
     """A step waiting for an agent. Offered the current counts, `decide` either takes an
@@ -46,9 +47,7 @@ class AgentPools(Generic[T]):
     def waiting(self, capability: str) -> int:
         return len(self._queues.get(capability, ()))
 
-    async def acquire(
-        self, capability: str, decide: Callable[[], tuple[AgentSpec, T] | None]
-    ) -> T:
+    async def acquire(self, capability: str, decide: Callable[[], tuple[AgentSpec, T] | None]) -> T:
         """Take a slot of the agent `decide` picks, now or when the step's turn comes."""
         queue = self._queues.get(capability)
         if not queue:

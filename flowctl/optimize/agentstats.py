@@ -1,0 +1,120 @@
+"""Per-agent statistics from run history: attempts, success rate, latency, queueing, use.
+
+Read by `flowctl agents` and by optimize's agent rules. Everything comes from the
+history records (each step on an agent lists its attempts as [agent, ok, seconds]; each
+run lists the workflow's agents with their pool sizes), so no spec is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from flowctl.optimize.stats import quantile
+from flowctl.state.records import RunRecord
+
+
+@dataclass(slots=True)
+class AgentStats:
+    """One agent over the runs analysed."""
+
+    name: str
+    capabilities: tuple[str, ...] = ()
+    pool: int | None = None  # max_concurrency, as last recorded
+    runs: int = 0  # runs in which it ran at least one attempt
+    runs_offered: int = 0  # runs of workflows that declared it
+    attempts: int = 0
+    successes: int = 0
+    steps: int = 0  # steps whose last attempt ran on it
+    busy_seconds: float = 0.0  # sum of its attempts' durations
+    offered_seconds: float = 0.0  # pool size x duration of the runs that declared it
+    durations: list[float] = field(default_factory=list)
+    ok_durations: list[float] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)  # agent_wait of steps it got
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.attempts if self.attempts else None
+
+    @property
+    def utilisation(self) -> float | None:
+        """Share of its pool's slot time spent on attempts, over runs that declared it."""
+        return self.busy_seconds / self.offered_seconds if self.offered_seconds > 0 else None
+
+    def p(self, q: float) -> float | None:
+        return quantile(sorted(self.durations), q) if self.durations else None
+
+    def p_ok(self, q: float) -> float | None:
+        return quantile(sorted(self.ok_durations), q) if self.ok_durations else None
+
+    def wait_p95(self) -> float | None:
+        return quantile(sorted(self.waits), 0.95) if self.waits else None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "agent": self.name,
+            "capabilities": list(self.capabilities),
+            "max_concurrency": self.pool,
+            "runs": self.runs,
+            "attempts": self.attempts,
+            "success_rate": _r(self.success_rate),
+            "p50": _r(self.p(0.5)),
+            "p95": _r(self.p(0.95)),
+            "queue_wait_p95": _r(self.wait_p95()),
+            "utilisation": _r(self.utilisation),
+        }
+
+
+def agent_stats(
+    records: Iterable[RunRecord],
+    declared: Mapping[str, tuple[tuple[str, ...], int]] | None = None,
+    *,
+    workflow: str | None = None,
+) -> dict[str, AgentStats]:
+    """Statistics of every agent in `declared` (a spec's agents) and in the records."""
+    stats: dict[str, AgentStats] = {}
+
+    def get(name: str) -> AgentStats:
+        entry = stats.get(name)
+        if entry is None:
+            entry = stats[name] = AgentStats(name)
+        return entry
+
+    for name, (caps, size) in (declared or {}).items():
+        entry = get(name)
+        entry.capabilities, entry.pool = caps, size
+    for record in records:
+        if workflow is not None and record.workflow != workflow:
+            continue
+        for name, (caps, size) in record.agents.items():
+            entry = get(name)
+            if declared is None or name not in declared:
+                entry.capabilities, entry.pool = caps, size
+            entry.runs_offered += 1
+            entry.offered_seconds += size * max(record.duration, 0.0)
+        seen: set[str] = set()
+        for step in record.steps:
+            if step.capability is None:
+                continue
+            if step.agent is not None:
+                final = get(step.agent)
+                final.steps += 1
+                final.waits.append(step.agent_wait)
+                if step.capability not in final.capabilities:
+                    final.capabilities = (*final.capabilities, step.capability)
+            for attempt in step.agent_attempts:
+                entry = get(attempt.agent)
+                entry.attempts += 1
+                entry.successes += attempt.ok
+                entry.busy_seconds += attempt.duration
+                entry.durations.append(attempt.duration)
+                if attempt.ok:
+                    entry.ok_durations.append(attempt.duration)
+                seen.add(attempt.agent)
+        for name in seen:
+            stats[name].runs += 1
+    return stats
+
+
+def _r(value: float | None) -> float | None:
+    return round(value, 6) if value is not None else None
