@@ -7,8 +7,9 @@ run lists the workflow's agents with their pool sizes), so no spec is needed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flowctl.optimize.stats import quantile
 from flowctl.state.records import RunRecord
@@ -118,3 +119,53 @@ def agent_stats(
 
 def _r(value: float | None) -> float | None:
     return round(value, 6) if value is not None else None
+
+
+@dataclass(slots=True)
+class AgentHistory:
+    """What the rules know about the workflow's agents (built by the analysis)."""
+
+    stats: Mapping[str, AgentStats]
+    declared: Mapping[str, tuple[tuple[str, ...], int]]  # the latest run's agents
+    routing: str | None  # the latest run's routing strategy
+    median_run: RunRecord | None  # the completed run of median duration
+    runs: int
+    # model step name -> (capability, sum of failed-attempt seconds per agent, executions)
+    steps: dict[str, tuple[str, dict[str, float], int]] = field(default_factory=dict)
+
+
+MAX_RUNS = 1000  # the newest runs read for agent advice (each is one random read)
+
+
+def load_agent_history(path: Path, offsets: Sequence[int]) -> AgentHistory | None:
+    """The agent view of one workflow's runs (their history offsets, oldest first), or
+    None when its newest run declared no agents."""
+    from flowctl.optimize.aggregate import normalize_step_id
+    from flowctl.state.history import read_record_at
+
+    if not offsets:
+        return None
+    latest = read_record_at(path, offsets[-1])
+    if not latest.agents:
+        return None
+    records = [read_record_at(path, offset) for offset in offsets[-MAX_RUNS:]]
+    steps: dict[str, tuple[str, dict[str, float], int]] = {}
+    for record in records:
+        for step in record.steps:
+            if step.capability is None:
+                continue
+            name = normalize_step_id(step.id)
+            _, failed, executions = steps.get(name, (step.capability, {}, 0))
+            for attempt in step.agent_attempts:
+                if not attempt.ok:
+                    failed[attempt.agent] = failed.get(attempt.agent, 0.0) + attempt.duration
+            steps[name] = (step.capability, failed, executions + 1)
+    completed = sorted((r for r in records if r.status == "completed"), key=lambda r: r.duration)
+    return AgentHistory(
+        stats=agent_stats(records, latest.agents),
+        declared=dict(latest.agents),
+        routing=latest.routing,
+        median_run=completed[(len(completed) - 1) // 2] if completed else None,
+        runs=len(records),
+        steps=steps,
+    )

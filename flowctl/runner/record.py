@@ -268,6 +268,7 @@ def run_record(
         sla_targets=sla,
         inputs_sha256=inputs_sha256,
         agents={a.name: (a.capabilities, a.max_concurrency) for a in wf.agents.values()},
+        routing=wf.routing.value if wf.agents else None,
     )
 
 

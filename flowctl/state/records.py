@@ -189,6 +189,7 @@ class RunRecord:
     format: int = HISTORY_FORMAT
     # The workflow's agents: name -> (capabilities, max_concurrency); empty without agents.
     agents: Mapping[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
+    routing: str | None = None  # the workflow's routing strategy, with agents
 
     def to_json(self) -> dict[str, Any]:
         out = self._base_json()
@@ -197,6 +198,7 @@ class RunRecord:
                 name: {"capabilities": list(caps), "max_concurrency": size}
                 for name, (caps, size) in self.agents.items()
             }
+            out["routing"] = self.routing
         return out
 
     def _base_json(self) -> dict[str, Any]:
@@ -266,6 +268,7 @@ class RunRecord:
             steps=tuple(StepRecord.from_json(s) for s in steps_raw),
             edges=tuple(edges),
             agents=_agents(_opt(data, "agents", dict, None) or {}),
+            routing=_opt(data, "routing", str, None),
         )
 
 

@@ -20,9 +20,13 @@ from dataclasses import dataclass
 from flowctl.runner.agents.learning import AgentLearning
 from flowctl.spec.model import AgentSpec, Routing
 
-# Weight of the exploration bonus of UCB1: sqrt(2 ln N / n) * EXPLORATION. Below 1 because
-# the success rate is only half of the score; an agent with no sample is always tried first.
-EXPLORATION = 0.5
+# Adaptive routing waits for a busy agent rather than take a free one scoring below this
+# share of it (a clearly worse agent is not worth using just because it is free).
+WAIT_BELOW = 0.5
+# Weight of the exploration bonus of UCB1: sqrt(2 ln N / n) * EXPLORATION. Well below 1:
+# the bonus is scaled by speed with the rate, and at 1 it would drown a success-rate gap
+# of 0.9 between two agents with 50 samples each; an agent never tried is tried first.
+EXPLORATION = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +42,12 @@ class Candidate:
     success_rate: float | None = None
     p50: float | None = None
     score: float | None = None  # adaptive only; inf = never tried
+    tried: bool = False  # this step already failed on it (failover)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"agent": self.agent, "busy": self.busy, "size": self.size}
+        if self.tried:
+            out["tried"] = True
         if self.circuit_open:
             out["circuit"] = "open"
         if self.score is not None:
@@ -107,7 +114,7 @@ class Router:
             else None
         )
         candidates = tuple(
-            _candidate(a, free[i], busy.get(a.name, 0), circuit[i], scores, i)
+            _candidate(a, free[i], busy.get(a.name, 0), circuit[i], scores, i, not allowed(a))
             for i, a in enumerate(agents)
         )
         choice = self._pick(strategy, capability, agents, candidates)
@@ -139,7 +146,10 @@ class Router:
         if strategy is Routing.LEAST_BUSY:
             return min(free, key=lambda i: (candidates[i].busy / candidates[i].size, i))
         if strategy is Routing.ADAPTIVE:
-            return max(free, key=lambda i: (candidates[i].score or 0.0, -i))
+            best = max(free, key=lambda i: (candidates[i].score or 0.0, -i))
+            if _worth_waiting(candidates, best):
+                return None
+            return best
         return free[0]
 
 
@@ -181,6 +191,21 @@ def adaptive_scores(
     return out
 
 
+def _worth_waiting(candidates: Sequence[Candidate], best_free: int) -> bool:
+    """Whether a busy, closed-circuit agent scores so much higher than the best free one
+    that the step should wait for it (never when the better one was never tried)."""
+    free_score = candidates[best_free].score or 0.0
+    busy = [
+        c.score
+        for c in candidates
+        if not c.free and not c.tried and not c.circuit_open and c.score is not None and c.busy
+    ]
+    if not busy or math.isinf(free_score):
+        return False
+    top = max(busy)
+    return not math.isinf(top) and free_score < WAIT_BELOW * top
+
+
 def _candidate(
     agent: AgentSpec,
     free: bool,
@@ -188,9 +213,10 @@ def _candidate(
     circuit_open: bool,
     scores: Sequence[Score] | None,
     index: int,
+    tried: bool,
 ) -> Candidate:
     if scores is None:
-        return Candidate(agent.name, free, busy, agent.max_concurrency, circuit_open)
+        return Candidate(agent.name, free, busy, agent.max_concurrency, circuit_open, tried=tried)
     score = scores[index]
     return Candidate(
         agent.name,
@@ -202,6 +228,7 @@ def _candidate(
         success_rate=score.success_rate,
         p50=score.p50,
         score=score.score,
+        tried=tried,
     )
 
 
