@@ -439,3 +439,46 @@ def test_flowctl_agents_lists_pools_and_what_history_says(ws: Workspace) -> None
     missing = ws.cli("agents", "--history", str(ws.path("none.jsonl")))
     assert missing.code == 2
     assert "no history file" in missing.stderr
+
+
+def test_agent_steps_cache_roll_back_and_time_out_like_action_steps(ws: Workspace) -> None:
+    calls, undone = ws.path("calls"), ws.path("undone")
+    spec = ws.spec(
+        f"""
+        name: like-actions
+        env: {{CALLS: {q(calls)}}}
+        agents:
+          stuck: {{capabilities: [slow], run: 'sleep 30', timeout: 300ms}}
+          quick:
+            capabilities: [slow, ocr]
+            run: '{COUNT}; echo "v=$FLOWCTL_PARAM_DOC" >> "$FLOWCTL_OUTPUT"'
+        steps:
+          - id: ocr
+            agent_capability: ocr
+            input_mapping: {{doc: 7}}
+            cache: {{key: "ocr-{{{{ params.doc }}}}"}}
+            rollback_actions:
+              - run: 'echo "$FLOWCTL_STEP_ID" >> {q(undone)}'
+          - id: slow
+            agent_capability: slow
+            dependencies: [ocr]
+          - id: boom
+            dependencies: [slow]
+            run: 'exit 1'
+        """
+    )
+    first = ws.run(spec)
+    assert first.code == 1, first.explain()
+    run = first.run
+    # slow timed out on `stuck` (its agent timeout), then ran on `quick`.
+    [moved] = run.named("agent_failover", "slow")
+    assert moved.data["agent"] == "stuck" and "timed out after 300ms" in moved.data["error"]
+    assert run.step_report("slow")["agent"] == "quick"
+    assert run.outputs("ocr")["v"] == "7"
+    # boom failed: the completed agent step's rollback ran.
+    assert lines(undone) == ["ocr"]
+    second = ws.run(spec)
+    assert second.code == 1, second.explain()
+    cached = second.run.step_report("ocr")
+    assert cached["cached"] is True
+    assert lines(calls).count("ocr quick") == 1  # the agent did not run again
