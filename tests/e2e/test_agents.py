@@ -192,6 +192,12 @@ def test_failover_false_and_errors_that_cannot_heal_stay_on_the_first_agent(
           spare: {{capabilities: [ocr], run: '{COUNT}'}}
         steps:
           - {{id: pinned, agent_capability: ocr, failover: false, continue_on_failure: true}}
+          - id: only_timeouts
+            agent_capability: ocr
+            dependencies: [pinned]
+            trigger_rule: all_done
+            continue_on_failure: true
+            retry_policy: {{max_attempts: 3, delay: 0, retry_on: [timeout]}}
           - id: invalid
             agent_capability: ocr
             continue_on_failure: true
@@ -201,9 +207,11 @@ def test_failover_false_and_errors_that_cannot_heal_stay_on_the_first_agent(
     )
     result = ws.run(spec)
     assert result.code == 0, result.explain()
-    assert lines(calls) == ["pinned broken"]
+    # An exit code is not a timeout: neither retried nor failed over.
+    assert lines(calls) == ["pinned broken", "only_timeouts broken"]
     run = result.run
     assert run.named("agent_failover") == []
+    assert run.step_report("only_timeouts")["attempts"] == 1
     assert run.step_report("pinned")["agent"] == "broken"
     invalid = run.step_report("invalid")
     assert (invalid["status"], invalid["error_kind"], invalid["attempts"]) == (

@@ -3,7 +3,8 @@ gets a fresh set of attempts, until every capable agent has been tried once.
 
 Retries stay on the chosen agent (the step's retry_policy applies per agent). A failure
 that cannot heal (expression, validation, unsupported, cancelled) is not retried and does
-not fail over either; nor does any failure of a step with `failover: false`.
+not fail over either; nor does a failure the step's `retry_on` leaves out (its author said
+it does not heal), nor any failure of a step with `failover: false`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from flowctl.runner.agents.dispatch import AgentDispatcher, Grant
-from flowctl.runner.retry import NEVER_RETRIED
+from flowctl.runner.retry import should_retry
 from flowctl.runner.steps.base import Outputs, StepFailure
 from flowctl.spec.model import ActionStep
 
@@ -33,8 +34,9 @@ class AgentAttempts(Protocol):
         """Every attempt on the granted agent failed; the next agent is asked for."""
 
 
-def heals(failure: StepFailure) -> bool:
-    return failure.retryable and failure.kind not in NEVER_RETRIED
+def heals(step: ActionStep, failure: StepFailure) -> bool:
+    """Whether another agent may succeed where this one failed: what retries would retry."""
+    return should_retry(step.retry_policy, failure)
 
 
 async def run_with_failover(
@@ -50,7 +52,7 @@ async def run_with_failover(
             return await attempts.on_agent(grant)
         except StepFailure as failure:
             tried.add(grant.agent.name)
-            if not step.failover or not heals(failure) or capable <= tried:
+            if not step.failover or not heals(step, failure) or capable <= tried:
                 raise
             attempts.failed_over(grant, failure)
             attempts.let_go()
