@@ -373,7 +373,7 @@ class RunSession:
         from flowctl.runner.agents.dispatch import AgentSetup
 
         journal = self.resumption.replay.agent_samples if self.resumption is not None else ()
-        return AgentSetup(history=self.history, journal=tuple(journal))
+        return AgentSetup(history=self.history, journal=tuple(journal), run_id=self.paths.run_id)
 
     def _gate(self) -> Any:
         from flowctl.runner.gate import ApprovalGate

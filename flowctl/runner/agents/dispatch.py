@@ -50,10 +50,17 @@ class AgentSetup:
 
     history: Path | None = None
     journal: tuple[JournalSample, ...] = ()
+    invoker: AgentInvoker | None = None  # how agents execute (None: in this process)
+    run_id: str | None = None  # the run: its own history lines are not learnt twice
 
     def dispatcher(self, wf: Workflow, breakers: CircuitBreakers) -> AgentDispatcher:
         return AgentDispatcher.for_run(
-            wf, breakers=breakers, history=self.history, journal=self.journal
+            wf,
+            breakers=breakers,
+            history=self.history,
+            journal=self.journal,
+            invoker=self.invoker,
+            run_id=self.run_id,
         )
 
 
@@ -85,6 +92,8 @@ class AgentDispatcher:
         breakers: CircuitBreakers,
         history: Path | None,
         journal: Iterable[JournalSample] = (),
+        invoker: AgentInvoker | None = None,
+        run_id: str | None = None,
     ) -> AgentDispatcher:
         """A dispatcher that has learnt from the history (when some step routes
         adaptively) and from the journal of the run's earlier sessions (on resume)."""
@@ -93,8 +102,8 @@ class AgentDispatcher:
             isinstance(s, ActionStep) and s.routing is Routing.ADAPTIVE for s, _ in wf.walk()
         )
         if adaptive and history is not None:
-            learning.load_history(history, wf.name)
-        dispatcher = cls(wf, breakers=breakers, learning=learning)
+            learning.load_history(history, wf.name, skip_run=run_id)
+        dispatcher = cls(wf, breakers=breakers, learning=learning, invoker=invoker)
         for sample in journal:
             dispatcher.replay(sample)
         return dispatcher

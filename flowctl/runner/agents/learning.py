@@ -57,9 +57,10 @@ class AgentLearning:
         durations = good or [s.duration for s in window]
         return AgentSummary(len(window), len(good), statistics.median(durations))
 
-    def load_history(self, path: Path, workflow: str) -> None:
+    def load_history(self, path: Path, workflow: str, *, skip_run: str | None = None) -> None:
         """Add the agent attempts of earlier runs of `workflow` (oldest first); a missing or
-        unreadable history teaches nothing and is not an error here."""
+        unreadable history teaches nothing and is not an error here. `skip_run` is the run
+        being resumed: its earlier sessions are learnt from its journal instead."""
         from flowctl.errors import FlowctlError
         from flowctl.state.history import iter_history
 
@@ -67,7 +68,7 @@ class AgentLearning:
             return
         try:
             for record in iter_history(path, issues=[]):
-                if record.workflow != workflow:
+                if record.workflow != workflow or record.run_id == skip_run:
                     continue
                 for step in record.steps:
                     if step.capability is None:
