@@ -274,7 +274,7 @@ def optimize(
     ] = None,
 ) -> None:
     """Turn run history into ranked, computed recommendations."""
-    from flowctl.optimize.command import run_optimize
+    from flowctl.commands.optimize import run_optimize
 
     _call(
         lambda: run_optimize(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowctl.errors import FlowctlError, InputError, UsageError
-from flowctl.runner.data import RunData, build_run_data, sha256_json
+from flowctl.runner.engine.rundata import RunData, build_run_data, sha256_json
 from flowctl.runner.events import (
     PausingObserver,
     RunEvent,
@@ -24,10 +24,12 @@ from flowctl.runner.events import (
     RunStarted,
 )
 from flowctl.runner.preflight import check_supported
-from flowctl.runner.record import AuditObserver, build_report, iso, run_record, write_json
+from flowctl.runner.record.history import run_record
+from flowctl.runner.record.journal import AuditObserver, iso
+from flowctl.runner.record.report import build_report, write_json
 from flowctl.runner.results import RunResult, StepResult
-from flowctl.runner.scheduler import Scheduler, SchedulerOutcome
-from flowctl.runner.session import session_lock
+from flowctl.runner.engine.scheduler import Scheduler, SchedulerOutcome
+from flowctl.runner.runlock import run_lock
 from flowctl.runner.steps.registry import Registry, default_registry
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import LoopStep, Step, StepType, Workflow
@@ -38,7 +40,7 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
-    from flowctl.runner.restore import Replay, Restore
+    from flowctl.runner.resume.restore import Replay, Restore
     from flowctl.runner.signals import SignalController
     from flowctl.state.cache import StepCache
 
@@ -110,7 +112,7 @@ class ApprovalOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resumption:
-    """What a resumed session starts from (built by flowctl.runner.resume)."""
+    """What a resumed session starts from (built by flowctl.runner.resume.run)."""
 
     replay: Replay
     restore: Restore
@@ -246,7 +248,7 @@ class RunSession:
     ) -> RunResult:
         paths = self.paths
         try:
-            with session_lock(paths.run_dir, paths.run_id):
+            with run_lock(paths.run_dir, paths.run_id):
                 return await self._execute(
                     observers=observers,
                     registry=registry,
@@ -275,7 +277,7 @@ class RunSession:
         if resumption is not None:
             rebuild_notes = _rebuild_data(wf, resumption, data)
         if wf.source and Path(wf.source).is_file():
-            from flowctl.runner.pycall import ensure_on_sys_path
+            from flowctl.runner.calls.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
         journal = AuditJournal(
@@ -376,7 +378,7 @@ class RunSession:
         return AgentSetup(history=self.history, journal=tuple(journal), run_id=self.paths.run_id)
 
     def _gate(self) -> Any:
-        from flowctl.runner.gate import ApprovalGate
+        from flowctl.runner.approval.gate import ApprovalGate
 
         if not any(step.type is StepType.HUMAN_TASK for step, _ in self.wf.walk()):
             return None
@@ -480,7 +482,7 @@ def _step_cache(wf: Workflow, paths: RunPaths, masker: SecretMasker) -> StepCach
     """The state directory's step cache, when some step has `cache:` (opened on first use)."""
     if not any(step.cache is not None for step, _ in wf.walk()):
         return None
-    from flowctl.runner.caching import cache_path
+    from flowctl.runner.engine.cache_lookup import cache_path
     from flowctl.state.cache import StepCache
 
     return StepCache(cache_path(paths.state_dir), masker=masker)

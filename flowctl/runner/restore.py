@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowctl.runner.agents.dispatch import JournalSample
-from flowctl.runner.approvals import DECIDED, REQUESTED, ApprovalDecision, decision_from_event
-from flowctl.runner.data import write_path
-from flowctl.runner.gate import parse_ts
+from flowctl.runner.approval.decisions import DECIDED, REQUESTED, ApprovalDecision, decision_from_event
+from flowctl.runner.engine.rundata import write_path
+from flowctl.state.audit import parse_ts
 from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import StepFailure
 from flowctl.spec.model import Step, StepType
@@ -280,7 +280,7 @@ class Restore:
     ) -> list[str]:
         """Write the restored steps' output_mapping results into `workflow`, in their
         completion order; returns warnings for mappings that could not be re-applied."""
-        from flowctl.runner.data import apply_output_mapping
+        from flowctl.runner.engine.rundata import apply_output_mapping
 
         warnings = []
         for restored in self._restored.values():

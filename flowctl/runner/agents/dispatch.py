@@ -17,7 +17,7 @@ from flowctl.runner.agents.learning import AgentLearning
 from flowctl.runner.agents.pool import AgentPools
 from flowctl.runner.agents.registry import AgentRegistry
 from flowctl.runner.agents.routing import Decision, Router
-from flowctl.runner.circuit import CircuitBreakers, CircuitOpenError, CircuitState
+from flowctl.runner.failure.circuit import CircuitBreakers, CircuitOpenError, CircuitState
 from flowctl.spec.model import ActionStep, AgentSpec, Routing, Workflow
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from flowctl.runner.agents.dispatch import AgentDispatcher, Grant
-from flowctl.runner.retry import should_retry
+from flowctl.runner.failure.retry import should_retry
 from flowctl.runner.steps.base import Outputs, StepFailure
 from flowctl.spec.model import ActionStep
 
