@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowctl.runner.agents.dispatch import JournalSample
-from flowctl.runner.approval.decisions import DECIDED, REQUESTED, ApprovalDecision, decision_from_event
+from flowctl.runner.approval.decisions import (
+    DECIDED,
+    REQUESTED,
+    ApprovalDecision,
+    decision_from_event,
+)
 from flowctl.runner.engine.rundata import write_path
-from flowctl.state.audit import parse_ts
 from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import StepFailure
 from flowctl.spec.model import Step, StepType
-from flowctl.state.audit import AuditEvent
+from flowctl.state.audit import AuditEvent, parse_ts
 from flowctl.status import StepStatus
 
 RESET = "step_reset"  # resume --from: the step's earlier state no longer counts

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from flowctl.durations import format_duration
 from flowctl.errors import ExpressionError, FlowctlError, StateError
-from flowctl.runner.failure.circuit import counts_against_circuit
 from flowctl.runner.engine.containers import ChildScope, ContainerExecutor, ContainerFailure
 from flowctl.runner.engine.rundata import (
     Writes,
@@ -21,9 +20,11 @@ from flowctl.runner.engine.rundata import (
     sha256_json,
     step_env,
 )
-from flowctl.runner.results import StepResult
-from flowctl.runner.failure.retry import call_with_retries
 from flowctl.runner.engine.steplog import FileStepLog
+from flowctl.runner.events import AgentFailover, CircuitChanged, StepRetrying, StepStarted
+from flowctl.runner.failure.circuit import counts_against_circuit
+from flowctl.runner.failure.retry import call_with_retries
+from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import (
     ApprovalPending,
     FailureKind,
@@ -161,15 +162,15 @@ class _StepRun:
 
     def __init__(self, scope: ScopeRun, step: Step, qid: str) -> None:
         self.scope = scope
-        self.sched = scope.sched
+        self.services = scope.services
         self.step = step
         self.qid = qid
-        self.entry = self.sched.registry[step.type]
+        self.entry = self.services.registry[step.type]
         self.progress = _Progress()
-        self.log = FileStepLog(self.sched.log_path(qid), self.sched.masker)
-        self.names = scope.frame.names(self.sched.data)
-        self.key = f"{self.sched.run_id}:{qid}"  # FLOWCTL_IDEMPOTENCY_KEY: run, step, iteration
-        self.slot = _Slot(self.sched.pool if self.entry.uses_slot else None)
+        self.log = FileStepLog(self.services.files.log_path(qid), self.services.masker)
+        self.names = scope.frame.names(self.services.data)
+        self.key = f"{self.services.run_id}:{qid}"  # FLOWCTL_IDEMPOTENCY_KEY: run, step, iteration
+        self.slot = _Slot(self.services.pool if self.entry.uses_slot else None)
         # The container's max_concurrency slot is held for the child's whole run, retries
         # included, and like the run's slot it is given back after the final event.
         self.limit = _Slot(scope.limit)
@@ -189,11 +190,11 @@ class _StepRun:
             outputs = await self._outputs()
         except StepFailure as failure:
             status = StepStatus.FAILED
-            error = self.sched.masker.mask(failure.message)
+            error = self.services.masker.mask(failure.message)
             kind = failure_tag(failure)
             outputs = failure.outputs
             if isinstance(failure, ContainerFailure) and failure.cause is not None:
-                self.sched.causes[self.qid] = failure.cause
+                self.scope.note_cause(self.qid, failure.cause)
         except ApprovalPending as pending:
             status = StepStatus.WAITING
             reason = str(pending)
@@ -214,7 +215,7 @@ class _StepRun:
         try:
             result = self._result(status, outputs, error=error, kind=kind, reason=reason)
             if record:
-                self.sched.record(step, result, names=self.names, writes=self.writes)
+                self.scope.record(step, result, names=self.names, writes=self.writes)
         finally:
             self.slot.release()
             self.limit.release()
@@ -225,16 +226,16 @@ class _StepRun:
         step = self.step
         key: str | None = None
         outputs: Outputs | None = None
-        if step.cache is not None and self.sched.cache is not None:
+        if step.cache is not None and self.services.cache is not None:
             key, outputs = await self._from_cache()
         if outputs is not None:
             self.cached = True
         elif self.entry.container is not None:
             outputs = await self._container(self.entry.container)
-        elif isinstance(step, ActionStep) and step.agent_capability and self.sched.agents:
+        elif isinstance(step, ActionStep) and step.agent_capability and self.services.agents:
             from flowctl.runner.agents.failover import run_with_failover
 
-            outputs = await run_with_failover(self.sched.agents, step, self)
+            outputs = await run_with_failover(self.services.agents, step, self)
         else:
             outputs = await call_with_retries(
                 step.retry_policy, self._attempt, on_retry=self._on_retry
@@ -244,7 +245,7 @@ class _StepRun:
         if step.output_mapping:
             try:
                 self.writes = apply_output_mapping(
-                    step, outputs, self.names, self.sched.data.workflow
+                    step, outputs, self.names, self.services.data.workflow
                 )
             except StepFailure as failure:
                 failure.outputs = failure.outputs or outputs
@@ -263,7 +264,7 @@ class _StepRun:
         """
         from flowctl.runner.engine.cache_lookup import lookup, step_cache_key
 
-        cache = self.sched.cache
+        cache = self.services.cache
         assert cache is not None
         try:
             self._params()
@@ -285,10 +286,10 @@ class _StepRun:
     async def _to_cache(self, key: str, outputs: Outputs) -> None:
         from flowctl.runner.engine.cache_lookup import store
 
-        cache = self.sched.cache
+        cache = self.services.cache
         assert cache is not None and self.step.cache is not None
         try:
-            await store(cache, key, outputs, self.step.cache.ttl, self.sched.run_id)
+            await store(cache, key, outputs, self.step.cache.ttl, self.services.run_id)
         except StateError as err:  # the step has completed either way
             self._note(f"[flowctl] outputs not cached: {err}\n")
 
@@ -305,10 +306,10 @@ class _StepRun:
             # A failure here is never retried: expression or validation errors cannot heal.
             params = resolve_params(step, self.names)
             self.names["params"] = params
-            self.sched.validator.check(step, params)
+            self.services.validator.check(step, params)
             progress.params = params
             progress.env = step_env(
-                self.sched.data, params, qualified_id=self.qid, idempotency_key=self.key
+                self.services.data, params, qualified_id=self.qid, idempotency_key=self.key
             )
         return progress.params
 
@@ -323,22 +324,22 @@ class _StepRun:
         return StepContext(
             step=step,
             qualified_id=self.qid,
-            run_id=self.sched.run_id,
+            run_id=self.services.run_id,
             attempt=attempt,
             params=params,
             names=self.names,
             env=env,
             log=self.log,
-            masker=self.sched.masker,
-            workdir=self.sched.workdir,
+            masker=self.services.masker,
+            workdir=self.services.workdir,
             # Not made up front: a directory per attempt costs as much as the rest of a no-op
             # step's scheduling (shell steps write files beside the path instead).
-            scratch=self.sched.new_scratch(create=False),
+            scratch=self.services.files.new_scratch(create=False),
             timeout=self._attempt_timeout(grant) or step.timeout,
             idempotency_key=self.key,
-            http_client=self.sched.http_client,
+            http_client=self.services.http_client,
             metrics=progress.metrics,
-            approvals=self.sched.gate if step.type is StepType.HUMAN_TASK else None,
+            approvals=self.services.gate if step.type is StepType.HUMAN_TASK else None,
             agent=grant.agent.name if grant is not None else None,
         )
 
@@ -347,8 +348,17 @@ class _StepRun:
     ) -> StepContext:
         self.progress.begin(attempt)
         agent = grant.agent.name if grant is not None else None
-        self.sched.started(
-            self.step, self.qid, attempt, self.scope.parent, agent=agent, routing=routing
+        self.services.emit(
+            StepStarted(
+                step=self.qid,
+                step_type=self.step.type.value,
+                attempt=attempt,
+                ts=time.time(),
+                parent=self.scope.parent,
+                agent=agent,
+                capability=self.step.agent_capability if agent is not None else None,
+                routing=routing,
+            )
         )
         if attempt > 1 and self.log.written:
             where = f" on agent {agent}" if agent is not None else ""
@@ -366,8 +376,8 @@ class _StepRun:
         self.progress.agent_wait += grant.queued
 
     def let_go(self) -> None:
-        if self.grant is not None and self.sched.agents is not None:
-            self.sched.agents.release(self.grant.agent)
+        if self.grant is not None and self.services.agents is not None:
+            self.services.agents.release(self.grant.agent)
         self.grant = None
 
     async def on_agent(self, grant: Grant) -> Outputs:
@@ -384,7 +394,15 @@ class _StepRun:
         return await call_with_retries(self.step.retry_policy, attempt, on_retry=on_retry)
 
     def failed_over(self, grant: Grant, failure: StepFailure) -> None:
-        self.sched.failed_over(self.qid, self.progress.attempts, grant.agent.name, failure.message)
+        self.services.emit(
+            AgentFailover(
+                step=self.qid,
+                attempt=self.progress.attempts,
+                agent=grant.agent.name,
+                error=self.services.masker.mask(failure.message),
+                ts=time.time(),
+            )
+        )
         self._note(
             f"[flowctl] every attempt on agent {grant.agent.name} failed; trying the next agent\n"
         )
@@ -403,8 +421,8 @@ class _StepRun:
         if grant is None:
             executor = self.entry.leaf
         else:
-            assert self.sched.agents is not None
-            executor = self.sched.agents.executor(grant.agent)
+            assert self.services.agents is not None
+            executor = self.services.agents.executor(grant.agent)
         assert executor is not None
         waited = time.perf_counter()
         await self.slot.acquire()
@@ -420,7 +438,7 @@ class _StepRun:
         ]
         if not circuits and grant is None:
             return await self._call(executor, ctx)
-        breakers = self.sched.breakers
+        breakers = self.services.breakers
         passed: list[CircuitBreakerSpec] = []
         try:
             for circuit in circuits:
@@ -453,15 +471,17 @@ class _StepRun:
         return outputs
 
     def _observe(self, grant: Grant | None, *, ok: bool, duration: float) -> None:
-        if grant is None or self.sched.agents is None:
+        if grant is None or self.services.agents is None:
             return
         capability = grant.decision.capability
-        self.sched.agents.observe(capability, grant.agent, ok=ok, duration=duration)
+        self.services.agents.observe(capability, grant.agent, ok=ok, duration=duration)
         self.progress.agent_attempts.append(AgentAttempt(grant.agent.name, ok, round(duration, 6)))
 
     def _circuit_moved(self, circuit: CircuitBreakerSpec, state: str | None) -> None:
         if state is not None:
-            self.sched.circuit_changed(circuit.name, str(state), self.qid)
+            self.services.emit(
+                CircuitChanged(name=circuit.name, state=str(state), step=self.qid, ts=time.time())
+            )
 
     def _attempt_timeout(self, grant: Grant | None = None) -> float | None:
         """A human_task waits as long as its approval allows unless its author set a
@@ -496,7 +516,15 @@ class _StepRun:
             raise _as_failure(exc) from None
 
     def _on_retry(self, attempt: int, failure: StepFailure, delay: float) -> None:
-        self.sched.retrying(self.qid, attempt, failure.message, delay)
+        self.services.emit(
+            StepRetrying(
+                step=self.qid,
+                attempt=attempt,
+                error=self.services.masker.mask(failure.message),
+                delay=delay,
+                ts=time.time(),
+            )
+        )
         self.slot.release()  # nobody should wait for a slot while this step only waits
 
     async def _container(self, executor: ContainerExecutor) -> Outputs:
