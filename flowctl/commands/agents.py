@@ -43,6 +43,9 @@ def run_agents(spec: Path | None, history: Path, *, fmt: str = "table") -> int:
         workflow = wf.name
     records = _records(history, required=spec is None)
     found = agent_stats(records, declared, workflow=workflow)
+    if spec is not None:
+        for agent in wf.agents.values():
+            found[agent.name].tags = agent.tags
     stats = sorted(found.values(), key=_order(declared))
     if chosen is AgentsFormat.JSON:
         document = {"history": str(history), "agents": [s.to_json() for s in stats]}
@@ -85,7 +88,8 @@ def _table(stats: list[AgentStats]) -> Table:
         return f"{value:.0%}" if value is not None else "-"
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("agent", "capabilities"):
+    tagged = any(entry.tags for entry in stats)
+    for column in ("agent", "capabilities", *(("tags",) if tagged else ())):
         table.add_column(column)
     for column in ("pool", "runs", "attempts", "success", "p50", "p95", "queue p95", "use"):
         table.add_column(column, justify="right")
@@ -93,6 +97,7 @@ def _table(stats: list[AgentStats]) -> Table:
         table.add_row(
             entry.name,
             ", ".join(entry.capabilities),
+            *((", ".join(entry.tags),) if tagged else ()),
             str(entry.pool) if entry.pool is not None else "-",
             str(entry.runs),
             str(entry.attempts),

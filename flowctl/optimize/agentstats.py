@@ -22,6 +22,7 @@ class AgentStats:
     name: str
     capabilities: tuple[str, ...] = ()
     pool: int | None = None  # max_concurrency, as last recorded
+    tags: tuple[str, ...] = ()  # from the spec, when one was given
     runs: int = 0  # runs in which it ran at least one attempt
     runs_offered: int = 0  # runs of workflows that declared it
     attempts: int = 0
@@ -56,6 +57,7 @@ class AgentStats:
             "agent": self.name,
             "capabilities": list(self.capabilities),
             "max_concurrency": self.pool,
+            "tags": list(self.tags),
             "runs": self.runs,
             "attempts": self.attempts,
             "success_rate": _r(self.success_rate),

@@ -421,6 +421,7 @@ def test_flowctl_agents_lists_pools_and_what_history_says(ws: Workspace) -> None
         "agent": "accurate_ocr",
         "capabilities": ["ocr"],
         "max_concurrency": 1,
+        "tags": [],
         "runs": 4,
         "attempts": 4,
         "success_rate": 1.0,
@@ -490,3 +491,39 @@ def test_agent_steps_cache_roll_back_and_time_out_like_action_steps(ws: Workspac
     cached = second.run.step_report("ocr")
     assert cached["cached"] is True
     assert lines(calls).count("ocr quick") == 1  # the agent did not run again
+
+
+def test_a_python_agent_gets_params_ctx_agent_and_its_templated_env(ws: Workspace) -> None:
+    (ws.root / "pyagents.py").write_text(
+        "def work(doc, ctx):\n"
+        "    return {'doc': doc, 'agent': ctx.agent, 'mode': ctx.env['MODE'],\n"
+        "            'key': ctx.env['FLOWCTL_IDEMPOTENCY_KEY']}\n"
+    )
+    spec = ws.spec(
+        """
+        name: python-agent
+        inputs:
+          mode: {type: string, default: careful}
+        agents:
+          worker:
+            capabilities: [work]
+            python: "pyagents:work"
+            env: {MODE: "{{ inputs.mode }}-mode"}
+            tags: [local]
+        steps:
+          - {id: job, agent_capability: work, input_mapping: {doc: 42}}
+        """
+    )
+    result = ws.run(spec)
+    assert result.code == 0, result.explain()
+    run = result.run
+    assert run.outputs("job") == {
+        "doc": 42,
+        "agent": "worker",
+        "mode": "careful-mode",
+        "key": f"{run.run_id}:job",
+    }
+    listed = ws.cli("agents", str(spec), "--format", "json")
+    assert listed.code == 0, listed.explain()
+    [worker] = json.loads(listed.stdout)["agents"]
+    assert (worker["tags"], worker["attempts"], worker["success_rate"]) == (["local"], 1, 1.0)
