@@ -4,7 +4,9 @@ Both specs run the same async no-op function 1,000 times as independent steps at
 max_parallel_steps 10: once as `python:` steps, once as `agent_capability:` steps over 4
 python agents (pools of 3; first_available routing, and again adaptive routing). Timed
 whole-process (`flowctl run SPEC --no-progress`, exec to exit), interleaved, median of
---runs each. Target (issue 12): agent steps <= 1.1x plain steps.
+--runs each. Target (issue 12): agent steps <= 1.1x plain steps. The same specs are then
+timed in this process (`run_workflow`, interleaved medians), for information: on a busy
+machine the whole-process numbers vary by more than the cost being measured.
 
 Usage: .venv/bin/python benchmarks/bench_agents.py [--runs 9] [--steps 1000]
 """
@@ -62,6 +64,22 @@ def wall(spec: Path, state: Path) -> float:
     return elapsed
 
 
+def in_process(paths: dict[str, Path], root: Path, runs: int) -> dict[str, list[float]]:
+    """Interleaved in-process timings of run_workflow (spec loading excluded)."""
+    sys.path.insert(0, str(root))
+    from flowctl.api import run_workflow
+    from flowctl.spec.load import load_workflow
+
+    loaded = {name: load_workflow(path) for name, path in paths.items()}
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for i in range(runs):
+        for name, wf in loaded.items():
+            start = time.perf_counter()
+            run_workflow(wf, state_dir=root / f"inner-{name}-{i}", workdir=root)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
@@ -83,6 +101,7 @@ def main() -> int:
         for i in range(args.runs):
             for name, path in paths.items():  # interleaved: load changes hit all alike
                 times[name].append(wall(path, root / f"state-{name}-{i}"))
+        inner = in_process(paths, root, args.runs)
     plain = statistics.median(times["plain"])
     print(f"{args.steps} steps, median of {args.runs} whole-process runs each")
     print(f"  plain python steps      {plain * 1000:8.1f} ms")
@@ -93,6 +112,12 @@ def main() -> int:
         verdict = "ok" if ratio <= TARGET else f"MISSED (target <= {TARGET}x)"
         ok = ok and ratio <= TARGET
         print(f"  agents, {name:<16}{median * 1000:8.1f} ms  {ratio:.3f}x  {verdict}")
+    base = statistics.median(inner["plain"])
+    print(f"in-process run_workflow, median of {args.runs}: plain {base * 1000:.1f} ms", end="")
+    for name in ("first_available", "adaptive"):
+        median = statistics.median(inner[name])
+        print(f", {name} {median * 1000:.1f} ms ({median / base:.3f}x)", end="")
+    print()
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -41,6 +41,9 @@ class AgentLearning:
 
     def __init__(self) -> None:
         self._samples: dict[tuple[str, str], collections.deque[Sample]] = {}
+        # Summaries are read at every routing decision and change only when a sample is
+        # added: computed once per change (a median of up to WINDOW values).
+        self._summaries: dict[tuple[str, str], AgentSummary] = {}
 
     def add(self, capability: str, agent: str, *, ok: bool, duration: float) -> None:
         key = (capability, agent)
@@ -48,14 +51,22 @@ class AgentLearning:
         if window is None:
             window = self._samples[key] = collections.deque(maxlen=WINDOW)
         window.append(Sample(ok, max(0.0, duration)))
+        self._summaries.pop(key, None)
 
     def summary(self, capability: str, agent: str) -> AgentSummary:
-        window = self._samples.get((capability, agent))
+        key = (capability, agent)
+        known = self._summaries.get(key)
+        if known is not None:
+            return known
+        window = self._samples.get(key)
         if not window:
             return AgentSummary(0, 0, None)
         good = [s.duration for s in window if s.ok]
         durations = good or [s.duration for s in window]
-        return AgentSummary(len(window), len(good), statistics.median(durations))
+        summary = self._summaries[key] = AgentSummary(
+            len(window), len(good), statistics.median(durations)
+        )
+        return summary
 
     def load_history(self, path: Path, workflow: str, *, skip_run: str | None = None) -> None:
         """Add the agent attempts of earlier runs of `workflow` (oldest first); a missing or
