@@ -33,6 +33,7 @@ class StepReport:
     log_tail: str = ""
     reason: str | None = None  # why it was skipped or cancelled
     agent: str | None = None  # the agent of its last attempt (agent_capability steps)
+    up_to_date: bool = False  # passed without running: its files had not changed
 
 
 _UNFINISHED = {
@@ -85,6 +86,8 @@ def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:
     if step.status is StepStatus.ROLLED_BACK:
         # It did its work, which the saga then undid: a pass, but say so.
         notes.append("completed, then rolled back after the run failed")
+    if step.up_to_date:
+        notes.append("up to date: not run, its sources and definition had not changed")
     if step.log_tail and step.status is not StepStatus.FAILED:
         notes.append(step.log_tail)
     if notes:
@@ -162,6 +165,7 @@ def step_reports(
                 log_tail=tail,
                 reason=item.reason,
                 agent=agents.get(step),
+                up_to_date=item.up_to_date,
             )
         )
     return reports

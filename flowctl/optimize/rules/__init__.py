@@ -7,6 +7,7 @@ from flowctl.optimize.rules.agents import agents
 from flowctl.optimize.rules.base import Context, Rule
 from flowctl.optimize.rules.caching import caching
 from flowctl.optimize.rules.concurrency import concurrency
+from flowctl.optimize.rules.files import declare_files
 from flowctl.optimize.rules.flaky import flaky
 from flowctl.optimize.rules.parallelization import parallelization
 from flowctl.optimize.rules.regression import regression
@@ -18,6 +19,7 @@ from flowctl.optimize.rules.timeout import timeout
 RULES: tuple[Rule, ...] = (
     parallelization,
     caching,
+    declare_files,
     concurrency,
     regression,
     retry,

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     import httpx
 
     from flowctl.runner.agents.dispatch import AgentSetup
+    from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Restore
     from flowctl.runner.steps.base import Approvals
     from flowctl.state.cache import StepCache
@@ -91,6 +92,7 @@ class Scheduler:
         gate: Approvals | None = None,
         restore: Restore | None = None,
         agents: AgentSetup | None = None,
+        file_options: FileOptions | None = None,
     ) -> None:
         self.workflow = workflow
         self.run_id = run_id
@@ -105,6 +107,7 @@ class Scheduler:
         self.cache = cache
         self.gate = gate
         self.restore = restore
+        self.file_options = file_options  # sources/generates: None when no step declares any
         self.breakers = CircuitBreakers()
         self.agents = agents.dispatcher(workflow, self.breakers) if agents is not None else None
         self.saga = Saga()
@@ -150,6 +153,8 @@ class Scheduler:
                 validator=self.validator,
                 emit=self.emit,
                 agents=self.agents,
+                workflow_name=self.workflow.name,
+                file_options=self.file_options,
             )
         return self._services
 
@@ -208,6 +213,7 @@ class Scheduler:
                 error_kind=result.error_kind,
                 reason=result.reason,
                 cached=result.cached,
+                up_to_date=result.up_to_date,
                 handled=result.handled,
                 by_condition=result.by_condition,
                 restored=result.restored,

@@ -171,6 +171,8 @@ class AuditObserver:
                 data["cached"] = True
             if event.agent is not None:
                 data["agent"] = event.agent
+            if event.up_to_date:
+                data["up_to_date"] = True
             if event.params is not None:
                 data["params"] = event.params
             if event.variables:
