@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowctl.runner.agents.invoke import AgentExecutor, AgentInvoker, LocalInvoker
-from flowctl.runner.agents.learning import AgentLearning
+from flowctl.runner.agents.learning import AgentLearning, JournalSample
 from flowctl.runner.agents.pool import AgentPools
 from flowctl.runner.agents.registry import AgentRegistry
 from flowctl.runner.agents.routing import Decision, Router
@@ -31,16 +31,6 @@ class Grant:
     @property
     def agent(self) -> AgentSpec:
         return self.decision.agent
-
-
-@dataclass(frozen=True, slots=True)
-class JournalSample:
-    """One attempt on an agent, as a journal of an earlier session recorded it."""
-
-    capability: str
-    agent: str
-    ok: bool
-    duration: float
 
 
 @dataclass(frozen=True, slots=True)

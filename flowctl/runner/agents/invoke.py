@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from flowctl.expressions import compile_template, is_template
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import AgentSpec
 
@@ -59,7 +58,9 @@ def agent_env(
     agent's `env` (a run agent's env belongs to its command, as for action steps)."""
     env = dict(base)
     env["FLOWCTL_AGENT"] = agent.name
-    if agent.command is None:
+    if agent.command is None and agent.env:
+        from flowctl.expressions import compile_template, is_template
+
         for name, value in agent.env.items():
             env[name] = compile_template(value).render(names) if is_template(value) else value
     return env

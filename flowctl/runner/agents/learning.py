@@ -94,3 +94,13 @@ class AgentLearning:
     def extend(self, capability: str, agent: str, samples: Iterable[Sample]) -> None:
         for sample in samples:
             self.add(capability, agent, ok=sample.ok, duration=sample.duration)
+
+
+@dataclass(frozen=True, slots=True)
+class JournalSample:
+    """One attempt on an agent, as a journal of an earlier session recorded it."""
+
+    capability: str
+    agent: str
+    ok: bool
+    duration: float

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flowctl.runner.agents.dispatch import JournalSample
+from flowctl.runner.agents.learning import JournalSample
 from flowctl.runner.approval.decisions import (
     DECIDED,
     REQUESTED,
