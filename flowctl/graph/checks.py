@@ -7,6 +7,7 @@ from flowctl.graph.agents import check_agents
 from flowctl.graph.dataflow import check_dataflow
 from flowctl.graph.flow import check_flow
 from flowctl.graph.index import StepIndex
+from flowctl.graph.nestedshell import check_nested_shells
 from flowctl.graph.refcheck import check_ids, check_refs
 from flowctl.spec.model import Workflow
 
@@ -16,6 +17,7 @@ def check_workflow(wf: Workflow) -> list[Problem]:
     index = StepIndex(wf)
     problems = [*check_ids(index), *check_refs(index), *check_flow(index), *check_dataflow(index)]
     problems.extend(check_agents(wf))
+    problems.extend(check_nested_shells(index))
     return sorted(problems, key=_sort_key)
 
 
