@@ -367,6 +367,23 @@ def optimize(
     )
 
 
+@app.command()
+def agents(
+    spec: Annotated[
+        Path | None, typer.Argument(help="Workflow file (default: every agent in history).")
+    ] = None,
+    history: History = None,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """List agents: capabilities, pool size, and from history their runs, success rate,
+    p50/p95 latency, queue wait p95 and utilisation."""
+    from flowctl.commands.agents import run_agents
+
+    path = history if history is not None else state_dir / "history.jsonl"
+    _call(lambda: run_agents(spec, path, fmt=format.lower()))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -20,6 +20,7 @@ from flowctl.progress.format import (
 )
 from flowctl.progress.pausing import PauseCount
 from flowctl.runner.events import (
+    AgentFailover,
     ApprovalDecided,
     ApprovalRequested,
     CircuitChanged,
@@ -117,6 +118,11 @@ class PlainProgress(Closing):
             approved, text = words.decision(event.data)
             mark = sym.of(StepStatus.COMPLETED if approved else StepStatus.FAILED)
             return f"{mark} {safe_text(event.step)} {text}"
+        if isinstance(event, AgentFailover):
+            return (
+                f"{sym.retry} {safe_text(event.step)} failing over from agent "
+                f"{safe_text(event.agent)}: {one_line(event.error)}"
+            )
         if isinstance(event, CircuitChanged):
             return f"{sym.circuit} {words.circuit(event.name, event.state, event.step)}"
         if isinstance(event, RollbackStarted | RollbackActionDone | RollbackFinished):

@@ -45,6 +45,7 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.agents.dispatch import AgentSetup
     from flowctl.runner.approval.gate import ApprovalGate
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Replay, Restore
@@ -360,6 +361,7 @@ class RunSession:
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
             executor=executor,
+            agents=self._agents(),
             file_options=self.files,
         )
         try:
@@ -392,6 +394,16 @@ class RunSession:
                 _evict_files(wf, paths.state_dir)
             shutil.rmtree(scratch, ignore_errors=True)
         return self._finish(sched, journal, outcome, record=True)
+
+    def _agents(self) -> AgentSetup | None:
+        """The agent setup of a workflow with agents: history to learn from, and on
+        resume the attempts of earlier sessions (circuits and learning are rebuilt)."""
+        if not self.wf.agents:
+            return None
+        from flowctl.runner.agents.dispatch import AgentSetup
+
+        journal = self.resumption.replay.agent_samples if self.resumption is not None else ()
+        return AgentSetup(history=self.history, journal=tuple(journal), run_id=self.paths.run_id)
 
     def _gate(self) -> ApprovalGate | None:
         from flowctl.runner.approval.gate import ApprovalGate

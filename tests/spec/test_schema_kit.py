@@ -40,6 +40,9 @@ agents:
     working_dir: tools
     env: {MODEL: big}
     max_concurrency: 1
+    timeout: 2m
+    tags: [gpu]
+    circuit_breaker: {failure_threshold: 2, reset_timeout: 1m}
 executor: {type: dask, scheduler: "tcp://127.0.0.1:8786", workers: 2}
 steps:
   - id: fetch
@@ -70,6 +73,8 @@ steps:
     error_handlers: [alert]
   - id: ocr
     agent_capability: ocr
+    routing: adaptive
+    failover: true
     dependencies: [fetch]
     input_mapping: {document: workflow.fetched, pages: 3, strict: true}
     input_validation: {type: object, required: [document]}
