@@ -73,6 +73,24 @@ Output = Annotated[
 NoProgress = Annotated[
     bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
 ]
+Executor = Annotated[
+    str | None,
+    typer.Option(
+        "--executor", help="Where action steps run: local or dask (default $FLOWCTL_EXECUTOR)."
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler address, tcp://HOST:8786 (default $FLOWCTL_DASK_SCHEDULER); "
+        "without one, a local cluster.",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", help="Worker processes of the local Dask cluster.", min=1),
+]
 ShowOutputOpt = Annotated[
     ShowOutput | None,
     typer.Option(
@@ -166,6 +184,10 @@ def validate(
         ),
     ] = ValidateFormat.TEXT,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", help="dask: also check what cannot run on a Dask worker."),
+    ] = None,
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="Also list dependencies inferred from files."),
@@ -174,7 +196,11 @@ def validate(
     """Check workflow files: YAML, schema and graph. Exit 2 with every problem listed."""
     from flowctl.commands.validate import run_validate
 
-    _call(lambda: run_validate(specs, fmt=format.value, strict=strict, verbose=verbose))
+    _call(
+        lambda: run_validate(
+            specs, fmt=format.value, strict=strict, verbose=verbose, executor=executor
+        )
+    )
 
 
 @app.command()
@@ -213,6 +239,9 @@ def run(
     ] = None,
     output: Output = RunOutput.TEXT,
     no_progress: NoProgress = False,
+    executor: Executor = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     force_all: Annotated[
         bool,
         typer.Option("--force-all", help="Run steps with sources/generates even if up to date."),
@@ -264,6 +293,9 @@ def run(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            executor=executor,
+            scheduler=scheduler,
+            workers=workers,
             force_all=force_all,
             force_run=force_run or (),
             watch=watch,
@@ -305,6 +337,9 @@ def resume(
     history: History = None,
     output: Output = RunOutput.TEXT,
     no_progress: NoProgress = False,
+    executor: Executor = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     keep_going: KeepGoing = False,
     show_output: ShowOutputOpt = None,
     quiet: Quiet = False,
@@ -329,6 +364,9 @@ def resume(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            executor=executor,
+            scheduler=scheduler,
+            workers=workers,
             keep_going=keep_going,
             show_output=show_output.value if show_output is not None else None,
             quiet=quiet,
@@ -465,6 +503,23 @@ def optimize(
             history, workflow=workflow, top=top, fmt=format.value, output=output, spec_path=spec
         )
     )
+
+
+@app.command()
+def agents(
+    spec: Annotated[
+        Path | None, typer.Argument(help="Workflow file (default: every agent in history).")
+    ] = None,
+    history: History = None,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    state_dir: StateDir = None,
+) -> None:
+    """List agents: capabilities, pool size, and from history their runs, success rate,
+    p50/p95 latency, queue wait p95 and utilisation."""
+    from flowctl.commands.agents import run_agents
+
+    path = history if history is not None else _state(state_dir) / "history.jsonl"
+    _call(lambda: run_agents(spec, path, fmt=format.lower()))
 
 
 def main() -> None:

@@ -26,6 +26,9 @@ def resume_command(
     no_progress: bool = False,
     approve: Sequence[str] = (),
     auto_approve: bool = False,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
     keep_going: bool = False,
     show_output: str | None = None,
     quiet: bool = False,
@@ -36,6 +39,7 @@ def resume_command(
     that already completed is left as it is: exit 0, saying so.
     """
     from flowctl.console import safe_text
+    from flowctl.runner.executors.choose import checked_choice
     from flowctl.runner.resume.run import aresume, plan_resume
 
     from .run import present, watched
@@ -69,10 +73,18 @@ def resume_command(
                 "(use --from STEP to run steps again)\n"
             )
         return int(ExitCode.OK)
+    choice = checked_choice(
+        plan.workflow,
+        executor=executor,
+        scheduler=scheduler,
+        workers=workers,
+        recorded=plan.executor,
+    )
     result, console, shown = watched(
         lambda observers, interactive: asyncio.run(
             aresume(
                 plan,
+                executor=choice,
                 history=history,
                 observers=observers,
                 handle_signals=True,

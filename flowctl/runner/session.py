@@ -24,6 +24,8 @@ from flowctl.runner.events import (
     RunObserver,
     RunStarted,
 )
+from flowctl.runner.executors.api import LOCAL, Executor, ExecutorChoice
+from flowctl.runner.executors.choose import open_executor
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.prepare import check_approvals as check_approvals  # re-exported
 from flowctl.runner.prepare import secrets_masker as secrets_masker  # re-exported
@@ -43,6 +45,7 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.agents.dispatch import AgentSetup
     from flowctl.runner.approval.gate import ApprovalGate
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Replay, Restore
@@ -143,6 +146,7 @@ async def arun_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice = LOCAL,
     force_all: bool = False,
     force_run: Sequence[str] = (),
     keep_going: bool = False,
@@ -157,6 +161,8 @@ async def arun_workflow(
     cancelled, exit code 130) and a second one stops at once (KeyboardInterrupt).
     human_task steps named in `approve` (or all, with `auto_approve`) are approved up
     front; with `interactive` the others are asked on the terminal; otherwise they wait
+    and the run ends `waiting_approval` (`flowctl approve`, then resume). `executor` says
+    where action steps run (executors/choose.py picks it from options, env and spec).
     and the run ends `waiting_approval` (`flowctl approve`, then resume).
     Steps with `sources`/`generates` whose files and definition are unchanged since their
     last success are not run (`up_to_date`), except with `force_all`, or when named in
@@ -185,6 +191,7 @@ async def arun_workflow(
         approvals=ApprovalOptions(
             approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
         ),
+        executor=executor,
         files=files,
         keep_going=keep_going,
     )
@@ -217,10 +224,13 @@ class RunSession:
         max_parallel: int,
         approvals: ApprovalOptions,
         resumption: Resumption | None = None,
+        executor: ExecutorChoice = LOCAL,
         files: FileOptions | None = None,
         keep_going: bool = False,
     ) -> None:
         self.wf = wf
+        self.executor = executor
+        self.capacity: int | None = None  # of the remote executor, once it is open
         self.keep_going = keep_going
         self.inputs = inputs
         self.masker = masker
@@ -277,6 +287,28 @@ class RunSession:
             from flowctl.runner.calls.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
+        executor = await open_executor(self.executor, wf, workdir)  # before the journal
+        self.capacity = executor.capacity if executor is not None else None
+        try:
+            return await self._run_on(
+                executor, data, rebuild_notes, observers, registry, workdir, durable, handle_signals
+            )
+        finally:
+            if executor is not None:
+                await executor.aclose()
+
+    async def _run_on(
+        self,
+        executor: Executor | None,
+        data: RunData,
+        rebuild_notes: list[str],
+        observers: Sequence[RunObserver],
+        registry: Registry,
+        workdir: Path,
+        durable: bool,
+        handle_signals: bool,
+    ) -> RunResult:
+        wf, paths, resumption = self.wf, self.paths, self.resumption
         root = project_root(paths.state_dir)
         journal = AuditJournal(
             paths.audit,
@@ -297,6 +329,7 @@ class RunSession:
                 "workdir": recorded_path(workdir, root),
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
+                **_executor_data(self.executor, executor),
             },
         )
         self.observers = [audit, *observers]
@@ -333,6 +366,8 @@ class RunSession:
             cache=cache,
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
+            executor=executor,
+            agents=self._agents(),
             file_options=self.files,
             keep_going=self.keep_going,
         )
@@ -366,6 +401,16 @@ class RunSession:
                 _evict_files(wf, paths.state_dir)
             shutil.rmtree(scratch, ignore_errors=True)
         return self._finish(sched, journal, outcome, record=True)
+
+    def _agents(self) -> AgentSetup | None:
+        """The agent setup of a workflow with agents: history to learn from, and on
+        resume the attempts of earlier sessions (circuits and learning are rebuilt)."""
+        if not self.wf.agents:
+            return None
+        from flowctl.runner.agents.dispatch import AgentSetup
+
+        journal = self.resumption.replay.agent_samples if self.resumption is not None else ()
+        return AgentSetup(history=self.history, journal=tuple(journal), run_id=self.paths.run_id)
 
     def _gate(self) -> ApprovalGate | None:
         from flowctl.runner.approval.gate import ApprovalGate
@@ -458,6 +503,7 @@ class RunSession:
                     edges=sched.edges,
                     max_parallel=self.max_parallel,
                     inputs_sha256=sha256_json(dict(self.inputs)),
+                    executor_capacity=self.capacity,
                 ),
             )
         optimization, note = _optimization(wf, self.history, result.duration)
@@ -468,6 +514,14 @@ class RunSession:
             ),
         )
         return result
+
+
+def _executor_data(choice: ExecutorChoice, executor: Executor | None) -> dict[str, Any]:
+    """run_started's record of the executor (none for local: journals stay as they were);
+    resume runs on the same one unless told otherwise, the optimizer reads its capacity."""
+    if executor is None:
+        return {}
+    return {"executor": {**choice.describe(), "capacity": executor.capacity}}
 
 
 def _file_options(
@@ -635,6 +689,7 @@ def run_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice = LOCAL,
     force_all: bool = False,
     force_run: Sequence[str] = (),
     keep_going: bool = False,
@@ -662,6 +717,7 @@ def run_workflow(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            executor=executor,
             force_all=force_all,
             force_run=force_run,
             keep_going=keep_going,

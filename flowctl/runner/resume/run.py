@@ -20,6 +20,8 @@ from typing import Any
 
 from flowctl.errors import FlowctlError, StateError, UsageError
 from flowctl.runner.events import RunObserver
+from flowctl.runner.executors.api import LOCAL, ExecutorChoice
+from flowctl.runner.executors.choose import checked_choice
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.results import RunResult
 from flowctl.runner.resume.restore import RESET, Replay, Restore, local_id
@@ -64,6 +66,7 @@ class ResumePlan:
     started_from: float
     notes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    executor: Mapping[str, Any] | None = None  # the run_started record of a remote executor
 
     @property
     def run_id(self) -> str:
@@ -125,6 +128,7 @@ def plan_resume(
         replay=replay,
         started_from=parse_ts(first.ts) or time.time(),
         warnings=warnings,
+        executor=_executor(started),
     )
     if skip_outputs is not None and skip is None:
         raise UsageError("--outputs needs --skip STEP (the step those outputs are for)")
@@ -169,6 +173,11 @@ def _workdir(started: AuditEvent, root: Path, run_id: str) -> Path:
     if not path.is_dir():
         raise StateError(f"the working directory of run {run_id} is gone: {path} is not one")
     return path
+
+
+def _executor(started: AuditEvent) -> Mapping[str, Any] | None:
+    recorded = started.data.get("executor")
+    return recorded if isinstance(recorded, Mapping) else None
 
 
 def _max_parallel(wf: Workflow, started: AuditEvent) -> int:
@@ -369,6 +378,7 @@ async def aresume(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice = LOCAL,
     keep_going: bool = False,
 ) -> RunResult:
     """Continue a planned run to its end (or its next pause) and return what happened."""
@@ -395,6 +405,7 @@ async def aresume(
             notes=tuple(plan.notes),
             started_from=plan.started_from,
         ),
+        executor=executor,
         keep_going=keep_going,
     )
     return await run.execute(
@@ -460,12 +471,14 @@ def resume_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice | None = None,
     keep_going: bool = False,
 ) -> RunResult:
     """Resume a run synchronously (the Python API of `flowctl resume`).
 
     A run that already completed is returned as recorded, and nothing is written.
-    Other options are those of `aresume`.
+    Without `executor`, the run resumes where $FLOWCTL_EXECUTOR, the spec, or else its
+    journal says it ran. Other options are those of `aresume`.
     """
     plan = plan_resume(
         state_dir, run_id, from_step=from_step, skip=skip, skip_outputs=skip_outputs, force=force
@@ -491,6 +504,7 @@ def resume_workflow(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            executor=executor or checked_choice(plan.workflow, recorded=plan.executor),
             keep_going=keep_going,
         )
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -15,8 +14,9 @@ from typing import Any
 
 from flowctl.errors import ExpressionError
 from flowctl.expressions import is_template
-from flowctl.runner.calls.process import ProcessResult, run_process
-from flowctl.runner.calls.pycall import PythonRefError, resolve
+from flowctl.runner.calls.process import ProcessResult
+from flowctl.runner.calls.pycall import PythonRefError, PythonTarget, resolve
+from flowctl.runner.executors.api import ExecutorKind
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.secrets import SecretMasker, clip
 from flowctl.spec.model import ActionStep, ShellCommand
@@ -49,7 +49,8 @@ _POSIX_SHELLS = frozenset({"sh", "dash", "ash", "bash", "ksh", "mksh", "zsh"})
 
 
 class ActionExecutor:
-    """Runs `run:` commands and `python:` callables; agents are not supported yet.
+    """Runs `run:` commands and `python:` callables (agent steps go through
+    flowctl.runner.agents, which runs the chosen agent's command or callable).
 
     Shell semantics follow GitHub Actions: `sh -e -c SCRIPT` by default, and for bash
     `bash --noprofile --norc -e -o pipefail -c SCRIPT`, so a failing line fails the step;
@@ -76,7 +77,10 @@ class ActionExecutor:
             )
         if step.agent_capability is not None:
             raise StepFailure(
-                "agents are not supported yet", kind=FailureKind.UNSUPPORTED, retryable=False
+                f"step {step.id!r} asks for agent capability {step.agent_capability!r}, "
+                "but this run has no agents",
+                kind=FailureKind.VALIDATION,
+                retryable=False,
             )
         if step.command is not None:
             return await run_shell(ctx, step.command)
@@ -125,18 +129,17 @@ async def run_shell(ctx: StepContext, command: ShellCommand) -> Outputs:
     output_path = ctx.scratch.with_name(f"{ctx.scratch.name}.{OUTPUT_FILE}")
     metrics_path = ctx.scratch.with_name(f"{ctx.scratch.name}.{METRICS_FILE}")
 
-    env = dict(os.environ)
-    env.update(ctx.env)
+    # Additions to the environment of the host the command runs on (the executor's).
+    env = dict(ctx.env)
     env.update(step_env)
-    env.setdefault("FLOWCTL_IDEMPOTENCY_KEY", ctx.idempotency_key)
+    if "FLOWCTL_IDEMPOTENCY_KEY" not in env and "FLOWCTL_IDEMPOTENCY_KEY" not in os.environ:
+        env["FLOWCTL_IDEMPOTENCY_KEY"] = ctx.idempotency_key
     env["FLOWCTL_RUN_ID"] = ctx.run_id
     env["FLOWCTL_STEP_ID"] = ctx.qualified_id
     env["FLOWCTL_ATTEMPT"] = str(ctx.attempt)
     env.update(script_env)
-    env["FLOWCTL_OUTPUT"] = str(output_path)
-    env["FLOWCTL_METRICS"] = str(metrics_path)
 
-    result = await _spawn(ctx, shell, script_text, cwd, env)
+    result = await _spawn(ctx, shell, script_text, cwd, env, (output_path, metrics_path))
     outputs: dict[str, Any] = {
         "exit_code": result.exit_code,
         "stdout": result.stdout.rstrip("\n"),
@@ -161,16 +164,21 @@ async def run_shell(ctx: StepContext, command: ShellCommand) -> Outputs:
 
 
 async def _spawn(
-    ctx: StepContext, shell: list[str], script: str, cwd: Path, env: dict[str, str]
+    ctx: StepContext,
+    shell: list[str],
+    script: str,
+    cwd: Path,
+    env: dict[str, str],
+    files: tuple[Path, Path],
 ) -> ProcessResult:
     argv = _direct_argv(script) if Path(shell[0]).name in _POSIX_SHELLS else None
-    if argv is not None:
-        try:
-            return await run_process(argv, cwd=cwd, env=env, masker=ctx.masker, log=ctx.log)
-        except (OSError, ValueError):
-            pass  # let the shell handle or report it the way users know ("not found", 127)
+    # A plain command is exec'd directly; if that cannot start, the shell handles or
+    # reports it the way users know ("not found", 127).
+    argvs = [argv, [*shell, script]] if argv is not None else [[*shell, script]]
     try:
-        return await run_process([*shell, script], cwd=cwd, env=env, masker=ctx.masker, log=ctx.log)
+        return await ctx.executor.shell(
+            ctx, argvs, cwd=cwd, env=env, output_path=files[0], metrics_path=files[1]
+        )
     except ValueError as exc:  # a NUL byte in an environment value or in the script
         raise StepFailure(f"cannot start the command: {exc}", retryable=False) from None
     except OSError as exc:
@@ -224,11 +232,22 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
     when it starts with a placeholder. The check is on the resolved path (`..` and
     symlinks followed), so an input value cannot move the command anywhere else.
     """
-    return working_dir_in(working_dir, ctx.workdir, ctx.names, ctx.masker)
+    return working_dir_in(
+        working_dir,
+        ctx.workdir,
+        ctx.names,
+        ctx.masker,
+        check_exists=ctx.executor.local_files,
+    )
 
 
 def working_dir_in(
-    working_dir: str | None, workdir: Path, names: Mapping[str, Any], masker: SecretMasker
+    working_dir: str | None,
+    workdir: Path,
+    names: Mapping[str, Any],
+    masker: SecretMasker,
+    *,
+    check_exists: bool = True,
 ) -> Path:
     """resolve_working_dir without a StepContext (also used to find a step's files)."""
     if working_dir is None:
@@ -253,7 +272,8 @@ def working_dir_in(
             )
         path = real
     path = Path(os.path.normpath(path))
-    if not path.is_dir():
+    # On a remote executor the directory is on the worker's host: the worker checks it.
+    if check_exists and not path.is_dir():
         raise StepFailure(masker.mask(f"working_dir {str(path)!r} is not a directory"))
     return path
 
@@ -393,23 +413,30 @@ async def call_python(ctx: StepContext, reference: str) -> Outputs:
             kind=FailureKind.VALIDATION,
             retryable=False,
         )
+    remote = ctx.executor.kind is not ExecutorKind.LOCAL
     try:
-        target = resolve(reference)
-        target.check_params(ctx.params)
+        target: PythonTarget | None = resolve(reference)
     except PythonRefError as exc:
-        raise StepFailure(ctx.masker.mask(exc.message), retryable=False) from None
+        if not remote:
+            raise StepFailure(ctx.masker.mask(exc.message), retryable=False) from None
+        target = None  # maybe importable on the workers only: they say if it is not
     kwargs: dict[str, Any] = dict(ctx.params)
-    if target.accepts_ctx:
-        kwargs["ctx"] = ctx
+    if target is not None:
+        try:
+            target.check_params(ctx.params)
+        except PythonRefError as exc:
+            raise StepFailure(ctx.masker.mask(exc.message), retryable=False) from None
+        if target.accepts_ctx and remote:
+            raise StepFailure(
+                f"{reference} takes `ctx`, which cannot cross to a Dask worker "
+                "(remove the parameter, or run with --executor local)",
+                kind=FailureKind.UNSUPPORTED,
+                retryable=False,
+            )
+        if target.accepts_ctx:
+            kwargs["ctx"] = ctx
     try:
-        if target.is_async:
-            value = await target.function(**kwargs)
-        else:
-            # Sync code may block; it runs on a worker thread. A timeout abandons it there
-            # (Python cannot kill a thread): the step fails, the thread finishes on its own.
-            value = await asyncio.to_thread(target.function, **kwargs)
-            if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-                value = await value
+        value = await ctx.executor.python(ctx, reference, kwargs)
     except StepFailure as exc:
         exc.message = ctx.masker.mask(exc.message)
         exc.args = (exc.message,)
