@@ -76,20 +76,25 @@ NoProgress = Annotated[
 Executor = Annotated[
     str | None,
     typer.Option(
-        "--executor", help="Where action steps run: local or dask (default $FLOWCTL_EXECUTOR)."
+        "--executor",
+        metavar="local|dask",
+        help="Where action steps run: local or dask (default $FLOWCTL_EXECUTOR).",
     ),
 ]
 Scheduler = Annotated[
     str | None,
     typer.Option(
         "--scheduler",
+        metavar="ADDRESS",
         help="Dask scheduler address, tcp://HOST:8786 (default $FLOWCTL_DASK_SCHEDULER); "
         "without one, a local cluster.",
     ),
 ]
 Workers = Annotated[
     int | None,
-    typer.Option("--workers", help="Worker processes of the local Dask cluster.", min=1),
+    typer.Option(
+        "--workers", metavar="N", help="Worker processes of the local Dask cluster.", min=1
+    ),
 ]
 ShowOutputOpt = Annotated[
     ShowOutput | None,
@@ -186,7 +191,11 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
     executor: Annotated[
         str | None,
-        typer.Option("--executor", help="dask: also check what cannot run on a Dask worker."),
+        typer.Option(
+            "--executor",
+            metavar="local|dask",
+            help="dask: also check what cannot run on a Dask worker.",
+        ),
     ] = None,
     verbose: Annotated[
         bool,
@@ -505,7 +514,7 @@ def optimize(
     )
 
 
-@app.command()
+@app.command(short_help="List agents: capabilities, pool size, history.")
 def agents(
     spec: Annotated[
         Path | None, typer.Argument(help="Workflow file (default: every agent in history).")
