@@ -193,6 +193,9 @@ class Step:
     agent_capability: str | None = None
     metrics_enabled: bool = True
     custom_metrics: tuple[str, ...] = ()
+    # `outputs:` as declared: output name -> type name (string, integer, number, boolean,
+    # array, object). Empty: the step declares nothing and its outputs are as produced.
+    outputs: Mapping[str, str] = field(default_factory=_no_entries)
     # Locations of individual keys ("dependencies", "condition", ...) for precise errors.
     key_locations: Mapping[str, Location] = field(default_factory=_no_entries)
 
