@@ -1,17 +1,13 @@
-"""What one expression or template does, for `validate`: the names it reads, the numbers
-it compares them with, and its mistakes (syntax, unknown filters and tests), each with the
-offset in the text of the token at fault.
-
-Parsing with Jinja costs ~100 us a text; most texts are `{{ a.b.c }}` or `a.b == 1`, which
-patterns read exactly, so only the rest is parsed.
+"""What one expression or template does, parsed by Jinja, for `validate`: the names it reads,
+the numbers it compares them with, and its mistakes (syntax, unknown filters and tests),
+each with the offset in the text of the token at fault. Simple texts never get here
+(flowctl.graph.exprscan reads them with patterns).
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import re
-from dataclasses import dataclass
 
 from jinja2 import meta, nodes
 from jinja2.exceptions import TemplateError, TemplateSyntaxError
@@ -19,22 +15,8 @@ from jinja2.parser import Parser
 
 from flowctl.expressions.engine import whole_expression
 from flowctl.expressions.sandbox import get_environment
+from flowctl.graph.exprscan import Analysis, Mistake, NamePath, Read
 
-NamePath = tuple[str, ...]
-
-_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_DOTTED = rf"{_NAME}(?:\.{_NAME})*"
-_SIMPLE_BLOCK = re.compile(rf"\{{\{{\s*({_DOTTED})\s*\}}\}}")
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_LITERAL = rf"""{_NUMBER}|'[^'\\]*'|"[^"\\]*"|true|false|none|True|False|None"""
-_SIMPLE_EXPRESSION = re.compile(
-    rf"\s*({_DOTTED})\s*(?:(==|!=|<=|>=|<|>)\s*({_LITERAL})\s*)?", re.DOTALL
-)
-_IS_NUMBER = re.compile(_NUMBER)
-# Names Jinja reads as constants or operators, never as variables.
-_CONSTANTS = frozenset(
-    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if"}
-)
 _OPENERS = {"{{": "}}", "{%": "%}", "{#": "#}"}
 _OPENER = re.compile(r"\{\{|\{%|\{#")
 _COMPARES = frozenset({"eq", "ne", "lt", "lteq", "gt", "gteq"})
@@ -43,71 +25,11 @@ _GUARD_TESTS = frozenset({"defined", "undefined"})
 _LOADING = (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport)
 
 
-@dataclass(frozen=True, slots=True)
-class Read:
-    """A name path the text reads; `guarded` under `| default(...)` or `is defined`."""
-
-    path: NamePath
-    guarded: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Mistake:
-    """Something wrong in the text itself, at `offset` (an index into the text)."""
-
-    code: str
-    message: str
-    offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    reads: tuple[Read, ...] = ()
-    # Paths compared directly with a number literal (`x.n >= 2`, not `x.n | int >= 2`).
-    number_compares: tuple[NamePath, ...] = ()
-    mistakes: tuple[Mistake, ...] = ()
-
-
-@functools.lru_cache(maxsize=16384)
-def analyse(source: str, *, template: bool) -> Analysis:
-    """Reads, number comparisons and mistakes of an expression (or a template)."""
-    fast = _fast_template(source) if template else _fast_expression(source)
-    if fast is not None:
-        return fast
+def parsed(source: str, *, template: bool) -> Analysis:
+    """The analysis of a text, from Jinja's syntax tree."""
     return _parsed_template(source) if template else _parsed_expression(source)
 
 
-# -- without the parser ------------------------------------------------------------------------
-def _fast_template(source: str) -> Analysis | None:
-    if "{" not in source:
-        return Analysis()
-    reads: list[Read] = []
-    for match in _SIMPLE_BLOCK.finditer(source):
-        path = tuple(match.group(1).split("."))
-        if path[0] in _CONSTANTS:
-            return None
-        reads.append(Read(path))
-    rest = _SIMPLE_BLOCK.sub("", source)
-    if _OPENER.search(rest):
-        return None
-    return Analysis(tuple(reads))
-
-
-def _fast_expression(source: str) -> Analysis | None:
-    inner = whole_expression(source.strip())
-    text = source if inner is None else inner
-    match = _SIMPLE_EXPRESSION.fullmatch(text)
-    if match is None:
-        return None
-    dotted, op, literal = match.groups()
-    path = tuple(dotted.split("."))
-    if path[0] in _CONSTANTS:
-        return None if op else Analysis()
-    compares = (path,) if op and _IS_NUMBER.fullmatch(literal) else ()
-    return Analysis((Read(path),), compares)
-
-
-# -- with the parser ---------------------------------------------------------------------------
 def _parsed_template(source: str) -> Analysis:
     unclosed = _unclosed(source)
     if unclosed is not None:
@@ -182,7 +104,9 @@ def _unclosed(source: str) -> Mistake | None:
         end = source.find(closer, match.end())
         if end < 0:
             return Mistake(
-                "unbalanced-delimiters", f"'{opener}' is never closed with '{closer}'", match.start()
+                "unbalanced-delimiters",
+                f"'{opener}' is never closed with '{closer}'",
+                match.start(),
             )
         at = end + len(closer)
 
@@ -285,7 +209,11 @@ class _Walker:
             return
         close = difflib.get_close_matches(name, list(table), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        pattern = rf"\|\s*{re.escape(name)}\b" if kind == "filter" else rf"\bis\s+(?:not\s+)?{re.escape(name)}\b"
+        pattern = (
+            rf"\|\s*{re.escape(name)}\b"
+            if kind == "filter"
+            else rf"\bis\s+(?:not\s+)?{re.escape(name)}\b"
+        )
         found = re.search(pattern, self.source)
         offset = found.end() - len(name) if found else 0
         self.mistakes.append(Mistake(f"unknown-{kind}", f"unknown {kind} '{name}'{hint}", offset))
@@ -317,18 +245,3 @@ def _chain(node: nodes.Node) -> tuple[NamePath, list[nodes.Node]]:
             return (*path, key.value), rest
         return path, [*rest, key]
     return (), [node]
-
-
-def path_offset(source: str, path: NamePath, length: int) -> int:
-    """Where the first `length` names of `path` are written in `source` (`a.b`, `a['b']`);
-    the offset of the last of those names, or of the first name, or 0."""
-    sep = r"""\s*(?:\.\s*|\[\s*['"])"""
-    parts = path[:length]
-    pattern = r"(?<![\w.])" + re.escape(parts[0])
-    for part in parts[1:]:
-        pattern += sep + "(" + re.escape(part) + r")\b"
-    found = re.search(pattern, source)
-    if found is not None:
-        return found.start(found.lastindex) if found.lastindex else found.start()
-    first = re.search(r"(?<![\w.])" + re.escape(parts[0]) + r"\b", source)
-    return first.start() if first else 0

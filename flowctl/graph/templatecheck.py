@@ -19,11 +19,21 @@ from typing import TYPE_CHECKING, Any
 from flowctl.errors import Location, Problem, Severity
 from flowctl.graph.index import StepIndex
 from flowctl.graph.upstream import Upstream
-from flowctl.spec.model import ActionStep, LoopStep, Step, StepType, Workflow
+from flowctl.spec.model import (
+    ActionStep,
+    ConditionStep,
+    HumanTaskStep,
+    LoopStep,
+    ShellCommand,
+    Step,
+    WaitStep,
+    WebhookStep,
+    Workflow,
+)
 from flowctl.spec.yamlload import JsonPath, LoadedDocument
 
 if TYPE_CHECKING:
-    from flowctl.expressions.analysis import Analysis, NamePath, Read
+    from flowctl.graph.exprscan import Analysis, NamePath, Read
 
 SHELL_OUTPUTS = frozenset({"exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated"})
 STEP_FIELDS = ("status", "outputs", "attempts", "duration", "error")
@@ -136,14 +146,6 @@ def step_sources(step: Step, at: JsonPath) -> Iterator[Source]:
 
 
 def _typed_sources(step: Step, at: JsonPath, src: Any) -> Iterator[Source]:
-    from flowctl.spec.model import (
-        ConditionStep,
-        HumanTaskStep,
-        ShellCommand,
-        WaitStep,
-        WebhookStep,
-    )
-
     match step:
         case ActionStep(command=ShellCommand() as command):
             yield from _shell(command, at, "", Role.BODY, step)
@@ -165,7 +167,9 @@ def _typed_sources(step: Step, at: JsonPath, src: Any) -> Iterator[Source]:
                 yield src(case.when, False, Role.BODY, "cases", i, "when")
 
 
-def _shell(command: Any, at: JsonPath, label: str, role: Role, step: Step | None) -> Iterator[Source]:
+def _shell(
+    command: Any, at: JsonPath, label: str, role: Role, step: Step | None
+) -> Iterator[Source]:
     yield Source(command.run, True, role, (*at, "run"), label + "run", step)
     if command.working_dir is not None:
         yield Source(
@@ -222,9 +226,10 @@ class _Checker:
         self.ids = list(index.placed)
         self.suggestions = 200  # did-you-mean searches over all step ids, at most
         self._writes: _Paths | None = None
+        self._names: dict[tuple[Role, str | None], frozenset[str]] = {}
 
     def run(self, sources: list[Source]) -> Iterator[Problem]:
-        from flowctl.expressions.analysis import analyse
+        from flowctl.graph.exprscan import analyse
 
         for source in sources:
             if not _may_read(source):
@@ -254,12 +259,26 @@ class _Checker:
             if warning is not None and ("compare", *path) not in seen:
                 seen.add(("compare", *path))
                 yield self.problem(
-                    source, warning, "untyped-compare", path=path, length=len(path),
+                    source,
+                    warning,
+                    "untyped-compare",
+                    path=path,
+                    length=len(path),
                     severity=Severity.WARNING,
                 )
 
     # -- names ------------------------------------------------------------------------------
     def names(self, source: Source) -> frozenset[str]:
+        step = source.step
+        placed = self.index.placed.get(step.id) if step is not None else None
+        container = placed.container if placed is not None else None
+        key = (source.role, container.id if container is not None else None)
+        names = self._names.get(key)
+        if names is None:
+            names = self._names[key] = self._names_of(source)
+        return names
+
+    def _names_of(self, source: Source) -> frozenset[str]:
         if source.role is Role.WORKFLOW_ENV:
             return frozenset({"workflow", "inputs", "run", "env"})
         names = {"workflow", "inputs", "env", "run", "steps", "params"}
@@ -372,6 +391,14 @@ class _Checker:
         if reader is None:
             return None
         target = placed.step
+        if (
+            len(path) == 4
+            and path[2] == "outputs"
+            and not target.outputs
+            and target_id in reader.dependencies
+            and self._siblings(reader, target)
+        ):
+            return None  # the common case, a dependency's output: visible, nothing declared
         if len(path) > 2 and path[2] not in STEP_FIELDS:
             return (
                 f"{subject} reads steps.{target_id}.{path[2]}, but a step has only"
@@ -387,7 +414,12 @@ class _Checker:
             children_ok=source.role is Role.WHILE,
         )
         if reason is not None:
-            return (f"{subject} reads steps.{target_id}, but {reason}", "not-upstream", 2, Severity.ERROR)
+            return (
+                f"{subject} reads steps.{target_id}, but {reason}",
+                "not-upstream",
+                2,
+                Severity.ERROR,
+            )
         if (
             target.id == reader.id
             and source.role is Role.OUTPUT
@@ -415,6 +447,12 @@ class _Checker:
                     Severity.ERROR,
                 )
         return None
+
+    def _siblings(self, a: Step, b: Step) -> bool:
+        placed_a, placed_b = self.index.placed.get(a.id), self.index.placed.get(b.id)
+        if placed_a is None or placed_b is None or placed_a.step is not a:
+            return False
+        return placed_a.container is placed_b.container
 
     def param_read(self, source: Source, name: str) -> tuple[str, str, int, Severity] | None:
         step, subject = source.step, self.subject(source)
@@ -507,7 +545,7 @@ class _Checker:
         severity: Severity = Severity.ERROR,
     ) -> Problem:
         if offset is None and path is not None:
-            from flowctl.expressions.analysis import path_offset
+            from flowctl.graph.exprscan import path_offset
 
             offset = path_offset(source.text, path, length)
         location = self.locator.at(source, offset)

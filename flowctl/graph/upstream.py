@@ -19,7 +19,9 @@ class Upstream:
         self.index = index
         self._order: dict[str | None, dict[str, int] | None] = {}
 
-    def problem(self, reader: Step, target: Step, *, self_ok: bool, children_ok: bool) -> str | None:
+    def problem(
+        self, reader: Step, target: Step, *, self_ok: bool, children_ok: bool
+    ) -> str | None:
         """None when `reader` may read `target`'s results, else why not and the fix.
 
         `self_ok`: the text runs after the reader itself (output_mapping, rollback_actions).

@@ -230,6 +230,10 @@ class _StepRun:
             )
         if not isinstance(outputs, Mapping):
             outputs = {"result": outputs}
+        if step.outputs and not self.cached:
+            from flowctl.runner.typed_outputs import convert_outputs
+
+            outputs = convert_outputs(step.outputs, outputs)
         if step.output_mapping:
             try:
                 self.writes = apply_output_mapping(

@@ -198,7 +198,9 @@ class SchemaCompiler:
         return check
 
     def _kw_patternProperties(self, schema: Mapping[str, Any], value: Mapping[str, Any]) -> Check:
-        subs = [(re.compile(p), c) for p, s in value.items() if (c := self.compile(s)) is not _accept]
+        subs = [
+            (re.compile(p), c) for p, s in value.items() if (c := self.compile(s)) is not _accept
+        ]
         if not subs:
             return _accept
 
