@@ -81,7 +81,7 @@ def _parsed_expression(source: str) -> Analysis:
             token = parser.stream.current
             raise TemplateSyntaxError(f"unexpected {token.value!r} after the expression", 1)
     except TemplateSyntaxError as exc:
-        message = (exc.message or "").replace("'end of template'", "end of the expression")
+        message = _no_quotes(exc.message or "").replace("end of template", "end of the expression")
         offset = _token_offset(text, parser)
         return Analysis(mistakes=(Mistake("expression-syntax", message, base + offset),))
     walker = _Walker(source)
@@ -124,8 +124,14 @@ def _template_syntax(source: str, exc: TemplateSyntaxError) -> Mistake:
         except TemplateSyntaxError as inner_exc:
             message = inner_exc.message or message
         offset = match.start(1) + _token_offset(inner, parser, at_end=len(inner))
-        return Mistake("expression-syntax", message.replace("'end of template'", "'}}'"), offset)
+        return Mistake(
+            "expression-syntax", _no_quotes(message).replace("end of template", "'}}'"), offset
+        )
     return Mistake("expression-syntax", message, _line_offset(source, exc.lineno))
+
+
+def _no_quotes(message: str) -> str:
+    return message.replace("'end of template'", "end of template")
 
 
 def _token_offset(text: str, parser: Parser, *, at_end: int | None = None) -> int:

@@ -98,15 +98,18 @@ def _fast_expression(source: str) -> Analysis | None:
 
 
 def path_offset(source: str, path: NamePath, length: int) -> int:
-    """Where the first `length` names of `path` are written in `source` (`a.b`, `a['b']`);
-    the offset of the last of those names, or of the first name, or 0."""
+    """Where the first `length` names of `path` are written in `source` (`a.b`, `a['b']`):
+    the offset of the last of those names (of the first one when `length` is negative),
+    else of the first name anywhere, else 0."""
     sep = r"""\s*(?:\.\s*|\[\s*['"])"""
-    parts = path[:length]
+    parts = path[: abs(length)]
     pattern = r"(?<![\w.])" + re.escape(parts[0])
     for part in parts[1:]:
         pattern += sep + "(" + re.escape(part) + r")\b"
     found = re.search(pattern, source)
     if found is not None:
-        return found.start(found.lastindex) if found.lastindex else found.start()
+        if length < 0 or not found.lastindex:
+            return found.start()
+        return found.start(found.lastindex)
     first = re.search(r"(?<![\w.])" + re.escape(parts[0]) + r"\b", source)
     return first.start() if first else 0

@@ -263,7 +263,7 @@ class _Checker:
                     warning,
                     "untyped-compare",
                     path=path,
-                    length=len(path),
+                    length=-len(path),  # at the start of the whole path
                     severity=Severity.WARNING,
                 )
 
@@ -518,7 +518,7 @@ class _Checker:
         if placed is None or not _is_shell(placed.step):
             return None
         target, key = placed.step, path[3]
-        if key in target.outputs or key in SHELL_OUTPUTS:
+        if target.outputs or key in SHELL_OUTPUTS:  # declared outputs are typed (or errors)
             return None
         text = ".".join(path)
         return (
