@@ -498,9 +498,7 @@ def test_warnings_pass_validate_and_fail_it_under_strict(tmp_path: Path) -> None
     assert flowctl("validate", spec).returncode == 0
     strict = flowctl("validate", "--strict", spec)
     assert strict.returncode == 2
-    assert strict.stdout.splitlines()[-1] == (
-        f"{spec}: invalid (1 warning made fatal by --strict)"
-    )
+    assert strict.stdout.splitlines()[-1] == (f"{spec}: invalid (1 warning made fatal by --strict)")
 
 
 def test_x_keys_are_ignored_in_flowctls_mappings_and_kept_in_user_data(tmp_path: Path) -> None:
