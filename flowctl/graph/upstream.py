@@ -18,6 +18,7 @@ class Upstream:
     def __init__(self, index: StepIndex) -> None:
         self.index = index
         self._order: dict[str | None, dict[str, int] | None] = {}
+        self._links_by_scope: dict[str | None, dict[str, tuple[str, ...]]] = {}
 
     def problem(
         self, reader: Step, target: Step, *, self_ok: bool, children_ok: bool
@@ -69,9 +70,9 @@ class Upstream:
 
     def reaches(self, earlier: str, later: str, scope_key: str | None) -> bool:
         """Whether `earlier` has finished whenever `later` starts (both of one scope)."""
-        scope = self.index.scope(scope_key)
-        direct = scope.preds_of(later)
-        if earlier in direct or earlier in scope.triggers_of(later):
+        links = self._links(scope_key)
+        direct = links.get(later, ())
+        if earlier in direct:
             return True
         order = self._topological(scope_key)
         if order is None or earlier not in order or later not in order:
@@ -81,7 +82,7 @@ class Upstream:
         queue = deque([later])
         while queue:
             node = queue.popleft()
-            for pred in (*scope.preds_of(node), *scope.triggers_of(node)):
+            for pred in links.get(node, ()):
                 if pred == earlier:
                     return True
                 if pred not in seen and order.get(pred, -1) > floor:
@@ -89,15 +90,35 @@ class Upstream:
                     queue.append(pred)
         return False
 
+    def _links(self, scope_key: str | None) -> dict[str, tuple[str, ...]]:
+        """Each step's steps that have finished when it starts, one level: its
+        dependencies, the steps it handles, and the handlers of its dependencies (a failed
+        step settles only after its handlers)."""
+        found = self._links_by_scope.get(scope_key)
+        if found is not None:
+            return found
+        scope = self.index.scope(scope_key)
+        found = {}
+        for node in scope.steps:
+            preds = scope.preds_of(node)
+            extra = [h for p in preds for h in scope.steps[p].error_handlers if h in scope.steps]
+            merged = dict.fromkeys((*preds, *scope.triggers_of(node), *extra))
+            merged.pop(node, None)
+            if merged:
+                found[node] = tuple(merged)
+        self._links_by_scope[scope_key] = found
+        return found
+
     def _topological(self, scope_key: str | None) -> dict[str, int] | None:
-        """Each step's position in a topological order of its scope; None if it has a cycle."""
+        """Each step's position in a topological order of its links; None if they cycle."""
         if scope_key in self._order:
             return self._order[scope_key]
         scope = self.index.scope(scope_key)
+        links = self._links(scope_key)
         succs: dict[str, list[str]] = {}
         indegree = dict.fromkeys(scope.steps, 0)
-        for node in scope.steps:
-            for pred in {*scope.preds_of(node), *scope.triggers_of(node)}:
+        for node, preds in links.items():
+            for pred in preds:
                 if pred in indegree:
                     succs.setdefault(pred, []).append(node)
                     indegree[node] += 1
