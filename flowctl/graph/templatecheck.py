@@ -149,8 +149,6 @@ def _typed_sources(step: Step, at: JsonPath, src: Any) -> Iterator[Source]:
     match step:
         case ActionStep(command=ShellCommand() as command):
             yield from _shell(command, at, "", Role.BODY, step)
-        case ActionStep(python=str(python)) if "{{" in python or "{%" in python:
-            yield src(python, True, Role.BODY, "python")
         case WebhookStep(http=http):
             yield from _http(http, (*at, "http"), "http.", Role.BODY, step)
         case WaitStep(until=str(until)):
@@ -227,6 +225,11 @@ class _Checker:
         self.suggestions = 200  # did-you-mean searches over all step ids, at most
         self._writes: _Paths | None = None
         self._names: dict[tuple[Role, str | None], frozenset[str]] = {}
+        self.containers = {
+            step_id: placed.container.id
+            for step_id, placed in index.placed.items()
+            if placed.container is not None
+        }
 
     def run(self, sources: list[Source]) -> Iterator[Problem]:
         from flowctl.graph.exprscan import analyse
@@ -269,10 +272,10 @@ class _Checker:
 
     # -- names ------------------------------------------------------------------------------
     def names(self, source: Source) -> frozenset[str]:
+        # The names depend on the role and on the loops around the step: its container.
         step = source.step
-        placed = self.index.placed.get(step.id) if step is not None else None
-        container = placed.container if placed is not None else None
-        key = (source.role, container.id if container is not None else None)
+        container = self.containers.get(step.id) if step is not None else None
+        key = (source.role, container)
         names = self._names.get(key)
         if names is None:
             names = self._names[key] = self._names_of(source)
