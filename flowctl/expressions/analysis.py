@@ -124,9 +124,10 @@ def _template_syntax(source: str, exc: TemplateSyntaxError) -> Mistake:
         except TemplateSyntaxError as inner_exc:
             message = inner_exc.message or message
         offset = match.start(1) + _token_offset(inner, parser, at_end=len(inner))
-        return Mistake(
-            "expression-syntax", _no_quotes(message).replace("end of template", "'}}'"), offset
-        )
+        message = _no_quotes(message).replace("end of template", "'}}'")
+        if inner.strip().startswith("."):
+            message += " (Go templates' {{.NAME}} is {{ workflow.NAME }} or {{ env.NAME }} here)"
+        return Mistake("expression-syntax", message, offset)
     return Mistake("expression-syntax", message, _line_offset(source, exc.lineno))
 
 

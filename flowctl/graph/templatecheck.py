@@ -366,6 +366,10 @@ class _Checker:
                 Severity.ERROR,
             )
         hint = _FOREIGN_NAMES.get(name)
+        if name in self.wf.inputs:
+            hint = f"inputs are read as inputs.{name}"
+        elif name in self.wf.variables:
+            hint = f"variables are read as workflow.{name}"
         extra = f" ({hint})" if hint else _suggest(name, sorted(names - _JINJA_GLOBALS))
         known = _listing(sorted(names - _JINJA_GLOBALS))
         return (

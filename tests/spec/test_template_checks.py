@@ -320,6 +320,38 @@ CASES = [
         "'run' of step 'a': syntax error: unexpected '}}', expected ')'",
     ),
     Case(
+        "go_template_syntax",
+        """
+        name: t
+        variables: {PACKAGES: ./...}
+        steps:
+          - id: lint
+            run: golint {{.PACKAGES}}
+        """,
+        "expression-syntax",
+        "error",
+        5,
+        19,
+        "'run' of step 'lint': syntax error: unexpected '.' (Go templates' {{.NAME}} is"
+        " {{ workflow.NAME }} or {{ env.NAME }} here)",
+    ),
+    Case(
+        "a_variable_without_workflow",
+        """
+        name: t
+        variables: {PACKAGES: ./...}
+        steps:
+          - id: test
+            run: go test {{ PACKAGES }}
+        """,
+        "unknown-name",
+        "error",
+        5,
+        21,
+        "'run' of step 'test' reads 'PACKAGES', which is not defined here (variables are read"
+        " as workflow.PACKAGES); names here: env, inputs, params, run, steps and workflow",
+    ),
+    Case(
         "unclosed_delimiter",
         """
         name: t
@@ -494,7 +526,7 @@ def test_the_example_of_the_issue_gives_four_located_errors(tmp_path: Path) -> N
 
 def test_warnings_pass_validate_and_fail_it_under_strict(tmp_path: Path) -> None:
     spec = tmp_path / "w.yaml"
-    spec.write_text(textwrap.dedent(CASES[11].spec).lstrip("\n"))
+    spec.write_text(textwrap.dedent(CASES[[c.name for c in CASES].index("untyped_compare")].spec).lstrip("\n"))
     assert flowctl("validate", spec).returncode == 0
     strict = flowctl("validate", "--strict", spec)
     assert strict.returncode == 2
