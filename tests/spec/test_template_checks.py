@@ -526,7 +526,8 @@ def test_the_example_of_the_issue_gives_four_located_errors(tmp_path: Path) -> N
 
 def test_warnings_pass_validate_and_fail_it_under_strict(tmp_path: Path) -> None:
     spec = tmp_path / "w.yaml"
-    spec.write_text(textwrap.dedent(CASES[[c.name for c in CASES].index("untyped_compare")].spec).lstrip("\n"))
+    (case,) = [c for c in CASES if c.name == "untyped_compare"]
+    spec.write_text(textwrap.dedent(case.spec).lstrip("\n"))
     assert flowctl("validate", spec).returncode == 0
     strict = flowctl("validate", "--strict", spec)
     assert strict.returncode == 2
