@@ -165,7 +165,7 @@ steps:
   - id: poll
     type: loop
     loop:
-      while: steps.check.outputs.done != 'yes'
+      while: index == 0 or steps.check.outputs.done != 'yes'
       steps:
         - id: check
           run: echo done=yes > $FLOWCTL_OUTPUT

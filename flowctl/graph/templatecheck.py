@@ -257,6 +257,18 @@ class _Checker:
             yield self.problem(
                 source, message, code, path=read.path, length=length, severity=severity
             )
+        if source.role is Role.WHILE and source.step is not None:
+            warning = self.first_iteration(source, analysis)
+            if warning is not None:
+                message, path = warning
+                yield self.problem(
+                    source,
+                    message,
+                    "while-first-iteration",
+                    path=path,
+                    length=2,
+                    severity=Severity.WARNING,
+                )
         for path in analysis.number_compares:
             warning = self.compare_warning(source, path)
             if warning is not None and ("compare", *path) not in seen:
@@ -517,6 +529,24 @@ class _Checker:
                     if written is not None:
                         self._writes.add(written)
         return self._writes
+
+    def first_iteration(self, source: Source, analysis: Analysis) -> tuple[str, NamePath] | None:
+        """A `while` that reads its own steps' results, which do not exist before the first
+        iteration, with nothing (`index`, `| default`, `is defined`) to cover that case."""
+        loop = source.step
+        if loop is None or any(r.path[0] == "index" for r in analysis.reads):
+            return None
+        children = {c.id for c in loop.children()}
+        for read in analysis.reads:
+            path = read.path
+            if len(path) > 1 and path[0] == "steps" and path[1] in children and not read.guarded:
+                return (
+                    f"{self.subject(source)} reads steps.{path[1]}, which does not exist when"
+                    " `while` is first checked, before the first iteration: write"
+                    f" `index == 0 or ...`, or `steps.{path[1]}... | default(...)`",
+                    path,
+                )
+        return None
 
     def compare_warning(self, source: Source, path: NamePath) -> str | None:
         if len(path) != 4 or path[0] != "steps" or path[2] != "outputs":

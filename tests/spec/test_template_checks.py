@@ -256,6 +256,26 @@ CASES = [
         " declare `outputs: {n: integer}` on step 'count'",
     ),
     Case(
+        "while_reads_its_steps_before_they_ran",
+        """
+        name: t
+        steps:
+          - id: poll
+            type: loop
+            loop:
+              while: steps.check.outputs.exit_code != 0
+              steps:
+                - {id: check, run: "true"}
+        """,
+        "while-first-iteration",
+        "warning",
+        6,
+        20,
+        "'loop.while' of step 'poll' reads steps.check, which does not exist when `while` is"
+        " first checked, before the first iteration: write `index == 0 or ...`, or"
+        " `steps.check... | default(...)`",
+    ),
+    Case(
         "unwritten_workflow_path",
         """
         name: t
