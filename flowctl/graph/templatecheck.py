@@ -258,9 +258,9 @@ class _Checker:
                 source, message, code, path=read.path, length=length, severity=severity
             )
         if source.role is Role.WHILE and source.step is not None:
-            warning = self.first_iteration(source, analysis)
-            if warning is not None:
-                message, path = warning
+            first = self.first_iteration(source, analysis)
+            if first is not None:
+                message, path = first
                 yield self.problem(
                     source,
                     message,
