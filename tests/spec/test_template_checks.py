@@ -583,3 +583,12 @@ def test_x_keys_are_ignored_in_flowctls_mappings_and_kept_in_user_data(tmp_path:
     step = workflow.steps[0]
     assert step.timeout == 30.0 and step.retry_policy.max_attempts == 2
     assert dict(step.http.headers) == {"x-api-key": "{{ env.KEY }}"}  # type: ignore[attr-defined]
+
+
+def test_run_refuses_the_example_before_anything_starts(tmp_path: Path) -> None:
+    spec = tmp_path / "a.yaml"
+    spec.write_text(ISSUE_EXAMPLE)
+    done = flowctl("run", spec, "--no-progress", "--state-dir", tmp_path / "state")
+    assert done.returncode == 2
+    assert f"{spec}:7:23: error: 'condition' of step 'link' reads steps.buld" in done.stderr
+    assert not (tmp_path / "state").exists()
