@@ -244,6 +244,17 @@ class _Checker:
         for mistake in analysis.mistakes:
             message = f"{self.subject(source)}: {_syntax_message(mistake.code, mistake.message)}"
             yield self.problem(source, message, mistake.code, offset=mistake.offset)
+        if source.label.endswith("run") and ("\\{{" in source.text or "<<" in source.text):
+            # Only these two can make the shell quoting refuse a command whatever its values.
+            from flowctl.expressions.shell import static_refusal
+
+            refusal = static_refusal(source.text)
+            if refusal is not None:
+                at = source.text.find("\\{{")
+                at = source.text.find("<<") if at < 0 else at
+                yield self.problem(
+                    source, f"{self.subject(source)}: {refusal}", "shell-refused", offset=at
+                )
         names = self.names(source)
         seen: set[tuple[str, ...]] = set()
         for read in analysis.reads:

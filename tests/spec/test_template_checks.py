@@ -386,6 +386,38 @@ CASES = [
         "'run' of step 'a': '{{' is never closed with '}}'",
     ),
     Case(
+        "a_value_after_a_backslash",
+        """
+        name: t
+        steps:
+          - id: a
+            run: echo \\{{ run.id }}
+        """,
+        "shell-refused",
+        "error",
+        4,
+        15,
+        "'run' of step 'a': a {{ }} value right after a backslash cannot be passed safely",
+    ),
+    Case(
+        "a_value_in_a_quoted_here_document",
+        """
+        name: t
+        steps:
+          - id: a
+            run: |
+              cat <<'EOF'
+              {{ run.id }}
+              EOF
+        """,
+        "shell-refused",
+        "error",
+        5,
+        11,
+        "'run' of step 'a': a {{ }} value inside a quoted here-document (<<'EOF') cannot be"
+        " passed as data; use an unquoted delimiter",
+    ),
+    Case(
         "unknown_filter",
         """
         name: t
