@@ -222,7 +222,9 @@ class _Checker:
                     self.loop_vars.setdefault(step.as_, step.id)
                 self.loop_vars.setdefault("index", step.id)
         self.ids = list(index.placed)
-        self.suggestions = 200  # did-you-mean searches over all step ids, at most
+        # difflib costs ~30 us a candidate: did-you-mean over all step ids stops once this
+        # many comparisons are spent, so a file full of typos stays fast (as refcheck does).
+        self.suggestions = 20_000
         self._writes: _Paths | None = None
         self._names: dict[tuple[Role, str | None], frozenset[str]] = {}
         self.containers = {
@@ -408,8 +410,8 @@ class _Checker:
         placed = self.index.placed.get(target_id)
         if placed is None:
             hint = ""
-            if self.suggestions > 0:
-                self.suggestions -= 1
+            if self.suggestions >= len(self.ids):
+                self.suggestions -= len(self.ids)
                 hint = _suggest(target_id, self.ids)
             return (
                 f"{subject} reads steps.{target_id}, but no step has the id '{target_id}'{hint}",
