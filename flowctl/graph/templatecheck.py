@@ -226,6 +226,7 @@ class _Checker:
         # many comparisons are spent, so a file full of typos stays fast (as refcheck does).
         self.suggestions = 20_000
         self._writes: _Paths | None = None
+        self._known: list[str] | None = None  # top-level names in workflow, for hints
         self._names: dict[tuple[Role, str | None], frozenset[str]] = {}
         self.containers = {
             step_id: placed.container.id
@@ -338,7 +339,7 @@ class _Checker:
             return self.step_read(source, read)
         if head == "inputs" and len(path) > 1 and path[1] not in self.wf.inputs:
             declared = list(self.wf.inputs)
-            hint = _suggest(path[1], declared)
+            hint = self.suggest(path[1], declared)
             fix = hint or " (declare it under 'inputs')"
             return (
                 f"{subject} reads inputs.{path[1]}, but the workflow declares no input"
@@ -395,7 +396,7 @@ class _Checker:
             hint = f"inputs are read as inputs.{name}"
         elif name in self.wf.variables:
             hint = f"variables are read as workflow.{name}"
-        extra = f" ({hint})" if hint else _suggest(name, sorted(names - _JINJA_GLOBALS))
+        extra = f" ({hint})" if hint else self.suggest(name, sorted(names - _JINJA_GLOBALS))
         known = _listing(sorted(names - _JINJA_GLOBALS))
         return (
             f"{subject} reads '{name}', which is not defined here{extra}; names here: {known}",
@@ -409,10 +410,7 @@ class _Checker:
         target_id = path[1]
         placed = self.index.placed.get(target_id)
         if placed is None:
-            hint = ""
-            if self.suggestions >= len(self.ids):
-                self.suggestions -= len(self.ids)
-                hint = _suggest(target_id, self.ids)
+            hint = self.suggest(target_id, self.ids)
             return (
                 f"{subject} reads steps.{target_id}, but no step has the id '{target_id}'{hint}",
                 "unknown-step",
@@ -434,7 +432,7 @@ class _Checker:
         if len(path) > 2 and path[2] not in STEP_FIELDS:
             return (
                 f"{subject} reads steps.{target_id}.{path[2]}, but a step has only"
-                f" {_listing(STEP_FIELDS)}{_suggest(path[2], STEP_FIELDS)}",
+                f" {_listing(STEP_FIELDS)}{self.suggest(path[2], STEP_FIELDS)}",
                 "unknown-field",
                 3,
                 Severity.ERROR,
@@ -473,7 +471,7 @@ class _Checker:
                 return (
                     f"{subject} reads steps.{target_id}.outputs.{key}, but step '{target_id}'"
                     f" declares only {_listing(declared)} in 'outputs'"
-                    f"{_suggest(key, declared)}",
+                    f"{self.suggest(key, declared)}",
                     "undeclared-output",
                     4,
                     Severity.ERROR,
@@ -485,6 +483,14 @@ class _Checker:
         if placed_a is None or placed_b is None or placed_a.step is not a:
             return False
         return placed_a.container is placed_b.container
+
+    def suggest(self, word: str, options: Any) -> str:
+        """A did-you-mean, while the comparison budget lasts."""
+        options = list(options)
+        if self.suggestions < len(options):
+            return ""
+        self.suggestions -= len(options)
+        return _suggest(word, options)
 
     def param_read(self, source: Source, name: str) -> tuple[str, str, int, Severity] | None:
         step, subject = source.step, self.subject(source)
@@ -508,7 +514,7 @@ class _Checker:
             else f"step '{step.id}' has no input_mapping"
         )
         return (
-            f"{subject} reads params.{name}, but {where}{_suggest(name, declared)}",
+            f"{subject} reads params.{name}, but {where}{self.suggest(name, declared)}",
             "unknown-param",
             2,
             Severity.ERROR,
@@ -522,10 +528,12 @@ class _Checker:
             return None
         if self.writes().sees(path):
             return None
-        known = sorted({*self.wf.variables, *self.wf.inputs, *self.writes().firsts})
+        if self._known is None:
+            self._known = sorted({*self.wf.variables, *self.wf.inputs, *self.writes().firsts})
+        known = self._known
         return (
             f"{self.subject(source)} reads workflow.{'.'.join(path[1:])}, which no variable,"
-            f" input or output_mapping writes{_suggest(first, known)}",
+            f" input or output_mapping writes{self.suggest(first, known)}",
             "unwritten-workflow",
             2,
             Severity.WARNING,
