@@ -26,6 +26,7 @@ from flowctl.spec.model import (
     LoopStep,
     ShellCommand,
     Step,
+    StepType,
     WaitStep,
     WebhookStep,
     Workflow,
@@ -36,6 +37,17 @@ if TYPE_CHECKING:
     from flowctl.graph.exprscan import Analysis, NamePath, Read
 
 SHELL_OUTPUTS = frozenset({"exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated"})
+# Outputs flowctl itself gives each kind of step; declared `outputs` add to them.
+_BUILTIN_OUTPUTS: dict[StepType, frozenset[str]] = {
+    StepType.WEBHOOK: frozenset({"status_code", "headers", "body", "body_truncated", "json"}),
+    StepType.WAIT: frozenset({"waited"}),
+    StepType.HUMAN_TASK: frozenset({"approved", "by", "comment", "decided_at"}),
+    StepType.PARALLEL: frozenset(
+        {"total", "succeeded", "failed", "success_rate", "results", "failures"}
+    ),
+    StepType.LOOP: frozenset({"iterations", "count"}),
+    StepType.CONDITION: frozenset({"branch", "selected"}),
+}
 STEP_FIELDS = ("status", "outputs", "attempts", "duration", "error")
 RUN_FIELDS = ("id", "workflow", "started_at")
 _JINJA_GLOBALS = frozenset({"range", "dict"})
@@ -465,7 +477,7 @@ class _Checker:
             )
         if len(path) > 3 and path[2] == "outputs" and target.outputs and not read.guarded:
             key = path[3]
-            builtin = SHELL_OUTPUTS if _is_shell(target) else frozenset()
+            builtin = _builtin_outputs(target)
             if key not in target.outputs and key not in builtin:
                 declared = sorted(target.outputs)
                 return (
@@ -614,6 +626,12 @@ def _syntax_message(code: str, message: str) -> str:
     if code == "expression-syntax":
         return f"syntax error: {message.strip().rstrip('.')}"
     return message
+
+
+def _builtin_outputs(step: Step) -> frozenset[str]:
+    if _is_shell(step):
+        return SHELL_OUTPUTS
+    return _BUILTIN_OUTPUTS.get(step.type, frozenset())
 
 
 def _is_shell(step: Step) -> bool:
