@@ -475,15 +475,20 @@ class _Checker:
                 3,
                 Severity.ERROR,
             )
-        if len(path) > 3 and path[2] == "outputs" and target.outputs and not read.guarded:
+        fixed = target.type in _BUILTIN_OUTPUTS  # a kind of step whose outputs are known
+        if len(path) > 3 and path[2] == "outputs" and (target.outputs or fixed):
             key = path[3]
             builtin = _builtin_outputs(target)
-            if key not in target.outputs and key not in builtin:
-                declared = sorted(target.outputs)
+            if key not in target.outputs and key not in builtin and not read.guarded:
+                known = sorted({*target.outputs, *builtin})
+                what = (
+                    f"declares only {_listing(sorted(target.outputs))} in 'outputs'"
+                    if not fixed
+                    else f"({target.type.value}) has only the outputs {_listing(known)}"
+                )
                 return (
                     f"{subject} reads steps.{target_id}.outputs.{key}, but step '{target_id}'"
-                    f" declares only {_listing(declared)} in 'outputs'"
-                    f"{self.suggest(key, declared)}",
+                    f" {what}{self.suggest(key, known)}",
                     "undeclared-output",
                     4,
                     Severity.ERROR,

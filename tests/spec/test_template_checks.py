@@ -236,6 +236,28 @@ CASES = [
         " only n in 'outputs'",
     ),
     Case(
+        "an_output_a_loop_does_not_have",
+        """
+        name: t
+        steps:
+          - id: each
+            type: loop
+            loop:
+              for_each: [1, 2]
+              steps:
+                - {id: inner, run: echo}
+          - id: after
+            dependencies: [each]
+            run: echo {{ steps.each.outputs.counts }}
+        """,
+        "undeclared-output",
+        "error",
+        11,
+        36,
+        "'run' of step 'after' reads steps.each.outputs.counts, but step 'each' (loop) has"
+        " only the outputs count and iterations (did you mean 'count'?)",
+    ),
+    Case(
         "untyped_compare",
         """
         name: t
