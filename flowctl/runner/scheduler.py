@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from flowctl.durations import format_duration
 from flowctl.errors import ExpressionError
-from flowctl.runner.circuit import CircuitBreakers
-from flowctl.runner.containers import ChildScope, ScopeOutcome
-from flowctl.runner.data import Frame, ParamValidator, RunData
+from flowctl.runner.failure.circuit import CircuitBreakers
+from flowctl.runner.engine.containers import ChildScope, ScopeOutcome
+from flowctl.runner.engine.rundata import Frame, ParamValidator, RunData
 from flowctl.runner.events import (
     CircuitChanged,
     RunEvent,
@@ -40,19 +40,19 @@ from flowctl.runner.events import (
     StepStarted,
     StepWaiting,
 )
-from flowctl.runner.nodes import Node, behind, deadlock_message, wait_cycle
-from flowctl.runner.restore import local_id
+from flowctl.runner.engine.nodes import Node, behind, deadlock_message, wait_cycle
+from flowctl.runner.resume.restore import local_id
 from flowctl.runner.results import StepResult
-from flowctl.runner.saga import Saga
+from flowctl.runner.failure.saga import Saga
 from flowctl.runner.steps.registry import Registry
-from flowctl.runner.triggers import skip_reason
+from flowctl.runner.engine.triggers import skip_reason
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import ConditionStep, Step, TriggerRule, Workflow
 from flowctl.state.paths import RunPaths, safe_file_stem
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
-    from flowctl.runner.restore import Restore
+    from flowctl.runner.resume.restore import Restore
     from flowctl.runner.steps.base import Approvals
     from flowctl.state.cache import StepCache
 
@@ -461,7 +461,7 @@ class ScopeRun:
 
     async def _execute(self, node: Node) -> tuple[StepResult, bool]:
         """The step's result, and whether it was already recorded."""
-        from flowctl.runner.stepexec import execute_step
+        from flowctl.runner.engine.stepexec import execute_step
 
         try:
             return await execute_step(self, node.step, node.qid)

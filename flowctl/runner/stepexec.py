@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from flowctl.durations import format_duration
 from flowctl.errors import ExpressionError, FlowctlError, StateError
-from flowctl.runner.circuit import counts_against_circuit
-from flowctl.runner.containers import ChildScope, ContainerExecutor, ContainerFailure
-from flowctl.runner.data import (
+from flowctl.runner.failure.circuit import counts_against_circuit
+from flowctl.runner.engine.containers import ChildScope, ContainerExecutor, ContainerFailure
+from flowctl.runner.engine.rundata import (
     Writes,
     apply_output_mapping,
     expression_failure,
@@ -22,8 +22,8 @@ from flowctl.runner.data import (
     step_env,
 )
 from flowctl.runner.results import StepResult
-from flowctl.runner.retry import call_with_retries
-from flowctl.runner.steplog import FileStepLog
+from flowctl.runner.failure.retry import call_with_retries
+from flowctl.runner.engine.steplog import FileStepLog
 from flowctl.runner.steps.base import (
     ApprovalPending,
     FailureKind,
@@ -36,7 +36,7 @@ from flowctl.spec.model import CircuitBreakerSpec, Step, StepType
 from flowctl.status import StepStatus
 
 if TYPE_CHECKING:
-    from flowctl.runner.scheduler import ScopeRun
+    from flowctl.runner.engine.scheduler import ScopeRun
 
 
 @dataclass(slots=True)
@@ -254,7 +254,7 @@ class _StepRun:
         The key may use params, so they are resolved first; a cache that cannot be read
         is noted in the step's log and the step simply runs.
         """
-        from flowctl.runner.caching import lookup, step_cache_key
+        from flowctl.runner.engine.cache_lookup import lookup, step_cache_key
 
         cache = self.sched.cache
         assert cache is not None
@@ -276,7 +276,7 @@ class _StepRun:
         return key, dict(hit.outputs)
 
     async def _to_cache(self, key: str, outputs: Outputs) -> None:
-        from flowctl.runner.caching import store
+        from flowctl.runner.engine.cache_lookup import store
 
         cache = self.sched.cache
         assert cache is not None and self.step.cache is not None

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from flowctl.runner.caching import cache_path
+from flowctl.runner.engine.cache_lookup import cache_path
 from flowctl.state.cache import StepCache
 from flowctl.status import StepStatus
 from tests.runner.failure_funcs import calls
@@ -144,7 +144,7 @@ def test_concurrent_runs_share_one_cache(tmp_path: Path) -> None:
             assert proc.returncode == 0, err
             reports.append(json.loads(out))
     assert all(s["cached"] for r in reports[4:] for s in r["steps"])
-    from flowctl.runner.caching import step_cache_key
+    from flowctl.runner.engine.cache_lookup import step_cache_key
     from flowctl.spec.load import load_workflow
 
     wf = load_workflow(spec)

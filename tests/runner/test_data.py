@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flowctl.api import RunStatus, StepStatus
-from flowctl.runner.data import param_env_name, target_path
+from flowctl.runner.engine.rundata import param_env_name, target_path
 from tests.runner.sched_kit import FUNCS, events, names, run_spec
 
 

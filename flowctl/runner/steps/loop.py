@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowctl.errors import ExpressionError
-from flowctl.runner.containers import Children, ChildScope, ContainerFailure, ScopeOutcome
-from flowctl.runner.data import expression_failure
+from flowctl.runner.engine.containers import Children, ChildScope, ContainerFailure, ScopeOutcome
+from flowctl.runner.engine.rundata import expression_failure
 from flowctl.runner.steps.base import (
     ApprovalPending,
     FailureKind,
