@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from flowctl.errors import ExitCode, FlowctlError
+from flowctl.state.paths import DEFAULT_STATE_DIR
 
 app = typer.Typer(
     name="flowctl",
@@ -30,7 +31,6 @@ cache_app = typer.Typer(help="The step cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
 StateDir = Annotated[Path, typer.Option("--state-dir", help="Where runs, history and cache live.")]
-DEFAULT_STATE_DIR = Path(".flowctl")
 
 # Options `run` and `resume` share.
 Approve = Annotated[
@@ -45,6 +45,29 @@ Output = Annotated[str, typer.Option("--output", help="text or json.")]
 NoProgress = Annotated[
     bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from flowctl import version
+
+        print(f"flowctl {version()}")
+        raise typer.Exit(int(ExitCode.OK))
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print flowctl's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """Validate, run, resume and optimize YAML workflows."""
 
 
 def _call(command: Callable[[], int]) -> None:
@@ -274,7 +297,7 @@ def optimize(
     ] = None,
 ) -> None:
     """Turn run history into ranked, computed recommendations."""
-    from flowctl.optimize.command import run_optimize
+    from flowctl.commands.optimize import run_optimize
 
     _call(
         lambda: run_optimize(

@@ -8,7 +8,11 @@ import pytest
 
 from flowctl.commands.approve import run_approve
 from flowctl.errors import ExitCode, FlowctlError, StateError, UsageError
-from flowctl.runner.approvals import DecisionSource, decisions_from_journal, pending_approvals
+from flowctl.runner.approval.decisions import (
+    DecisionSource,
+    decisions_from_journal,
+    pending_approvals,
+)
 from flowctl.state.audit import AuditJournal, read_journal
 from flowctl.state.paths import RunPaths
 

@@ -8,7 +8,7 @@ import pytest
 
 from flowctl.commands.cache import run_cache_clear
 from flowctl.errors import ExitCode, StateError
-from flowctl.runner.caching import cache_path
+from flowctl.runner.engine.cache_lookup import cache_path
 from flowctl.state.cache import StepCache
 
 

@@ -15,17 +15,11 @@ from typing import Any, cast
 import pytest
 from rich.console import Console
 
-from flowctl.commands.runs import (
-    RunState,
-    list_runs,
-    load_run,
-    load_run_steps,
-    resolve_run_dir,
-    show_run,
-)
+from flowctl.commands.runs import list_runs, show_run
 from flowctl.errors import StateError
 from flowctl.state.audit import AuditJournal
 from flowctl.state.paths import RunPaths
+from flowctl.state.runs import RunState, load_run, load_run_steps, resolve_run_dir
 from flowctl.status import StepStatus
 
 Event = tuple[str, str | None, int | None, Mapping[str, Any]]

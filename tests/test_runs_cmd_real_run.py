@@ -11,9 +11,10 @@ from typing import cast
 from rich.console import Console
 
 from flowctl.api import run_workflow
-from flowctl.commands.runs import RunState, list_runs, load_run_steps, show_run
+from flowctl.commands.runs import list_runs, show_run
 from flowctl.junit import step_reports, write_junit
 from flowctl.progress import LiveProgress, PlainProgress, print_failure_tails
+from flowctl.state.runs import RunState, load_run_steps
 from flowctl.status import RunStatus, StepStatus
 
 WORKFLOW = """\

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from flowctl.errors import ExitCode, UsageError
-from flowctl.runner.approvals import (
+from flowctl.runner.approval.decisions import (
     MAX_ANSWER,
     ApprovalDecision,
     DecisionSource,
@@ -15,9 +15,7 @@ from flowctl.runner.approvals import (
     record_decision,
 )
 from flowctl.state.audit import utc_timestamp
-from flowctl.state.paths import RunPaths
-
-DEFAULT_STATE_DIR = Path(".flowctl")
+from flowctl.state.paths import DEFAULT_STATE_DIR, RunPaths
 
 
 def _printable(text: str) -> str:
@@ -37,7 +35,7 @@ def run_approve(
 
     `by` defaults to $USER (or "unknown"). Prints what was recorded and how to continue.
     """
-    from flowctl.commands.runs import resolve_run_dir
+    from flowctl.state.runs import resolve_run_dir
 
     who = current_user() if by is None else by.strip()
     if not who:

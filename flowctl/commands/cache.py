@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from flowctl.errors import ExitCode
-from flowctl.runner.caching import cache_path
+from flowctl.runner.engine.cache_lookup import cache_path
 from flowctl.state.cache import StepCache
 
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flowctl.errors import ExitCode, UsageError
+from flowctl.state.paths import DEFAULT_STATE_DIR
 
-DEFAULT_STATE_DIR = Path(".flowctl")
 OUTPUT_FORMATS = ("text", "json")
 
 
@@ -33,7 +33,7 @@ def resume_command(
     that already completed is left as it is: exit 0, saying so.
     """
     from flowctl.console import safe_text
-    from flowctl.runner.resume import aresume, plan_resume
+    from flowctl.runner.resume.run import aresume, plan_resume
 
     from .run import present, watched
 

@@ -18,9 +18,9 @@ from flowctl.errors import ExitCode, StateError, UsageError
 from flowctl.runner.events import RunObserver
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
+from flowctl.state.paths import DEFAULT_STATE_DIR
 from flowctl.status import RunStatus, StepStatus
 
-DEFAULT_STATE_DIR = Path(".flowctl")
 OUTPUT_FORMATS = ("text", "json")
 _LIST_LIMIT = 8  # ids named per line of the summary before "+N more"
 
@@ -48,9 +48,10 @@ def run_command(
     of a run is its status's: 0 completed, 1 failed, 3 timed out, 4 waiting for approval,
     130 interrupted.
     """
-    from flowctl.runner.api import check_approvals, secrets_masker
-    from flowctl.runner.inputs import load_inputs_file, parse_input_args, resolve_inputs
+    from flowctl.commands.input_args import load_inputs_file, parse_input_args
+    from flowctl.runner.inputs import resolve_inputs
     from flowctl.runner.preflight import check_supported
+    from flowctl.runner.session import check_approvals, secrets_masker
     from flowctl.runner.steps.registry import default_registry
     from flowctl.spec.load import load_workflow
 
@@ -111,7 +112,7 @@ def _run(
     approve: Sequence[str],
     auto_approve: bool,
 ) -> int:
-    from flowctl.runner.api import run_workflow
+    from flowctl.runner.session import run_workflow
 
     result, console = watched(
         lambda observers, interactive: run_workflow(

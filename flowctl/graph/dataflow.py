@@ -1,4 +1,5 @@
-"""Checks of data flow: outputs nobody reads, `while` loops that nothing inside can end."""
+"""Data flow: what steps read and write, and the checks built on it (outputs nobody reads,
+`while` loops that nothing inside can end). `optimize.dataflow` reuses the helpers."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def check_dataflow(index: StepIndex) -> Iterator[Problem]:
     yield from _endless_loops(index.all_steps)
 
 
-def _reads(source: str, *, template: bool) -> frozenset[NamePath] | None:
+def read_paths(source: str, *, template: bool) -> frozenset[NamePath] | None:
     """What an expression or template reads; None when it cannot be parsed (reported
     elsewhere), which the checks treat as "might read anything"."""
     # Imported here: jinja2 loads only when a workflow has something to parse.
@@ -50,19 +51,19 @@ def _reads(source: str, *, template: bool) -> frozenset[NamePath] | None:
         return None
 
 
-def _related(a: NamePath, b: NamePath) -> bool:
+def related(a: NamePath, b: NamePath) -> bool:
     """Reading `a` sees data written at `b` (or the reverse): one is a prefix of the other."""
     n = min(len(a), len(b))
     return a[:n] == b[:n]
 
 
-def _target_path(target: str) -> NamePath | None:
+def target_path(target: str) -> NamePath | None:
     """`workflow.order.id` -> ("workflow", "order", "id"); a path without the `workflow.`
     prefix is read as one inside it."""
     if _DOTTED.fullmatch(target):
         path: NamePath = tuple(target.split("."))
     else:
-        paths = _reads(target, template=False)
+        paths = read_paths(target, template=False)
         if paths is None or len(paths) != 1:
             return None
         (path,) = paths
@@ -74,7 +75,7 @@ def _unused_outputs(index: StepIndex) -> Iterator[Problem]:
         (step, source, target, path)
         for step in index.all_steps
         for source, target in step.output_mapping.items()
-        if (path := _target_path(target)) is not None
+        if (path := target_path(target)) is not None
     ]
     if not writes:
         return
@@ -120,7 +121,7 @@ def _workflow_reads(text: str, *, template: bool) -> Iterator[NamePath]:
             break
         paths.append(("workflow", *attrs.split(".")[1:]))
     if not plain:
-        found = _reads(text, template=template)
+        found = read_paths(text, template=template)
         paths = list(found) if found is not None else [("workflow",)]
     yield from (p for p in paths if p[:1] == ("workflow",))
 
@@ -147,7 +148,7 @@ def _endless_loops(steps: Iterable[Step]) -> Iterator[Problem]:
     for step in steps:
         if not isinstance(step, LoopStep) or step.while_ is None:
             continue
-        reads = _reads(step.while_, template=False)
+        reads = read_paths(step.while_, template=False)
         if reads is None or _can_change(reads, step):
             continue
         yield Problem(
@@ -163,13 +164,13 @@ def _endless_loops(steps: Iterable[Step]) -> Iterator[Problem]:
 
 def _can_change(reads: frozenset[NamePath], loop: LoopStep) -> bool:
     """Whether an iteration of `loop` can change a value at one of the name paths `reads`."""
-    inside = list(_descendants(loop))
+    inside = [s for s in subtree(loop) if s is not loop]
     ids = {s.id for s in inside}
     written = [
         path
         for s in inside
         for target in s.output_mapping.values()
-        if (path := _target_path(target)) is not None
+        if (path := target_path(target)) is not None
     ]
     for read in reads:
         match read:
@@ -179,15 +180,18 @@ def _can_change(reads: frozenset[NamePath], loop: LoopStep) -> bool:
                 return True
             case ("steps", step_id, *_) if step_id in ids:
                 return True
-            case ("workflow", *_) if any(_related(read, path) for path in written):
+            case ("workflow", *_) if any(related(read, path) for path in written):
                 return True
     return False
 
 
-def _descendants(step: Step) -> Iterator[Step]:
-    for child in step.children():
-        yield child
-        yield from _descendants(child)
+def subtree(step: Step) -> Iterator[Step]:
+    """The step and every step inside it, at any depth (iteratively: nesting can be deep)."""
+    stack = [step]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children())
 
 
 def workflow_sources(wf: Workflow, steps: Iterable[Step]) -> Iterator[tuple[str, bool]]:

@@ -558,12 +558,12 @@ class _Checker:
 
     def writes(self) -> _Paths:
         if self._writes is None:
-            from flowctl.graph.dataflow import _target_path
+            from flowctl.graph.dataflow import target_path
 
             self._writes = _Paths()
             for step in self.index.all_steps:
                 for target in step.output_mapping.values():
-                    written = _target_path(target)
+                    written = target_path(target)
                     if written is not None:
                         self._writes.add(written)
         return self._writes

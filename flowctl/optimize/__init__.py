@@ -1,7 +1,6 @@
-"""`flowctl optimize`: metrics and computed recommendations from run history."""
+"""Metrics and computed recommendations from run history (the command is `commands.optimize`)."""
 
 from flowctl.optimize.analyze import analyze_history
-from flowctl.optimize.command import run_optimize
 from flowctl.optimize.replay import ReplayError, critical_path, replay_makespan, replay_schedule
 from flowctl.optimize.report import OptimizationReport, Recommendation, RecommendationType
 
@@ -14,5 +13,4 @@ __all__ = [
     "critical_path",
     "replay_makespan",
     "replay_schedule",
-    "run_optimize",
 ]

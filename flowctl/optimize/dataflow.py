@@ -9,18 +9,13 @@ wait steps, and `trigger_rule: all_done` (cleanup that must come last).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from flowctl.errors import ExpressionError
-from flowctl.graph.dataflow import step_sources
+from flowctl.graph.dataflow import NamePath, read_paths, related, step_sources, subtree, target_path
 from flowctl.spec.model import ConditionStep, Step, StepType, TriggerRule, Workflow
-
-NamePath = tuple[str, ...]
 
 # What an expression that does not parse might read: everything.
 _ANYTHING: frozenset[NamePath] = frozenset({("steps",), ("workflow",)})
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class DataFlow:
@@ -34,14 +29,11 @@ class DataFlow:
         self._reads: dict[str, frozenset[NamePath]] = {}
         self._writes: dict[str, frozenset[NamePath]] = {}
         for step in self._steps.values():
-            inside = list(_subtree(step))
+            inside = list(subtree(step))
             self._subtree[step.id] = frozenset(s.id for s in inside)
             self._reads[step.id] = frozenset(p for s in inside for p in _step_reads(s))
             self._writes[step.id] = frozenset(
-                path
-                for s in inside
-                for target in s.output_mapping.values()
-                if (path := _target(target)) is not None
+                _target(target) for s in inside for target in s.output_mapping.values()
             )
 
     def reads(self, step_id: str) -> frozenset[NamePath]:
@@ -72,59 +64,30 @@ class DataFlow:
                 return f"reads {_show(path)}"
             if path[0] == "workflow":
                 for written in up_writes:
-                    if _related(path, written):
+                    if related(path, written):
                         return f"reads {_show(path)}, written by '{upstream}'"
         for path in sorted(self._reads[upstream]):
             if path[0] == "workflow":
                 for written in sorted(down_writes):
-                    if _related(path, written):
+                    if related(path, written):
                         return f"writes {_show(written)}, which '{upstream}' reads"
         for written in sorted(up_writes):
             for other in down_writes:
-                if _related(written, other):
+                if related(written, other):
                     return f"both write {_show(written)}"
         return None
 
 
-def _subtree(step: Step) -> Iterator[Step]:
-    stack = [step]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(current.children())
-
-
 def _step_reads(step: Step) -> Iterator[NamePath]:
-    from flowctl.expressions import references
-
     for text, template in step_sources(step):
-        try:
-            yield from references(text, template=template)
-        except ExpressionError:
-            yield from _ANYTHING
+        found = read_paths(text, template=template)
+        yield from _ANYTHING if found is None else found
 
 
-def _target(target: str) -> NamePath | None:
-    """`workflow.order.id` -> ("workflow", "order", "id"); a bare path is inside workflow."""
-    if _DOTTED.fullmatch(target):
-        path: NamePath = tuple(target.split("."))
-    else:
-        from flowctl.expressions import references
-
-        try:
-            found = references(target, template=False)
-        except ExpressionError:
-            return ("workflow",)
-        if len(found) != 1:
-            return ("workflow",)
-        (path,) = found
-    return path if path[:1] == ("workflow",) else ("workflow", *path)
-
-
-def _related(a: NamePath, b: NamePath) -> bool:
-    """Data written at one path is seen by a read of the other: one is a prefix of the other."""
-    n = min(len(a), len(b))
-    return a[:n] == b[:n]
+def _target(target: str) -> NamePath:
+    """Where an output_mapping target writes; one that cannot be parsed may write anywhere."""
+    path = target_path(target)
+    return ("workflow",) if path is None else path
 
 
 def _show(path: NamePath) -> str:

@@ -1,4 +1,5 @@
-"""The report for people (a Rich view, Markdown for a PR) and for programs (JSON).
+"""The report as text: Markdown for a PR and JSON for programs (the Rich view is
+`commands.optimize_view`).
 
 History files are data from outside: every name taken from them is shown as plain text
 (never as Rich markup or Markdown syntax) with control characters replaced.
@@ -8,13 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
 
 from flowctl.durations import format_duration
 from flowctl.optimize.report import OptimizationReport, Recommendation, StepStats
-
-if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -43,20 +40,20 @@ def bar(p50: float, p95: float, scale: float, width: int = BAR_WIDTH) -> str:
     return text + "░" * max(0, round(shade) - len(text))
 
 
-def _secs(value: float) -> str:
+def secs(value: float) -> str:
     return format_duration(value)
 
 
-def _pct(value: float) -> str:
+def pct(value: float) -> str:
     return f"{value * 100:.1f}%"
 
 
-def _status_line(report: OptimizationReport) -> str:
+def status_line(report: OptimizationReport) -> str:
     counts = report.summary.status_counts
     return ", ".join(f"{name} {n}" for name, n in counts.items())
 
 
-def _notes(stats: StepStats) -> str:
+def step_notes(stats: StepStats) -> str:
     notes = list(stats.bottleneck_reasons)
     if stats.on_critical_path:
         notes.append("critical path")
@@ -79,15 +76,15 @@ def render_markdown(report: OptimizationReport) -> str:
         f"## flowctl optimize: {_md(report.workflow)}",
         "",
         f"**Optimization score {s.score.value}/100** · {s.runs} runs analysed · "
-        f"success {_pct(s.success_rate)} · errors {_pct(s.error_rate)}",
+        f"success {pct(s.success_rate)} · errors {pct(s.error_rate)}",
         "",
         "| Metric | Value |",
         "|---|---|",
-        f"| Runs | {s.runs} ({_md(_status_line(report))}) |",
-        f"| Duration ({s.duration_of} runs) | avg {_secs(d.mean)} · p50 {_secs(d.p50)} · "
-        f"p95 {_secs(d.p95)} · max {_secs(d.maximum)} |",
-        f"| Median makespan (replayed) | {_secs(s.median_makespan)} |",
-        f"| Success / error rate | {_pct(s.success_rate)} / {_pct(s.error_rate)} |",
+        f"| Runs | {s.runs} ({_md(status_line(report))}) |",
+        f"| Duration ({s.duration_of} runs) | avg {secs(d.mean)} · p50 {secs(d.p50)} · "
+        f"p95 {secs(d.p95)} · max {secs(d.maximum)} |",
+        f"| Median makespan (replayed) | {secs(s.median_makespan)} |",
+        f"| Success / error rate | {pct(s.success_rate)} / {pct(s.error_rate)} |",
         f"| Score components | reliability {s.score.reliability:.2f} · efficiency "
         f"{s.score.efficiency:.2f} · consistency {s.score.consistency:.2f} |",
         f"| max_parallel_steps | {s.max_parallel_steps} |",
@@ -104,9 +101,9 @@ def render_markdown(report: OptimizationReport) -> str:
         if st.bottleneck:
             name = f"**{name}**"
         lines.append(
-            f"| {name} | {_md(st.type)} | {sd.count} | {_secs(sd.mean)} | {_secs(sd.p50)} | "
-            f"{_secs(sd.p95)} | {_secs(sd.stdev)} | {sd.cv:.2f} | {st.failures} | {st.retries} | "
-            f"{st.cache_hits} | {st.flakiness:.2f} | {_md(_notes(st))} |"
+            f"| {name} | {_md(st.type)} | {sd.count} | {secs(sd.mean)} | {secs(sd.p50)} | "
+            f"{secs(sd.p95)} | {secs(sd.stdev)} | {sd.cv:.2f} | {st.failures} | {st.retries} | "
+            f"{st.cache_hits} | {st.flakiness:.2f} | {_md(step_notes(st))} |"
         )
     lines.append("")
     bottlenecks = report.bottlenecks
@@ -118,9 +115,9 @@ def render_markdown(report: OptimizationReport) -> str:
     if path is not None:
         chain = " → ".join(_md(p.id) for p in path.steps)
         lines += [
-            f"### Critical path (median run {_md(path.run_id)}, {_secs(path.run_duration)})",
+            f"### Critical path (median run {_md(path.run_id)}, {secs(path.run_duration)})",
             "",
-            f"{chain} ({_secs(path.length)})",
+            f"{chain} ({secs(path.length)})",
             "",
         ]
     total = report.recommendations_total
@@ -160,109 +157,3 @@ def _md_recommendation(number: int, rec: Recommendation) -> list[str]:
                 "",
             ]
     return lines
-
-
-# -- Rich -------------------------------------------------------------------------------
-
-
-def render_rich(report: OptimizationReport, console: Console) -> None:
-    """The terminal view: summary panel, step table with bars, critical path, advice."""
-    for block in _rich_blocks(report):
-        console.print(block)
-
-
-def _rich_blocks(report: OptimizationReport) -> list[RenderableType]:
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-
-    s = report.summary
-    d = s.duration
-    head = Text()
-    head.append(f"Optimization score {s.score.value}/100", style="bold")
-    head.append(
-        f"  (reliability {s.score.reliability:.2f}, efficiency {s.score.efficiency:.2f}, "
-        f"consistency {s.score.consistency:.2f})\n"
-    )
-    head.append(f"Runs analysed  {s.runs}  ({safe(_status_line(report))})\n")
-    head.append(f"Success rate   {_pct(s.success_rate)}    error rate {_pct(s.error_rate)}\n")
-    head.append(
-        f"Duration       avg {_secs(d.mean)}  p50 {_secs(d.p50)}  p95 {_secs(d.p95)}  "
-        f"({s.duration_of} runs)\n"
-    )
-    head.append(
-        f"Replayed median makespan {_secs(s.median_makespan)} "
-        f"(max_parallel_steps {s.max_parallel_steps})"
-    )
-    blocks: list[RenderableType] = [
-        Panel(head, title=Text(f"flowctl optimize: {safe(report.workflow)}"), expand=False)
-    ]
-
-    table = Table(title="Steps", title_justify="left", show_lines=False)
-    for header, justify in (
-        ("Step", "left"),
-        ("Type", "left"),
-        ("Runs", "right"),
-        ("avg", "right"),
-        ("p50", "right"),
-        ("p95", "right"),
-        ("CV", "right"),
-        ("Fail", "right"),
-        ("Retry", "right"),
-        ("Cache", "right"),
-        ("p50 █ / p95 ░", "left"),
-        ("Notes", "left"),
-    ):
-        table.add_column(header, justify=justify, no_wrap=header != "Notes")  # type: ignore[arg-type]
-    scale = max((st.duration.p95 for st in report.steps), default=0.0)
-    for st in report.steps:
-        sd = st.duration
-        style = "bold red" if st.bottleneck else ("yellow" if st.on_critical_path else None)
-        table.add_row(
-            Text(safe(st.id)),
-            Text(safe(st.type)),
-            str(sd.count),
-            _secs(sd.mean),
-            _secs(sd.p50),
-            _secs(sd.p95),
-            f"{sd.cv:.2f}",
-            str(st.failures),
-            str(st.retries),
-            str(st.cache_hits),
-            bar(sd.p50, sd.p95, scale),
-            Text(_notes(st)),
-            style=style,
-        )
-    blocks.append(table)
-
-    path = report.critical_path
-    if path is not None:
-        text = Text("Critical path", style="bold")
-        text.append(f" (median run {safe(path.run_id)}, {_secs(path.run_duration)}): ")
-        text.append(" → ".join(safe(p.id) for p in path.steps))
-        text.append(f"  ({_secs(path.length)})")
-        blocks.append(text)
-
-    total = report.recommendations_total
-    title = Text(f"Recommendations ({len(report.recommendations)} of {total})", style="bold")
-    blocks.append(title)
-    if not report.recommendations:
-        blocks.append(Text("Nothing to recommend from this history."))
-    for number, rec in enumerate(report.recommendations, start=1):
-        body = Text(safe(rec.description))
-        for change in rec.specific_changes:
-            if change.yaml is not None:
-                where = f"  # {safe(change.location)}" if change.location else ""
-                body.append(f"\n\n{safe(change.yaml, newlines=True)}{where}", style="cyan")
-            else:
-                detail = json.dumps(change.value, ensure_ascii=False, sort_keys=True)
-                body.append(f"\n\ninvestigate {safe(change.key)}: {safe(detail)}", style="cyan")
-        heading = Text(f"{number}. {safe(rec.id)}", style="bold")
-        heading.append(
-            f"  {rec.expected_improvement:.1f}% faster · effort {rec.implementation_effort.value}"
-            f" · risk {rec.risk_level.value}"
-        )
-        blocks.append(Panel(body, title=heading, title_align="left"))
-    for note in report.notes:
-        blocks.append(Text(f"note: {safe(note)}", style="dim"))
-    return blocks

@@ -1,4 +1,7 @@
-"""Workflow inputs from `--input k=v` and `--inputs-file`: coerced, defaulted and validated."""
+"""Workflow inputs resolved against the spec: coerced, defaulted and validated.
+
+Reading them from the command line (`--input k=v`, `--inputs-file`) is `commands.input_args`.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,17 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import SchemaError
 
-from flowctl.errors import InputError, Location, Problem, SpecError
+from flowctl.errors import InputError, Problem
 from flowctl.spec.model import InputSpec, Workflow
-from flowctl.spec.yamlload import DEFAULT_MAX_BYTES, load_yaml_text
 
 _INTEGER = re.compile(r"^[-+]?[0-9]+$")
 _NUMBER = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 class InputsError(InputError):
@@ -39,102 +39,8 @@ class InputsError(InputError):
         return "\n".join(str(p) for p in self._problems)
 
 
-def _problem(message: str, *, path: str | None = None) -> Problem:
+def problem(message: str, *, path: str | None = None) -> Problem:
     return Problem(message, path=path, code="input")
-
-
-def parse_input_args(pairs: Sequence[str]) -> dict[str, str]:
-    """`--input` values ("name=value", value may contain '=') as a mapping of strings."""
-    values: dict[str, str] = {}
-    problems: list[Problem] = []
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            problems.append(_problem(f"--input {pair!r}: expected NAME=VALUE"))
-        elif not _NAME.match(name):
-            problems.append(_problem(f"--input {pair!r}: {name!r} is not a valid input name"))
-        elif name in values:
-            problems.append(_problem(f"--input {name!r} is given more than once"))
-        else:
-            values[name] = value
-    if problems:
-        raise InputsError(problems)
-    return values
-
-
-def load_inputs_file(path: Path) -> dict[str, Any]:
-    """Inputs from a JSON (`.json`) or YAML file whose top level is a mapping."""
-    source = str(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(DEFAULT_MAX_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError(f"inputs file {source}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"inputs file {source}: is a directory") from None
-    except OSError as exc:
-        raise InputError(f"inputs file {source}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > DEFAULT_MAX_BYTES:
-        raise InputError(
-            f"inputs file {source} is over the {DEFAULT_MAX_BYTES:,}-byte limit",
-            location=Location(source, 1, 1),
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(
-            "file is not valid UTF-8 text", location=Location(source, line, 1)
-        ) from None
-    data = (
-        _parse_json(text, source) if path.suffix.lower() == ".json" else _parse_yaml(text, source)
-    )
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(
-            f"inputs file must hold a mapping of input names to values, not a {_json_type(data)}",
-            location=Location(source, 1, 1),
-        )
-    return data
-
-
-def _parse_json(text: str, source: str) -> Any:
-    if not text.strip():
-        return None
-
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in result:
-                raise ValueError(f"duplicate key {key!r}")
-            result[key] = value
-        return result
-
-    try:
-        return json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"invalid JSON: {exc.msg}", location=Location(source, exc.lineno, exc.colno)
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        reason = "nesting is too deep" if isinstance(exc, RecursionError) else str(exc)
-        raise InputError(f"invalid JSON: {reason}", location=Location(source, 1, 1)) from None
-
-
-def _parse_yaml(text: str, source: str) -> Any:
-    if not _has_content(text):
-        return None
-    try:
-        # The workflow file's hardened loader: no alias bombs, tags, duplicates, 1.1 surprises.
-        return load_yaml_text(text, source).data
-    except SpecError as exc:
-        raise InputError(exc.message, location=exc.location) from None
-
-
-def _has_content(text: str) -> bool:
-    return any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines())
 
 
 def resolve_inputs(wf: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -150,20 +56,20 @@ def resolve_inputs(wf: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
     declared = wf.inputs
     for name in given:
         if name not in declared:
-            problems.append(_problem(_unknown_message(name, declared), path=f"inputs.{name}"))
+            problems.append(problem(_unknown_message(name, declared), path=f"inputs.{name}"))
     resolved: dict[str, Any] = {}
     for name, spec in declared.items():
         if name in given:
             try:
                 value = coerce(spec, given[name])
             except ValueError as exc:
-                problems.append(_problem(f"input {name!r}: {exc}", path=f"inputs.{name}"))
+                problems.append(problem(f"input {name!r}: {exc}", path=f"inputs.{name}"))
                 continue
         elif "default" in spec.schema:
             value = _plain(spec.schema["default"])  # a fresh copy: the model is read-only
         else:
             problems.append(
-                _problem(
+                problem(
                     f"input {name!r} is required ({_describe(spec)}); "
                     f"give it with --input {name}=VALUE",
                     path=f"inputs.{name}",
@@ -284,17 +190,17 @@ def _validate(spec: InputSpec, value: Any) -> list[Problem]:
         validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     except SchemaError as exc:
-        return [_problem(f"input {spec.name!r} has an invalid schema: {exc.message}")]
+        return [problem(f"input {spec.name!r} has an invalid schema: {exc.message}")]
     problems = []
     for error in errors:
         where = "".join(f"[{p!r}]" for p in error.absolute_path)
         problems.append(
-            _problem(f"input {spec.name!r}{where}: {error.message}", path=f"inputs.{spec.name}")
+            problem(f"input {spec.name!r}{where}: {error.message}", path=f"inputs.{spec.name}")
         )
     return problems
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     if isinstance(value, list):
         return "list"
     if isinstance(value, bool):
@@ -309,7 +215,6 @@ def _json_type(value: Any) -> str:
 __all__ = [
     "InputsError",
     "coerce",
-    "load_inputs_file",
-    "parse_input_args",
+    "json_type",
     "resolve_inputs",
 ]

@@ -1,42 +1,606 @@
-"""One process at a time per run: an exclusive lock held while a run or a resume is going."""
+"""One run from start to end: checks, state files, the scheduler, the record it leaves."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import errno
-import fcntl
 import os
-from collections.abc import Iterator
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from flowctl.errors import StateError
+from flowctl.errors import FlowctlError, InputError, UsageError
+from flowctl.runner.engine.rundata import RunData, build_run_data, sha256_json
+from flowctl.runner.engine.scheduler import Scheduler, SchedulerOutcome
+from flowctl.runner.events import (
+    PausingObserver,
+    RunEvent,
+    RunFinished,
+    RunObserver,
+    RunStarted,
+)
+from flowctl.runner.preflight import check_supported
+from flowctl.runner.record.history import run_record
+from flowctl.runner.record.journal import AuditObserver, iso
+from flowctl.runner.record.report import build_report, write_json
+from flowctl.runner.results import RunResult, StepResult
+from flowctl.runner.runlock import run_lock
+from flowctl.runner.steps.registry import Registry, default_registry
+from flowctl.secrets import SecretMasker
+from flowctl.spec.model import LoopStep, Step, StepType, Workflow
+from flowctl.state.audit import AuditJournal
+from flowctl.state.paths import DEFAULT_STATE_DIR, HISTORY_FILE, RunPaths, allocate_run
+from flowctl.status import RunStatus, StepStatus
 
-LOCK_FILE = ".session.lock"
+if TYPE_CHECKING:
+    import httpx
+
+    from flowctl.runner.approval.gate import ApprovalGate
+    from flowctl.runner.resume.restore import Replay, Restore
+    from flowctl.runner.signals import SignalController
+    from flowctl.state.cache import StepCache
+
+
+def load(workflow: Workflow | Path | str) -> Workflow:
+    """A Workflow as is, or the checked workflow of a file path."""
+    if isinstance(workflow, Workflow):
+        return workflow
+    from flowctl.spec.load import load_workflow
+
+    return load_workflow(Path(workflow))
+
+
+def secrets_masker(wf: Workflow, environ: Mapping[str, str] | None = None) -> SecretMasker:
+    """One masker for the whole run, with every `secrets:` value read from the environment."""
+    env = os.environ if environ is None else environ
+    masker = SecretMasker()
+    missing = [name for name in wf.secrets if name not in env]
+    if missing:
+        names = ", ".join(missing)
+        raise InputError(
+            f"secret {names} is not set in the environment (the workflow lists it under "
+            "`secrets:`)",
+            location=wf.where("secrets"),
+        )
+    for name in wf.secrets:
+        masker.add(env[name], name=name)
+    return masker
+
+
+def known_step_ids(steps: Sequence[Step], prefix: str = "") -> list[str]:
+    """Qualified ids known before a run: everything except the children of loops."""
+    ids: list[str] = []
+    for step in steps:
+        ids.append(prefix + step.id)
+        if not isinstance(step, LoopStep):
+            ids.extend(known_step_ids(step.children(), prefix))
+    return ids
+
+
+def _check_max_parallel(value: int | None, wf: Workflow) -> int:
+    limit = wf.max_parallel_steps if value is None else value
+    if limit < 1:
+        raise UsageError(f"--max-parallel must be at least 1, got {limit}")
+    return limit
+
+
+def check_approvals(wf: Workflow, approve: Sequence[str]) -> None:
+    """`--approve STEP` must name a human_task step (by id, or a loop child's qualified id)."""
+    tasks = [step.id for step, _ in wf.walk() if step.type is StepType.HUMAN_TASK]
+    for name in approve:
+        if name in tasks or name.rsplit(".", 1)[-1] in tasks:
+            continue
+        known = f"its human_task steps are {', '.join(tasks)}" if tasks else "it has none"
+        raise UsageError(f"--approve {name}: the workflow has no human_task step {name!r}; {known}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovalOptions:
+    """How human_task steps get their decisions in this session."""
+
+    approve: tuple[str, ...] = ()  # granted up front (`--approve STEP`)
+    auto_approve: bool = False  # every one granted (`--auto-approve`)
+    interactive: bool = False  # asked on the terminal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resumption:
+    """What a resumed session starts from (built by flowctl.runner.resume.run)."""
+
+    replay: Replay
+    restore: Restore
+    next_seq: int
+    notes: tuple[tuple[str, str, dict[str, Any]], ...] = ()  # events to write first
+    started_from: float  # when the run first started
+
+
+def spec_path(wf: Workflow) -> str:
+    """The spec's absolute path, as resume finds it again (its source if not a file)."""
+    source = Path(wf.source)
+    return str(source.resolve()) if wf.source and source.is_file() else wf.source
+
+
+class _HttpClient:
+    """One httpx client per run, made on first use (most runs never call a webhook)."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    async def __call__(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+async def arun_workflow(
+    workflow: Workflow | Path | str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    state_dir: Path | str = DEFAULT_STATE_DIR,
+    history: Path | str | None = None,
+    max_parallel: int | None = None,
+    observers: Sequence[RunObserver] = (),
+    workdir: Path | str | None = None,
+    record_history: bool = True,
+    durable: bool = True,
+    handle_signals: bool = False,
+    registry: Registry | None = None,
+    approve: Sequence[str] = (),
+    auto_approve: bool = False,
+    interactive: bool = False,
+) -> RunResult:
+    """Run a workflow to its end and return what happened.
+
+    `inputs` are raw values (strings from a command line are coerced to the declared
+    types); `history` defaults to `<state_dir>/history.jsonl`; `max_parallel` overrides
+    `max_parallel_steps`. User errors (invalid spec, inputs, unsupported features) raise
+    FlowctlError before anything runs; a failing step never raises, it is in the result.
+    With `handle_signals`, the first SIGINT/SIGTERM cancels the run cleanly (status
+    cancelled, exit code 130) and a second one stops at once (KeyboardInterrupt).
+    human_task steps named in `approve` (or all, with `auto_approve`) are approved up
+    front; with `interactive` the others are asked on the terminal; otherwise they wait
+    and the run ends `waiting_approval` (`flowctl approve`, then resume).
+    """
+    from flowctl.runner.inputs import resolve_inputs
+
+    wf = load(workflow)
+    reg = registry if registry is not None else default_registry()
+    check_supported(wf, reg)
+    check_approvals(wf, approve)
+    resolved = resolve_inputs(wf, inputs or {})
+    masker = secrets_masker(wf)
+    limit = _check_max_parallel(max_parallel, wf)
+    state = Path(state_dir)
+    run = RunSession(
+        wf,
+        inputs=resolved,
+        masker=masker,
+        paths=allocate_run(state),
+        history=history_path(state, history, record_history),
+        max_parallel=limit,
+        approvals=ApprovalOptions(
+            approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
+        ),
+    )
+    return await run.execute(
+        observers=observers,
+        registry=reg,
+        workdir=Path(workdir) if workdir is not None else Path.cwd(),
+        durable=durable,
+        handle_signals=handle_signals,
+    )
+
+
+def history_path(state: Path, history: Path | str | None, record: bool) -> Path | None:
+    if not record:
+        return None
+    return Path(history) if history is not None else state / HISTORY_FILE
+
+
+class RunSession:
+    """The life of one run (or one resumed session of it) after its checks."""
+
+    def __init__(
+        self,
+        wf: Workflow,
+        *,
+        inputs: Mapping[str, Any],
+        masker: SecretMasker,
+        paths: RunPaths,
+        history: Path | None,
+        max_parallel: int,
+        approvals: ApprovalOptions,
+        resumption: Resumption | None = None,
+    ) -> None:
+        self.wf = wf
+        self.inputs = inputs
+        self.masker = masker
+        self.paths = paths
+        self.history = history
+        self.max_parallel = max_parallel
+        self.approvals = approvals
+        self.resumption = resumption
+        self.started = time.time()
+        self.observers: list[RunObserver] = []
+
+    async def execute(
+        self,
+        *,
+        observers: Sequence[RunObserver],
+        registry: Registry,
+        workdir: Path,
+        durable: bool,
+        handle_signals: bool,
+    ) -> RunResult:
+        paths = self.paths
+        try:
+            with run_lock(paths.run_dir, paths.run_id):
+                return await self._execute(
+                    observers=observers,
+                    registry=registry,
+                    workdir=workdir,
+                    durable=durable,
+                    handle_signals=handle_signals,
+                )
+        except FlowctlError:
+            if self.resumption is None and not paths.audit.exists():
+                shutil.rmtree(paths.run_dir, ignore_errors=True)  # nothing ran: leave no husk
+            raise
+
+    async def _execute(
+        self,
+        *,
+        observers: Sequence[RunObserver],
+        registry: Registry,
+        workdir: Path,
+        durable: bool,
+        handle_signals: bool,
+    ) -> RunResult:
+        wf, paths, resumption = self.wf, self.paths, self.resumption
+        started = resumption.started_from if resumption is not None else self.started
+        data = build_run_data(wf, self.inputs, run_id=paths.run_id, started_at=iso(started) or "")
+        rebuild_notes: list[str] = []
+        if resumption is not None:
+            rebuild_notes = _rebuild_data(wf, resumption, data)
+        if wf.source and Path(wf.source).is_file():
+            from flowctl.runner.calls.pycall import ensure_on_sys_path
+
+            ensure_on_sys_path(Path(wf.source).resolve().parent)
+        journal = AuditJournal(
+            paths.audit,
+            paths.run_id,
+            masker=self.masker,
+            durable=durable,
+            next_seq=resumption.next_seq if resumption is not None else 1,
+        )
+        audit = AuditObserver(
+            journal,
+            run_data={
+                "workflow": wf.name,
+                "version": wf.version,
+                "spec": spec_path(wf),
+                "spec_sha256": wf.sha256,
+                "inputs": self.inputs,
+                "max_parallel": self.max_parallel,
+                "workdir": str(workdir),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+            },
+        )
+        self.observers = [audit, *observers]
+        self._emit(
+            RunStarted(
+                run_id=paths.run_id,
+                workflow=wf.name,
+                step_ids=tuple(known_step_ids(wf.steps)),
+                ts=self.started,
+                resumed=resumption is not None,
+            )
+        )
+        if resumption is not None:
+            for event, step, note in resumption.notes:
+                journal.append(event, step=step, data=note)
+            for text in rebuild_notes:
+                journal.append("resume_warning", data={"warning": text})
+            journal.checkpoint()
+        scratch = Path(tempfile.mkdtemp(prefix=f"flowctl-{paths.run_id}-"))
+        http = _HttpClient()
+        cache = _step_cache(wf, paths, self.masker)
+        sched = Scheduler(
+            wf,
+            run_id=paths.run_id,
+            data=data,
+            masker=self.masker,
+            paths=paths,
+            observers=self.observers,
+            registry=registry,
+            max_parallel=self.max_parallel,
+            workdir=workdir,
+            scratch=scratch,
+            http_client=http,
+            cache=cache,
+            gate=self._gate(),
+            restore=resumption.restore if resumption is not None else None,
+        )
+        try:
+            with _signals(handle_signals, sched) as controller:
+                try:
+                    outcome = await sched.run()
+                except asyncio.CancelledError:
+                    # Cancelled from outside (an API caller) or forced by a second signal:
+                    # the journal still gets its run_finished, then the cancel goes on.
+                    forced = controller is not None and controller.forced
+                    cancelled = SchedulerOutcome(
+                        status=RunStatus.CANCELLED, error=sched.stop_reason or "cancelled"
+                    )
+                    self._finish(sched, journal, cancelled, record=not forced)
+                    if forced:
+                        raise KeyboardInterrupt from None
+                    raise
+                except Exception as exc:
+                    # A bug in flowctl: close the journal as a failed run, then let it show.
+                    broken = SchedulerOutcome(
+                        status=RunStatus.FAILED, error=f"internal error: {type(exc).__name__}"
+                    )
+                    self._finish(sched, journal, broken, record=False)
+                    raise
+        finally:
+            with contextlib.suppress(Exception):
+                await http.aclose()
+            if cache is not None:
+                cache.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+        return self._finish(sched, journal, outcome, record=True)
+
+    def _gate(self) -> ApprovalGate | None:
+        from flowctl.runner.approval.gate import ApprovalGate
+
+        if not any(step.type is StepType.HUMAN_TASK for step, _ in self.wf.walk()):
+            return None
+        options, resumption = self.approvals, self.resumption
+        return ApprovalGate(
+            run_id=self.paths.run_id,
+            emit=self._emit,
+            approve=options.approve,
+            auto_approve=options.auto_approve,
+            interactive=options.interactive,
+            quiet_display=self._quiet_display,
+            decisions=resumption.replay.decisions if resumption is not None else None,
+            requested=resumption.replay.requested if resumption is not None else None,
+        )
+
+    @contextlib.contextmanager
+    def _quiet_display(self) -> Iterator[None]:
+        """Observers that draw on the terminal step aside while the gate asks there."""
+        with contextlib.ExitStack() as stack:
+            for observer in self.observers:
+                if isinstance(observer, PausingObserver):
+                    stack.enter_context(observer.paused())
+            yield
+
+    def _emit(self, event: RunEvent) -> None:
+        for observer in self.observers:
+            observer.handle(event)
+
+    def _finish(
+        self, sched: Scheduler, journal: AuditJournal, outcome: SchedulerOutcome, *, record: bool
+    ) -> RunResult:
+        """Close the run: run_finished, the journal, the history line and report.json."""
+        wf, paths = self.wf, self.paths
+        if outcome.status is not RunStatus.WAITING_APPROVAL:
+            _settle_unfinished(wf, sched)
+        finished = time.time()
+        failed = outcome.status is RunStatus.FAILED
+        root = sched.root_of(outcome.root_cause) if failed else None
+        waiting = tuple(
+            qid
+            for qid in sched.waiting
+            if sched.steps[qid].type is StepType.HUMAN_TASK
+            and sched.results[qid].status is StepStatus.WAITING
+        )
+        error = _error_text(sched, outcome, root, waiting)
+        result = RunResult(
+            run_id=paths.run_id,
+            workflow=wf.name,
+            status=outcome.status,
+            steps=dict(sched.results),
+            data=sched.data.workflow,
+            inputs=self.inputs,
+            started_at=self.started,
+            finished_at=finished,
+            error=self.masker.mask(error) if error else None,
+            root_cause=root,
+            paths=paths,
+            history_path=self.history if record else None,
+            report_path=paths.report,
+            waiting=waiting,
+            resumed=self.resumption is not None,
+            rollback_failed=sched.rollback_failed,
+        )
+        self._emit(
+            RunFinished(
+                run_id=paths.run_id,
+                status=outcome.status,
+                duration=result.duration,
+                ts=finished,
+                error=result.error,
+            )
+        )
+        journal.close()
+        if not record:
+            return result
+        if self.history is not None:
+            from flowctl.state.history import append_record
+
+            append_record(
+                self.history,
+                run_record(
+                    wf,
+                    result,
+                    steps=sched.steps,
+                    edges=sched.edges,
+                    max_parallel=self.max_parallel,
+                    inputs_sha256=sha256_json(dict(self.inputs)),
+                ),
+            )
+        optimization, note = _optimization(wf, self.history)
+        write_json(
+            paths.report,
+            build_report(
+                wf, result, masker=self.masker, optimization=optimization, optimization_note=note
+            ),
+        )
+        return result
+
+
+def _step_cache(wf: Workflow, paths: RunPaths, masker: SecretMasker) -> StepCache | None:
+    """The state directory's step cache, when some step has `cache:` (opened on first use)."""
+    if not any(step.cache is not None for step, _ in wf.walk()):
+        return None
+    from flowctl.runner.engine.cache_lookup import cache_path
+    from flowctl.state.cache import StepCache
+
+    return StepCache(cache_path(paths.state_dir), masker=masker)
+
+
+def _rebuild_data(wf: Workflow, resumption: Resumption, data: RunData) -> list[str]:
+    """The workflow data of a resumed run: its restored steps' output_mapping writes again."""
+    by_id = {step.id: step for step, _ in wf.walk()}
+    names = {
+        "workflow": data.workflow,
+        "inputs": data.inputs,
+        "env": data.env,
+        "run": data.run,
+        "steps": {},
+        "params": {},
+    }
+    return resumption.restore.rebuild(data.workflow, by_id, names)
 
 
 @contextlib.contextmanager
-def session_lock(run_dir: Path, run_id: str) -> Iterator[None]:
-    """Hold the run's lock, or raise StateError when another process holds it.
+def _signals(enabled: bool, sched: Scheduler) -> Iterator[SignalController | None]:
+    """First SIGINT/SIGTERM: cancel the run cleanly. Second: cancel the run's task now."""
+    if not enabled:
+        yield None
+        return
+    from flowctl.runner.signals import SignalController
 
-    The kernel drops the lock when its holder dies (even by SIGKILL), so a crashed run
-    never blocks its own resume; the descriptor is close-on-exec, so step processes do not
-    keep it.
-    """
-    path = run_dir / LOCK_FILE
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_cancel(name: str) -> None:
+        sched.hard_stop(RunStatus.CANCELLED, f"interrupted by {name}")
+
+    def on_force() -> None:
+        if main is not None:
+            main.cancel()
+
+    with SignalController(loop, on_cancel, on_force) as controller:
+        yield controller
+
+
+def _settle_unfinished(wf: Workflow, sched: Scheduler) -> None:
+    """Steps a cancelled run never reached still get a result: skipped, and why."""
+    missing = [qid for qid in known_step_ids(wf.steps) if qid not in sched.results]
+    if not missing:
+        return
+    by_id = {step.id: step for step, _ in wf.walk()}
+    reason = f"not started: {sched.stop_reason or 'the run was cancelled'}"
+    for qid in missing:
+        step = by_id[qid]
+        sched.record(
+            step,
+            StepResult(
+                id=qid,
+                step_type=step.type,
+                status=StepStatus.SKIPPED,
+                reason=reason,
+                finished_at=time.time(),
+            ),
+        )
+
+
+def _error_text(
+    sched: Scheduler, outcome: SchedulerOutcome, root: str | None, waiting: Sequence[str]
+) -> str | None:
+    """The run's error, root cause first: the step where the failure began and why."""
+    if outcome.status is RunStatus.COMPLETED:
+        return None
+    if outcome.status is RunStatus.WAITING_APPROVAL:
+        return f"waiting for approval: {', '.join(waiting) or ', '.join(outcome.waiting)}"
+    if root is not None and root in sched.results:
+        failed = sched.results[root]
+        cause = f"step '{root}' {failed.status.value}"
+        return f"{cause}: {failed.error}" if failed.error else cause
+    return outcome.error
+
+
+def _optimization(wf: Workflow, history: Path | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The optimizer's analysis of this workflow's history so far, when it is enabled."""
+    if not wf.optimization_enabled:
+        return None, "optimization_enabled is false"
+    if history is None or not history.is_file():
+        return None, "no history recorded for this run"
+    from flowctl.optimize import analyze_history
+
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise StateError(f"cannot lock run {run_id} ({path}): {exc}") from exc
+        report = analyze_history(history, workflow=wf.name, spec=wf)
+    except FlowctlError as err:
+        return None, f"optimization skipped: {err}"
+    return report.to_json(), None
+
+
+def run_workflow(
+    workflow: Workflow | Path | str,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+    state_dir: Path | str = DEFAULT_STATE_DIR,
+    history: Path | str | None = None,
+    max_parallel: int | None = None,
+    observers: Sequence[RunObserver] = (),
+    workdir: Path | str | None = None,
+    record_history: bool = True,
+    durable: bool = True,
+    handle_signals: bool = False,
+    registry: Registry | None = None,
+    approve: Sequence[str] = (),
+    auto_approve: bool = False,
+    interactive: bool = False,
+) -> RunResult:
+    """Synchronous arun_workflow (same options); not callable from a running event loop."""
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise StateError(
-                    f"run {run_id} is in use by another flowctl process (still running, or "
-                    "being resumed); wait for it to end"
-                ) from None
-            raise StateError(f"cannot lock run {run_id} ({path}): {exc}") from exc
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise UsageError("run_workflow was called inside an event loop; await arun_workflow")
+    return asyncio.run(
+        arun_workflow(
+            workflow,
+            inputs=inputs,
+            state_dir=state_dir,
+            history=history,
+            max_parallel=max_parallel,
+            observers=observers,
+            workdir=workdir,
+            record_history=record_history,
+            durable=durable,
+            handle_signals=handle_signals,
+            registry=registry,
+            approve=approve,
+            auto_approve=auto_approve,
+            interactive=interactive,
+        )
+    )

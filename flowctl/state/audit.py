@@ -22,6 +22,14 @@ def utc_timestamp(moment: datetime | None = None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_ts(text: str) -> float | None:
+    """An audit `ts` (ISO 8601 UTC, "Z") as time.time() seconds; None if malformed."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One line of audit.jsonl. `step` is a qualified id such as "loop[2].child"."""

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from flowctl.errors import StateError
 
+# Where runs, history and the cache live unless --state-dir (or state_dir=) says otherwise.
+DEFAULT_STATE_DIR = Path(".flowctl")
+HISTORY_FILE = "history.jsonl"
 _TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 # A run id comes back from the command line (`flowctl resume RUN_ID`), so it must never
 # be able to name anything outside state_dir/runs.

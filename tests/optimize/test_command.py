@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from flowctl.commands.optimize import run_optimize
 from flowctl.errors import SpecError, UsageError
-from flowctl.optimize import run_optimize
 from flowctl.optimize.render import bar, render_markdown
 from tests.optimize.kit import analyze, run, step, write
 from tests.optimize.test_parallelization import SPEC

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.optimize.report import RecommendationType
-from flowctl.runner.data import sha256_json
+from flowctl.runner.engine.rundata import sha256_json
 from flowctl.state.records import RunRecord
 from tests.optimize.test_schema import validator
 

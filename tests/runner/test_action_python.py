@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flowctl.runner.pycall import PythonRefError, ensure_on_sys_path, resolve
+from flowctl.runner.calls.pycall import PythonRefError, ensure_on_sys_path, resolve
 from flowctl.runner.steps.action import EXECUTOR
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from tests.runner.helpers import log_of, make_ctx, python_step, run

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from flowctl.errors import ExitCode, StateError
-from flowctl.runner.approvals import (
+from flowctl.runner.approval.decisions import (
     ApprovalDecision,
     DecisionSource,
     ask_on_tty,
@@ -231,7 +231,9 @@ def test_concurrent_deciders_only_one_wins(tmp_path: Path) -> None:
         "import sys\n"
         "from pathlib import Path\n"
         "from flowctl.errors import StateError\n"
-        "from flowctl.runner.approvals import ApprovalDecision, DecisionSource, record_decision\n"
+        "from flowctl.runner.approval.decisions import (\n"
+        "    ApprovalDecision, DecisionSource, record_decision,\n"
+        ")\n"
         "from flowctl.state.paths import RunPaths\n"
         f"paths = RunPaths(Path({str(tmp_path)!r}), {RUN!r})\n"
         "d = ApprovalDecision(step='review', approved=True, by=sys.argv[1], comment=None,\n"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flowctl.errors import Location, StateError
-from flowctl.runner.caching import cache_path, lookup, step_cache_key, store
+from flowctl.runner.engine.cache_lookup import cache_path, lookup, step_cache_key, store
 from flowctl.runner.steps.base import FailureKind, StepFailure
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import CacheSpec

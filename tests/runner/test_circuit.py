@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowctl.runner.circuit import (
+from flowctl.runner.failure.circuit import (
     CircuitBreakers,
     CircuitOpenError,
     CircuitState,

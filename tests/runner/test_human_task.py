@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from flowctl.errors import UsageError
-from flowctl.runner.approvals import ApprovalDecision, DecisionSource, record_decision
+from flowctl.runner.approval.decisions import ApprovalDecision, DecisionSource, record_decision
+from flowctl.runner.approval.gate import ApprovalGate
 from flowctl.runner.events import RunEvent
-from flowctl.runner.gate import ApprovalGate
-from flowctl.runner.resume import resume_workflow
+from flowctl.runner.resume.run import resume_workflow
 from flowctl.runner.steps.base import ApprovalPending, StepContext, StepFailure
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import ApprovalSpec, HumanTaskStep, StepType

@@ -9,14 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flowctl.commands.input_args import load_inputs_file, parse_input_args
 from flowctl.errors import ExitCode, InputError
-from flowctl.runner.inputs import (
-    InputsError,
-    coerce,
-    load_inputs_file,
-    parse_input_args,
-    resolve_inputs,
-)
+from flowctl.runner.inputs import InputsError, coerce, resolve_inputs
 from flowctl.spec.model import InputSpec, Workflow
 
 

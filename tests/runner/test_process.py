@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flowctl.runner.process import ProcessResult, run_process
+from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.secrets import SecretMasker
 from tests.runner.helpers import gone, run
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from flowctl.errors import StateError, UsageError
-from flowctl.runner.resume import plan_resume, resume_workflow
+from flowctl.runner.resume.run import plan_resume, resume_workflow
 from flowctl.state.audit import read_journal
 from flowctl.status import RunStatus
 from tests.runner.failure_funcs import calls
@@ -254,12 +254,12 @@ def test_unknown_runs_and_runs_that_never_started_are_refused(tmp_path: Path) ->
 
 
 def test_a_run_in_use_by_another_process_is_refused(tmp_path: Path) -> None:
-    from flowctl.runner.session import session_lock
+    from flowctl.runner.runlock import run_lock
 
     first = run_spec(tmp_path, _chain(tmp_path))
     assert first.paths is not None
     in_use = pytest.raises(StateError, match="is in use by another flowctl process")
-    with session_lock(first.paths.run_dir, first.run_id), in_use:
+    with run_lock(first.paths.run_dir, first.run_id), in_use:
         resume(tmp_path, first.run_id)
     (tmp_path / "flag").touch()
     assert resume(tmp_path, first.run_id).ok
@@ -309,7 +309,7 @@ def test_a_resumed_run_that_fails_undoes_the_steps_it_restored(tmp_path: Path) -
         """,
     )
     assert first.status is RunStatus.WAITING_APPROVAL
-    from flowctl.runner.approvals import ApprovalDecision, DecisionSource, record_decision
+    from flowctl.runner.approval.decisions import ApprovalDecision, DecisionSource, record_decision
     from flowctl.state.audit import utc_timestamp
 
     assert first.paths is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flowctl.runner.resume import resume_workflow
+from flowctl.runner.resume.run import resume_workflow
 from flowctl.state.audit import read_journal
 from flowctl.status import RunStatus
 from tests.runner.failure_funcs import calls

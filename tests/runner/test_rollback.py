@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from flowctl.errors import StateError
-from flowctl.runner.rollback import (
+from flowctl.runner.failure.saga import (
     Compensation,
     RollbackOutcome,
     compensation_names,

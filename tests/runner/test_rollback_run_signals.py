@@ -120,7 +120,7 @@ def test_a_second_sigint_stops_at_once_and_leaves_a_resumable_journal(tmp_path: 
     assert not (tmp_path / "undo.txt").exists()
     evts = _journal(tmp_path)
     assert evts[-1].event == "run_finished" and evts[-1].data["status"] == "cancelled"
-    from flowctl.runner.resume import plan_resume
+    from flowctl.runner.resume.run import plan_resume
 
     plan = plan_resume(tmp_path / ".flowctl", evts[0].run_id)
     assert not plan.complete and plan.warnings == []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flowctl.api import RunStatus, StepStatus
-from flowctl.runner.typed_outputs import convert
+from flowctl.runner.engine.typed_outputs import convert
 from tests.runner.sched_kit import run_spec
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from flowctl.errors import ExpressionError
 from flowctl.expressions import compile_template, is_template, render_shell
-from flowctl.runner.process import ProcessResult, run_process
-from flowctl.runner.pycall import PythonRefError, resolve
+from flowctl.runner.calls.process import ProcessResult, run_process
+from flowctl.runner.calls.pycall import PythonRefError, resolve
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import ActionStep, ShellCommand
 

@@ -13,7 +13,7 @@ from flowctl.spec.model import Step
 if TYPE_CHECKING:
     import httpx
 
-    from flowctl.runner.approvals import ApprovalDecision
+    from flowctl.runner.approval.decisions import ApprovalDecision
     from flowctl.secrets import SecretMasker
 
 Outputs = Mapping[str, Any]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flowctl.errors import ExpressionError
-from flowctl.runner.data import expression_failure
+from flowctl.runner.engine.rundata import expression_failure
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import HumanTaskStep
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowctl.runner.containers import Children, ContainerFailure
+from flowctl.runner.engine.containers import Children, ContainerFailure
 from flowctl.runner.steps.base import ApprovalPending, Outputs, StepContext
 from flowctl.spec.model import ParallelStep
 from flowctl.status import StepStatus

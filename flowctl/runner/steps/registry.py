@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flowctl.runner.containers import ContainerExecutor
+from flowctl.runner.engine.containers import ContainerExecutor
 from flowctl.runner.steps.base import StepExecutor
 from flowctl.spec.model import StepType
 

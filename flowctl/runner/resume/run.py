@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.errors import FlowctlError, StateError, UsageError
-from flowctl.runner.api import (
+from flowctl.runner.events import RunObserver
+from flowctl.runner.preflight import check_supported
+from flowctl.runner.results import RunResult
+from flowctl.runner.resume.restore import RESET, Replay, Restore, local_id
+from flowctl.runner.session import (
     ApprovalOptions,
     Resumption,
     RunSession,
@@ -28,15 +32,10 @@ from flowctl.runner.api import (
     load,
     secrets_masker,
 )
-from flowctl.runner.events import RunObserver
-from flowctl.runner.gate import parse_ts
-from flowctl.runner.preflight import check_supported
-from flowctl.runner.restore import RESET, Replay, Restore, local_id
-from flowctl.runner.results import RunResult
 from flowctl.runner.steps.registry import Registry, default_registry
 from flowctl.spec.model import LoopStep, ParallelStep, Step, Workflow
-from flowctl.state.audit import AuditEvent, read_journal, utc_timestamp
-from flowctl.state.paths import RunPaths
+from flowctl.state.audit import AuditEvent, parse_ts, read_journal, utc_timestamp
+from flowctl.state.paths import DEFAULT_STATE_DIR, RunPaths
 from flowctl.status import RunStatus, StepStatus
 
 # A step that --skip may mark done: it did not finish well (or did not finish at all).
@@ -90,13 +89,13 @@ def plan_resume(
     running, or whose spec changed since (unless `force`), and UsageError for a `--from`
     or `--skip` that names no step it can apply to.
     """
-    from flowctl.commands.runs import resolve_run_dir
-    from flowctl.runner.session import session_lock
+    from flowctl.runner.runlock import run_lock
+    from flowctl.state.runs import resolve_run_dir
 
     state = Path(state_dir)
     run_dir = resolve_run_dir(state, run_id)
     paths = RunPaths(state, run_dir.name)
-    with session_lock(paths.run_dir, paths.run_id):  # a live run holds it: refuse now
+    with run_lock(paths.run_dir, paths.run_id):  # a live run holds it: refuse now
         contents = read_journal(paths.audit)
     warnings = []
     if contents.bad_lines:
@@ -407,7 +406,7 @@ def _next_seq(plan: ResumePlan) -> int:
 
 def unchanged_result(plan: ResumePlan) -> RunResult:
     """A completed run as its journal tells it, for a resume that has nothing to do."""
-    from flowctl.runner.data import initial_workflow_data
+    from flowctl.runner.engine.rundata import initial_workflow_data
 
     restore = Restore(plan.replay.restored())
     tree = _Tree(plan.workflow)
@@ -439,12 +438,21 @@ def unchanged_result(plan: ResumePlan) -> RunResult:
 def resume_workflow(
     run_id: str,
     *,
-    state_dir: Path | str = Path(".flowctl"),
+    state_dir: Path | str = DEFAULT_STATE_DIR,
     from_step: str | None = None,
     skip: str | None = None,
     skip_outputs: Mapping[str, Any] | str | None = None,
     force: bool = False,
-    **options: Any,
+    history: Path | str | None = None,
+    max_parallel: int | None = None,
+    observers: Sequence[RunObserver] = (),
+    record_history: bool = True,
+    durable: bool = True,
+    handle_signals: bool = False,
+    registry: Registry | None = None,
+    approve: Sequence[str] = (),
+    auto_approve: bool = False,
+    interactive: bool = False,
 ) -> RunResult:
     """Resume a run synchronously (the Python API of `flowctl resume`).
 
@@ -462,4 +470,18 @@ def resume_workflow(
         pass
     else:
         raise UsageError("resume_workflow was called inside an event loop; await aresume")
-    return asyncio.run(aresume(plan, **options))
+    return asyncio.run(
+        aresume(
+            plan,
+            history=history,
+            max_parallel=max_parallel,
+            observers=observers,
+            record_history=record_history,
+            durable=durable,
+            handle_signals=handle_signals,
+            registry=registry,
+            approve=approve,
+            auto_approve=auto_approve,
+            interactive=interactive,
+        )
+    )

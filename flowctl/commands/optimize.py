@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from flowctl.commands.optimize_view import render_rich
 from flowctl.errors import ExitCode, UsageError
 from flowctl.optimize.analyze import analyze_history
-from flowctl.optimize.render import render_json, render_markdown, render_rich, safe
+from flowctl.optimize.render import render_json, render_markdown, safe
 from flowctl.optimize.report import OptimizationReport
 
 FORMATS = ("table", "json", "markdown")

@@ -12,22 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from datetime import datetime
 
 from flowctl.durations import format_duration
-from flowctl.runner.approvals import ApprovalDecision, DecisionSource, ask_on_tty, current_user
+from flowctl.runner.approval.decisions import (
+    ApprovalDecision,
+    DecisionSource,
+    ask_on_tty,
+    current_user,
+)
 from flowctl.runner.events import ApprovalDecided, ApprovalRequested, RunEvent
 from flowctl.runner.steps.base import ApprovalPending, FailureKind, StepContext, StepFailure
 from flowctl.spec.model import HumanTaskStep
-from flowctl.state.audit import utc_timestamp
-
-
-def parse_ts(text: str) -> float | None:
-    """An audit `ts` (ISO 8601 UTC, "Z") as time.time() seconds; None if malformed."""
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+from flowctl.state.audit import parse_ts, utc_timestamp
 
 
 class ApprovalGate:

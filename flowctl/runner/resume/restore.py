@@ -12,13 +12,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flowctl.runner.approvals import DECIDED, REQUESTED, ApprovalDecision, decision_from_event
-from flowctl.runner.data import write_path
-from flowctl.runner.gate import parse_ts
+from flowctl.runner.approval.decisions import (
+    DECIDED,
+    REQUESTED,
+    ApprovalDecision,
+    decision_from_event,
+)
+from flowctl.runner.engine.rundata import write_path
 from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import StepFailure
 from flowctl.spec.model import Step, StepType
-from flowctl.state.audit import AuditEvent
+from flowctl.state.audit import AuditEvent, parse_ts
 from flowctl.status import StepStatus
 
 RESET = "step_reset"  # resume --from: the step's earlier state no longer counts
@@ -247,7 +251,7 @@ class Restore:
     ) -> list[str]:
         """Write the restored steps' output_mapping results into `workflow`, in their
         completion order; returns warnings for mappings that could not be re-applied."""
-        from flowctl.runner.data import apply_output_mapping
+        from flowctl.runner.engine.rundata import apply_output_mapping
 
         warnings = []
         for restored in self._restored.values():

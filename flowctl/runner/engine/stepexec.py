@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from flowctl.durations import format_duration
 from flowctl.errors import ExpressionError, FlowctlError, StateError
-from flowctl.runner.failure.circuit import counts_against_circuit
 from flowctl.runner.engine.containers import ChildScope, ContainerExecutor, ContainerFailure
 from flowctl.runner.engine.rundata import (
     Writes,
@@ -21,9 +20,11 @@ from flowctl.runner.engine.rundata import (
     sha256_json,
     step_env,
 )
-from flowctl.runner.results import StepResult
-from flowctl.runner.failure.retry import call_with_retries
 from flowctl.runner.engine.steplog import FileStepLog
+from flowctl.runner.events import CircuitChanged, StepRetrying, StepStarted
+from flowctl.runner.failure.circuit import counts_against_circuit
+from flowctl.runner.failure.retry import call_with_retries
+from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import (
     ApprovalPending,
     FailureKind,
@@ -156,15 +157,15 @@ class _StepRun:
 
     def __init__(self, scope: ScopeRun, step: Step, qid: str) -> None:
         self.scope = scope
-        self.sched = scope.sched
+        self.services = scope.services
         self.step = step
         self.qid = qid
-        self.entry = self.sched.registry[step.type]
+        self.entry = self.services.registry[step.type]
         self.progress = _Progress()
-        self.log = FileStepLog(self.sched.log_path(qid), self.sched.masker)
-        self.names = scope.frame.names(self.sched.data)
-        self.key = f"{self.sched.run_id}:{qid}"  # FLOWCTL_IDEMPOTENCY_KEY: run, step, iteration
-        self.slot = _Slot(self.sched.pool if self.entry.uses_slot else None)
+        self.log = FileStepLog(self.services.files.log_path(qid), self.services.masker)
+        self.names = scope.frame.names(self.services.data)
+        self.key = f"{self.services.run_id}:{qid}"  # FLOWCTL_IDEMPOTENCY_KEY: run, step, iteration
+        self.slot = _Slot(self.services.pool if self.entry.uses_slot else None)
         # The container's max_concurrency slot is held for the child's whole run, retries
         # included, and like the run's slot it is given back after the final event.
         self.limit = _Slot(scope.limit)
@@ -183,11 +184,11 @@ class _StepRun:
             outputs = await self._outputs()
         except StepFailure as failure:
             status = StepStatus.FAILED
-            error = self.sched.masker.mask(failure.message)
+            error = self.services.masker.mask(failure.message)
             kind = failure_tag(failure)
             outputs = failure.outputs
             if isinstance(failure, ContainerFailure) and failure.cause is not None:
-                self.sched.causes[self.qid] = failure.cause
+                self.scope.note_cause(self.qid, failure.cause)
         except ApprovalPending as pending:
             status = StepStatus.WAITING
             reason = str(pending)
@@ -208,7 +209,7 @@ class _StepRun:
         try:
             result = self._result(status, outputs, error=error, kind=kind, reason=reason)
             if record:
-                self.sched.record(step, result, names=self.names, writes=self.writes)
+                self.scope.record(step, result, names=self.names, writes=self.writes)
         finally:
             self.slot.release()
             self.limit.release()
@@ -218,7 +219,7 @@ class _StepRun:
         step = self.step
         key: str | None = None
         outputs: Outputs | None = None
-        if step.cache is not None and self.sched.cache is not None:
+        if step.cache is not None and self.services.cache is not None:
             key, outputs = await self._from_cache()
         if outputs is not None:
             self.cached = True
@@ -231,13 +232,13 @@ class _StepRun:
         if not isinstance(outputs, Mapping):
             outputs = {"result": outputs}
         if step.outputs and not self.cached:
-            from flowctl.runner.typed_outputs import convert_outputs
+            from flowctl.runner.engine.typed_outputs import convert_outputs
 
             outputs = convert_outputs(step.outputs, outputs)
         if step.output_mapping:
             try:
                 self.writes = apply_output_mapping(
-                    step, outputs, self.names, self.sched.data.workflow
+                    step, outputs, self.names, self.services.data.workflow
                 )
             except StepFailure as failure:
                 failure.outputs = failure.outputs or outputs
@@ -256,7 +257,7 @@ class _StepRun:
         """
         from flowctl.runner.engine.cache_lookup import lookup, step_cache_key
 
-        cache = self.sched.cache
+        cache = self.services.cache
         assert cache is not None
         try:
             self._params()
@@ -278,10 +279,10 @@ class _StepRun:
     async def _to_cache(self, key: str, outputs: Outputs) -> None:
         from flowctl.runner.engine.cache_lookup import store
 
-        cache = self.sched.cache
+        cache = self.services.cache
         assert cache is not None and self.step.cache is not None
         try:
-            await store(cache, key, outputs, self.step.cache.ttl, self.sched.run_id)
+            await store(cache, key, outputs, self.step.cache.ttl, self.services.run_id)
         except StateError as err:  # the step has completed either way
             self._note(f"[flowctl] outputs not cached: {err}\n")
 
@@ -298,10 +299,10 @@ class _StepRun:
             # A failure here is never retried: expression or validation errors cannot heal.
             params = resolve_params(step, self.names)
             self.names["params"] = params
-            self.sched.validator.check(step, params)
+            self.services.validator.check(step, params)
             progress.params = params
             progress.env = step_env(
-                self.sched.data, params, qualified_id=self.qid, idempotency_key=self.key
+                self.services.data, params, qualified_id=self.qid, idempotency_key=self.key
             )
         return progress.params
 
@@ -311,27 +312,35 @@ class _StepRun:
         return StepContext(
             step=step,
             qualified_id=self.qid,
-            run_id=self.sched.run_id,
+            run_id=self.services.run_id,
             attempt=attempt,
             params=params,
             names=self.names,
             env=progress.env,
             log=self.log,
-            masker=self.sched.masker,
-            workdir=self.sched.workdir,
+            masker=self.services.masker,
+            workdir=self.services.workdir,
             # Not made up front: a directory per attempt costs as much as the rest of a no-op
             # step's scheduling (shell steps write files beside the path instead).
-            scratch=self.sched.new_scratch(create=False),
+            scratch=self.services.files.new_scratch(create=False),
             timeout=step.timeout,
             idempotency_key=self.key,
-            http_client=self.sched.http_client,
+            http_client=self.services.http_client,
             metrics=progress.metrics,
-            approvals=self.sched.gate if step.type is StepType.HUMAN_TASK else None,
+            approvals=self.services.gate if step.type is StepType.HUMAN_TASK else None,
         )
 
     def _begin(self, attempt: int) -> StepContext:
         self.progress.begin(attempt)
-        self.sched.started(self.step, self.qid, attempt, self.scope.parent)
+        self.services.emit(
+            StepStarted(
+                step=self.qid,
+                step_type=self.step.type.value,
+                attempt=attempt,
+                ts=time.time(),
+                parent=self.scope.parent,
+            )
+        )
         if attempt > 1 and self.log.written:
             self.log.write(f"--- attempt {attempt} ---\n")
         try:
@@ -355,24 +364,26 @@ class _StepRun:
         circuit = self.step.circuit_breaker
         if circuit is None:
             return await self._call(executor, ctx)
-        self._circuit_moved(circuit, self.sched.breakers.before_attempt(circuit))
+        self._circuit_moved(circuit, self.services.breakers.before_attempt(circuit))
         try:
             outputs = await self._call(executor, ctx)
         except StepFailure as failure:
             if counts_against_circuit(failure):
-                self._circuit_moved(circuit, self.sched.breakers.record(circuit, success=False))
+                self._circuit_moved(circuit, self.services.breakers.record(circuit, success=False))
             else:
-                self.sched.breakers.release(circuit)
+                self.services.breakers.release(circuit)
             raise
         except BaseException:  # cancelled, or waiting for an approval: no verdict
-            self.sched.breakers.release(circuit)
+            self.services.breakers.release(circuit)
             raise
-        self._circuit_moved(circuit, self.sched.breakers.record(circuit, success=True))
+        self._circuit_moved(circuit, self.services.breakers.record(circuit, success=True))
         return outputs
 
     def _circuit_moved(self, circuit: CircuitBreakerSpec, state: str | None) -> None:
         if state is not None:
-            self.sched.circuit_changed(circuit.name, str(state), self.qid)
+            self.services.emit(
+                CircuitChanged(name=circuit.name, state=str(state), step=self.qid, ts=time.time())
+            )
 
     def _attempt_timeout(self) -> float | None:
         """A human_task waits as long as its approval allows unless its author set a
@@ -401,7 +412,15 @@ class _StepRun:
             raise _as_failure(exc) from None
 
     def _on_retry(self, attempt: int, failure: StepFailure, delay: float) -> None:
-        self.sched.retrying(self.qid, attempt, failure.message, delay)
+        self.services.emit(
+            StepRetrying(
+                step=self.qid,
+                attempt=attempt,
+                error=self.services.masker.mask(failure.message),
+                delay=delay,
+                ts=time.time(),
+            )
+        )
         self.slot.release()  # nobody should wait for a slot while this step only waits
 
     async def _container(self, executor: ContainerExecutor) -> Outputs:

@@ -21,37 +21,37 @@ import dataclasses
 import functools
 import time
 from collections import ChainMap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowctl.durations import format_duration
 from flowctl.errors import ExpressionError
-from flowctl.runner.failure.circuit import CircuitBreakers
 from flowctl.runner.engine.containers import ChildScope, ScopeOutcome
+from flowctl.runner.engine.nodes import Node, behind, deadlock_message, wait_cycle
 from flowctl.runner.engine.rundata import Frame, ParamValidator, RunData
+from flowctl.runner.engine.services import RunServices, StepFiles
+from flowctl.runner.engine.triggers import skip_reason
 from flowctl.runner.events import (
-    CircuitChanged,
     RunEvent,
     RunObserver,
     StepFinished,
-    StepRetrying,
-    StepStarted,
     StepWaiting,
 )
-from flowctl.runner.engine.nodes import Node, behind, deadlock_message, wait_cycle
-from flowctl.runner.resume.restore import local_id
-from flowctl.runner.results import StepResult
+from flowctl.runner.failure.circuit import CircuitBreakers
 from flowctl.runner.failure.saga import Saga
+from flowctl.runner.results import StepResult
+from flowctl.runner.resume.restore import local_id
 from flowctl.runner.steps.registry import Registry
-from flowctl.runner.engine.triggers import skip_reason
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import ConditionStep, Step, TriggerRule, Workflow
-from flowctl.state.paths import RunPaths, safe_file_stem
+from flowctl.state.paths import RunPaths
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
+    import httpx
+
     from flowctl.runner.resume.restore import Restore
     from flowctl.runner.steps.base import Approvals
     from flowctl.state.cache import StepCache
@@ -85,7 +85,7 @@ class Scheduler:
         max_parallel: int,
         workdir: Path,
         scratch: Path,
-        http_client: Callable[[], Any],
+        http_client: Callable[[], Awaitable[httpx.AsyncClient]],
         cache: StepCache | None = None,
         gate: Approvals | None = None,
         restore: Restore | None = None,
@@ -117,8 +117,8 @@ class Scheduler:
         self._observers = tuple(observers)
         self._pool: asyncio.Semaphore | None = None
         self._top: ScopeRun | None = None
-        self._scratch_count = 0
-        self._logs_dir = paths.logs_dir
+        self.files = StepFiles(paths.logs_dir, scratch)
+        self._services: RunServices | None = None
 
     # -- services used by scopes and step execution -------------------------------------
 
@@ -128,42 +128,30 @@ class Scheduler:
             self._pool = asyncio.Semaphore(self.max_parallel)
         return self._pool
 
+    @property
+    def services(self) -> RunServices:
+        """What stepexec and the saga use: built once, on first use (in the run's loop)."""
+        if self._services is None:
+            self._services = RunServices(
+                run_id=self.run_id,
+                workdir=self.workdir,
+                data=self.data,
+                masker=self.masker,
+                registry=self.registry,
+                pool=self.pool,
+                files=self.files,
+                http_client=self.http_client,
+                cache=self.cache,
+                gate=self.gate,
+                breakers=self.breakers,
+                validator=self.validator,
+                emit=self.emit,
+            )
+        return self._services
+
     def emit(self, event: RunEvent) -> None:
         for observer in self._observers:
             observer.handle(event)
-
-    def log_path(self, qid: str) -> Path:
-        """logs/<step>.log (RunPaths.log, without rebuilding the directory path per step)."""
-        return self._logs_dir / f"{safe_file_stem(qid)}.log"
-
-    def new_scratch(self, *, create: bool) -> Path:
-        """A private directory path for one attempt (made now when `create`)."""
-        self._scratch_count += 1
-        path = self.scratch / str(self._scratch_count)
-        if create:
-            path.mkdir()
-        return path
-
-    def started(self, step: Step, qid: str, attempt: int, parent: str | None) -> None:
-        self.emit(
-            StepStarted(
-                step=qid, step_type=step.type.value, attempt=attempt, ts=time.time(), parent=parent
-            )
-        )
-
-    def retrying(self, qid: str, attempt: int, error: str, delay: float) -> None:
-        self.emit(
-            StepRetrying(
-                step=qid,
-                attempt=attempt,
-                error=self.masker.mask(error),
-                delay=delay,
-                ts=time.time(),
-            )
-        )
-
-    def circuit_changed(self, name: str, state: str, qid: str) -> None:
-        self.emit(CircuitChanged(name=name, state=state, step=qid, ts=time.time()))
 
     def record(
         self,
@@ -263,7 +251,9 @@ class Scheduler:
             cause = self.root_of(result.root_cause)
             if result.status is RunStatus.FAILED and cause is not None:
                 reason = f"step '{cause}' failed"
-            self.rollback_failed = await self.saga.compensate(self, reason)
+            rollback = await self.saga.compensate(self.services, self.results, reason)
+            self.results.update(rollback.undone)
+            self.rollback_failed = rollback.failed
         return result
 
     def hard_stop(self, status: RunStatus, reason: str) -> None:
@@ -387,6 +377,25 @@ class ScopeRun:
                 task.cancel()
 
     # -- used by step execution --------------------------------------------------------------
+
+    @property
+    def services(self) -> RunServices:
+        return self.sched.services
+
+    def record(
+        self,
+        step: Step,
+        result: StepResult,
+        *,
+        names: Mapping[str, Any] | None = None,
+        writes: Sequence[tuple[Sequence[str], Any]] | None = None,
+    ) -> None:
+        """Publish a step's final result (or its pause) to the run: Scheduler.record."""
+        self.sched.record(step, result, names=names, writes=writes)
+
+    def note_cause(self, qid: str, cause: str) -> None:
+        """A failed container's failure began at `cause` (the root of a failure chain)."""
+        self.sched.causes[qid] = cause
 
     def cancel_reason(self, qid: str) -> str:
         return self._cancel_reasons.get(qid) or self._stop or self.sched.stop_reason or "cancelled"

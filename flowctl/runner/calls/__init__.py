@@ -1,0 +1,1 @@
+"""How steps reach outside flowctl: subprocesses, and Python callables by reference."""

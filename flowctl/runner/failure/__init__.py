@@ -1,0 +1,1 @@
+"""When steps fail: retry policies, circuit breakers, and the saga that undoes completed steps."""

@@ -1,0 +1,1 @@
+"""What a run leaves behind: the audit journal, the history line, report.json."""

@@ -1,0 +1,1 @@
+"""`resume`: fold a run's journal into a starting point, and continue the run from it."""
