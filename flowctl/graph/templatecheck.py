@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import enum
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,7 @@ _JINJA_GLOBALS = frozenset({"range", "dict"})
 _FOREIGN_NAMES = {
     "secrets": "secrets are environment variables here: read env.NAME",
     "github": "flowctl has no 'github' context",
-    "matrix": "a loop's item is 'item' (or its 'as' name), inside the loop's steps",
+    "matrix": "a loop's item is 'item', or its 'as' name, inside the loop's steps",
     "needs": "read a finished step as steps.<id>",
     "vars": "workflow variables are read as workflow.<name>",
 }
@@ -270,6 +271,18 @@ class _Checker:
                 yield self.problem(
                     source, f"{self.subject(source)}: {refusal}", "shell-refused", offset=at
                 )
+        if source.template and "${{" in source.text:
+            message = (
+                f"{self.subject(source)} writes '${{{{ ... }}}}', GitHub Actions' syntax: in"
+                " flowctl a value is '{{ ... }}', and the '$' before it stays in the text"
+            )
+            yield self.problem(
+                source,
+                message,
+                "github-syntax",
+                offset=source.text.find("${{"),
+                severity=Severity.WARNING,
+            )
         names = self.names(source)
         seen: set[tuple[str, ...]] = set()
         for read in analysis.reads:
@@ -408,6 +421,11 @@ class _Checker:
             hint = f"inputs are read as inputs.{name}"
         elif name in self.wf.variables:
             hint = f"variables are read as workflow.{name}"
+        dashed = re.search(rf"([\w.]+)-{re.escape(name)}\b", source.text)
+        if hint is None and dashed is not None:
+            whole = f"{dashed.group(1)}-{name}"
+            head, _, last = whole.rpartition(".")
+            hint = f"'{whole}' is a subtraction; a key with '-' is written {head}['{last}']"
         extra = f" ({hint})" if hint else self.suggest(name, sorted(names - _JINJA_GLOBALS))
         known = _listing(sorted(names - _JINJA_GLOBALS))
         return (

@@ -394,6 +394,38 @@ CASES = [
         " as workflow.PACKAGES); names here: env, inputs, params, run, steps and workflow",
     ),
     Case(
+        "github_actions_syntax",
+        """
+        name: t
+        steps:
+          - id: a
+            run: echo ${{ run.id }}
+        """,
+        "github-syntax",
+        "warning",
+        4,
+        15,
+        "'run' of step 'a' writes '${{ ... }}', GitHub Actions' syntax: in flowctl a value is"
+        " '{{ ... }}', and the '$' before it stays in the text",
+    ),
+    Case(
+        "a_key_with_a_dash",
+        """
+        name: t
+        variables: {cfg: {my-key: 1}}
+        steps:
+          - id: a
+            run: echo {{ workflow.cfg.my-key }}
+        """,
+        "unknown-name",
+        "error",
+        5,
+        34,
+        "'run' of step 'a' reads 'key', which is not defined here ('workflow.cfg.my-key' is a"
+        " subtraction; a key with '-' is written workflow.cfg['my-key']); names here: env,"
+        " inputs, params, run, steps and workflow",
+    ),
+    Case(
         "unclosed_delimiter",
         """
         name: t
