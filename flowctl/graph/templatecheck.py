@@ -455,6 +455,7 @@ class _Checker:
             len(path) == 4
             and path[2] == "outputs"
             and not target.outputs
+            and target.type is StepType.ACTION  # other kinds have fixed outputs to check
             and target_id in reader.dependencies
             and self._siblings(reader, target)
         ):

@@ -253,7 +253,7 @@ CASES = [
         "undeclared-output",
         "error",
         11,
-        36,
+        37,
         "'run' of step 'after' reads steps.each.outputs.counts, but step 'each' (loop) has"
         " only the outputs count and iterations (did you mean 'count'?)",
     ),
