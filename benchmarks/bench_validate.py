@@ -3,7 +3,7 @@
 The spec is a random DAG (each step depends on up to 3 of the 50 steps before it) with a
 parallel container and a for_each loop every 500 steps, retry policies, timeouts and output
 mappings that later steps read, and a template in every step (most read a dependency's
-outputs, so the expression checks parse and follow every one of them).
+status, so the expression checks parse and follow every one of them).
 Measured, each the median of --repeat runs in this process:
   yaml     flowctl.spec.yamlload.load_yaml
   schema   flowctl.spec.schema.schema_problems (the compiled schema)
@@ -91,7 +91,7 @@ def generate(n: int, seed: int = 7) -> str:
             ]
         elif deps:
             lines += [
-                f"    run: echo {{{{ steps.{deps[-1]}.outputs.exit_code }}}}",
+                f"    run: echo {{{{ steps.{deps[-1]}.status }}}}",
                 "    timeout: 1m",
             ]
         else:

@@ -451,15 +451,11 @@ class _Checker:
         if reader is None:
             return None
         target = placed.step
-        if (
-            len(path) == 4
-            and path[2] == "outputs"
-            and not target.outputs
-            and target.type is StepType.ACTION  # other kinds have fixed outputs to check
-            and target_id in reader.dependencies
-            and self._siblings(reader, target)
-        ):
-            return None  # the common case, a dependency's output: visible, nothing declared
+        # The common case, a direct dependency: visible without a search of the graph.
+        direct = target_id in reader.dependencies and self._siblings(reader, target)
+        if direct and target.type is StepType.ACTION and not target.outputs:
+            if len(path) < 3 or path[2] in STEP_FIELDS:
+                return None  # nothing declared or fixed to check its outputs against
         if len(path) > 2 and path[2] not in STEP_FIELDS:
             return (
                 f"{subject} reads steps.{target_id}.{path[2]}, but a step has only"
@@ -468,12 +464,14 @@ class _Checker:
                 3,
                 Severity.ERROR,
             )
-        reason = self.upstream.problem(
-            reader,
-            target,
-            self_ok=source.role in (Role.OUTPUT, Role.ROLLBACK),
-            children_ok=source.role is Role.WHILE,
-        )
+        reason = None
+        if not direct:
+            reason = self.upstream.problem(
+                reader,
+                target,
+                self_ok=source.role in (Role.OUTPUT, Role.ROLLBACK),
+                children_ok=source.role is Role.WHILE,
+            )
         if reason is not None:
             return (
                 f"{subject} reads steps.{target_id}, but {reason}",
