@@ -41,6 +41,9 @@ def run_command(
     no_progress: bool = False,
     approve: Sequence[str] = (),
     auto_approve: bool = False,
+    force_all: bool = False,
+    force_run: Sequence[str] = (),
+    watch: bool = False,
 ) -> int:
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
@@ -51,7 +54,7 @@ def run_command(
     from flowctl.commands.input_args import load_inputs_file, parse_input_args
     from flowctl.runner.inputs import resolve_inputs
     from flowctl.runner.preflight import check_supported
-    from flowctl.runner.session import check_approvals, secrets_masker
+    from flowctl.runner.prepare import check_approvals, secrets_masker
     from flowctl.runner.steps.registry import default_registry
     from flowctl.spec.load import load_workflow
 
@@ -65,11 +68,41 @@ def run_command(
     given.update(parse_input_args(inputs))  # the command line wins over the file
     wf = load_workflow(spec)
     check_approvals(wf, approve)
+    if watch and dry_run:
+        raise UsageError("--watch and --dry-run cannot be used together")
+    if watch:
+        from flowctl.commands.watch import watch_runs
+
+        def once(first: bool) -> int:
+            return _run(
+                wf if first else load_workflow(spec),
+                given,
+                max_parallel=max_parallel,
+                state_dir=state_dir,
+                history=history,
+                audit_log=audit_log,
+                report=report,
+                junit=junit,
+                output=output,
+                no_progress=no_progress,
+                approve=approve,
+                auto_approve=auto_approve,
+                force_all=force_all and first,
+                force_run=force_run if first else (),
+            )
+
+        return watch_runs(spec, once, state_dir=state_dir)
     if dry_run:
         check_supported(wf, default_registry())
         resolve_inputs(wf, given)
         secrets_masker(wf)
-        return _dry_run(wf, max_parallel, history or state_dir / "history.jsonl", output)
+        return _dry_run(
+            wf,
+            max_parallel,
+            history or state_dir / "history.jsonl",
+            output,
+            files=_dry_run_files(wf, given, state_dir, force_all, force_run),
+        )
     return _run(
         wf,
         given,
@@ -83,6 +116,8 @@ def run_command(
         no_progress=no_progress,
         approve=approve,
         auto_approve=auto_approve,
+        force_all=force_all,
+        force_run=force_run,
     )
 
 
@@ -111,6 +146,8 @@ def _run(
     no_progress: bool,
     approve: Sequence[str],
     auto_approve: bool,
+    force_all: bool = False,
+    force_run: Sequence[str] = (),
 ) -> int:
     from flowctl.runner.session import run_workflow
 
@@ -126,6 +163,8 @@ def _run(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            force_all=force_all,
+            force_run=force_run,
         ),
         no_progress=no_progress,
         output=output,
@@ -201,9 +240,27 @@ def _copy(source: Path, target: Path, option: str) -> None:
 
 
 def _print_report(result: RunResult) -> None:
-    """`--output json`: report.json (already masked) on stdout."""
+    """`--output json`: report.json (already masked) on stdout, with `process_duration`,
+    the process's wall time from launch, beside the run's own `duration`."""
+    from flowctl.launch import process_seconds
+    from flowctl.runner.record.report import report_text
+
     if result.report_path is not None and result.report_path.is_file():
-        sys.stdout.write(result.report_path.read_text(encoding="utf-8"))
+        text = result.report_path.read_text(encoding="utf-8")
+        try:
+            report = json.loads(text)
+        except ValueError:
+            report = None
+        if isinstance(report, dict):
+            total = round(max(process_seconds(), result.duration), 6)
+            with_total: dict[str, Any] = {}
+            for key, value in report.items():
+                with_total[key] = value
+                if key == "duration":
+                    with_total["process_duration"] = total
+            with_total.setdefault("process_duration", total)
+            text = report_text(with_total)
+        sys.stdout.write(text)
     sys.stdout.flush()
 
 
@@ -251,8 +308,12 @@ def _ids_text(ids: list[str]) -> str:
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
-def summary_lines(result: RunResult) -> list[tuple[str, str]]:
-    """The end-of-run summary as (text, style) lines: the root cause before its cascade."""
+def summary_lines(result: RunResult, *, total: float | None = None) -> list[tuple[str, str]]:
+    """The end-of-run summary as (text, style) lines: the root cause before its cascade.
+
+    `total` is the process's wall time so far (start-up and loading included), printed
+    beside the run's own duration.
+    """
     from flowctl.durations import format_duration
 
     mark, style = _MARKS.get(result.status, ("•", ""))
@@ -261,8 +322,11 @@ def summary_lines(result: RunResult) -> list[tuple[str, str]]:
     for r in steps:
         by_status.setdefault(r.status, []).append(r)
     counts = ", ".join(f"{len(v)} {k.value}" for k, v in by_status.items())
+    took = format_duration(result.duration)
+    if total is not None:
+        took += f", total {format_duration(max(total, result.duration))}"
     head = (
-        f"{mark} {result.workflow} {result.status.value} in {format_duration(result.duration)} "
+        f"{mark} {result.workflow} {result.status.value} in {took} "
         f"(run {result.run_id}): {counts or 'no steps'}"
     )
     lines = [(head, f"bold {style}".strip())]
@@ -304,19 +368,57 @@ def summary_lines(result: RunResult) -> list[tuple[str, str]]:
 
 def print_summary(result: RunResult, console: Console) -> None:
     from flowctl.console import safe_text
+    from flowctl.launch import process_seconds
 
-    for text, style in summary_lines(result):
+    for text, style in summary_lines(result, total=process_seconds()):
         console.print(Text(safe_text(text), style=style), soft_wrap=True)
 
 
-def _dry_run(wf: Workflow, max_parallel: int | None, history: Path, output: str) -> int:
+def _dry_run_files(
+    wf: Workflow,
+    given: Mapping[str, Any],
+    state_dir: Path,
+    force_all: bool,
+    force_run: Sequence[str],
+) -> dict[str, str]:
+    """Whether each step with sources/generates is up to date, and if not why."""
+    from flowctl.files.dryrun import file_verdicts
+    from flowctl.runner.filesteps import forced_steps, has_files
+    from flowctl.runner.inputs import resolve_inputs
+
+    if force_run:
+        forced_steps(wf, force_run)  # a wrong name is an error even without file steps
+    if not any(has_files(step) for step, _ in wf.walk()):
+        return {}
+    return file_verdicts(
+        wf,
+        resolve_inputs(wf, given),
+        state_dir=state_dir,
+        workdir=Path.cwd(),
+        force_all=force_all,
+        force_run=force_run,
+    )
+
+
+def _dry_run(
+    wf: Workflow,
+    max_parallel: int | None,
+    history: Path,
+    output: str,
+    *,
+    files: Mapping[str, str] | None = None,
+) -> int:
     from flowctl.console import make_console, safe_text
     from flowctl.durations import format_duration
     from flowctl.runner.plan import PlannedStep, make_plan
 
+    files = files or {}
     plan = make_plan(wf, max_parallel=max_parallel or wf.max_parallel_steps, history=history)
     if output == "json":
-        sys.stdout.write(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n")
+        data = plan.to_json()
+        if files:
+            data["files"] = dict(files)
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return int(ExitCode.OK)
     console = make_console()
 
@@ -332,6 +434,9 @@ def _dry_run(wf: Workflow, max_parallel: int | None, history: Path, output: str)
     def show(step: PlannedStep, indent: str) -> None:
         after = f"  (after {', '.join(step.dependencies)})" if step.dependencies else ""
         say(f"{indent}{step.id} [{step.type}] {step.does}{after}")
+        if step.id in files:
+            fresh = files[step.id] == "up to date"
+            say(f"{indent}    files: {files[step.id]}", "green" if fresh else "yellow")
         for child in step.children:
             show(child, indent + "    ")
 

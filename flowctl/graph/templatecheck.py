@@ -453,9 +453,9 @@ class _Checker:
         target = placed.step
         # The common case, a direct dependency: visible without a search of the graph.
         direct = target_id in reader.dependencies and self._siblings(reader, target)
-        if direct and target.type is StepType.ACTION and not target.outputs:
-            if len(path) < 3 or path[2] in STEP_FIELDS:
-                return None  # nothing declared or fixed to check its outputs against
+        plain = target.type is StepType.ACTION and not target.outputs  # no outputs to check
+        if direct and plain and (len(path) < 3 or path[2] in STEP_FIELDS):
+            return None
         if len(path) > 2 and path[2] not in STEP_FIELDS:
             return (
                 f"{subject} reads steps.{target_id}.{path[2]}, but a step has only"

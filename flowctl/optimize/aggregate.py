@@ -90,6 +90,7 @@ class StepAggregate:
         "timeouts",
         "type",
         "untracked",
+        "up_to_date",
         "with_hashes",
     )
 
@@ -105,6 +106,7 @@ class StepAggregate:
         self.failures = 0
         self.retries = 0  # attempts beyond the first, summed
         self.cache_hits = 0
+        self.up_to_date = 0  # executions skipped because their files were unchanged
         self.timeouts = 0  # failures whose error_kind is "timeout"
         self.retried_passed = 0
         self.retried_passed_seconds = 0.0
@@ -145,6 +147,7 @@ class StepAggregate:
             _,
             _,
             _,
+            up_to_date,
         ) = values
         self.last_run = run_index
         if status not in _RAN:
@@ -152,6 +155,11 @@ class StepAggregate:
                 self.skipped += 1
             else:
                 self.not_run += 1
+            return
+        if up_to_date:
+            # Not run (its files had not changed): its near-zero time says nothing of what
+            # the step costs when it does run, so it is no sample at all.
+            self.up_to_date += 1
             return
         duration = duration or 0.0
         self.durations.append(duration)

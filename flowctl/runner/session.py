@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowctl.errors import FlowctlError, InputError, UsageError
+from flowctl.errors import FlowctlError, UsageError
 from flowctl.runner.engine.rundata import RunData, build_run_data, sha256_json
 from flowctl.runner.engine.scheduler import Scheduler, SchedulerOutcome
 from flowctl.runner.events import (
@@ -25,6 +25,8 @@ from flowctl.runner.events import (
     RunStarted,
 )
 from flowctl.runner.preflight import check_supported
+from flowctl.runner.prepare import check_approvals as check_approvals  # re-exported
+from flowctl.runner.prepare import secrets_masker as secrets_masker  # re-exported
 from flowctl.runner.record.history import run_record
 from flowctl.runner.record.journal import AuditObserver, iso
 from flowctl.runner.record.report import build_report, write_json
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     import httpx
 
     from flowctl.runner.approval.gate import ApprovalGate
+    from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Replay, Restore
     from flowctl.runner.signals import SignalController
     from flowctl.state.cache import StepCache
@@ -53,23 +56,6 @@ def load(workflow: Workflow | Path | str) -> Workflow:
     from flowctl.spec.load import load_workflow
 
     return load_workflow(Path(workflow))
-
-
-def secrets_masker(wf: Workflow, environ: Mapping[str, str] | None = None) -> SecretMasker:
-    """One masker for the whole run, with every `secrets:` value read from the environment."""
-    env = os.environ if environ is None else environ
-    masker = SecretMasker()
-    missing = [name for name in wf.secrets if name not in env]
-    if missing:
-        names = ", ".join(missing)
-        raise InputError(
-            f"secret {names} is not set in the environment (the workflow lists it under "
-            "`secrets:`)",
-            location=wf.where("secrets"),
-        )
-    for name in wf.secrets:
-        masker.add(env[name], name=name)
-    return masker
 
 
 def known_step_ids(steps: Sequence[Step], prefix: str = "") -> list[str]:
@@ -87,16 +73,6 @@ def _check_max_parallel(value: int | None, wf: Workflow) -> int:
     if limit < 1:
         raise UsageError(f"--max-parallel must be at least 1, got {limit}")
     return limit
-
-
-def check_approvals(wf: Workflow, approve: Sequence[str]) -> None:
-    """`--approve STEP` must name a human_task step (by id, or a loop child's qualified id)."""
-    tasks = [step.id for step, _ in wf.walk() if step.type is StepType.HUMAN_TASK]
-    for name in approve:
-        if name in tasks or name.rsplit(".", 1)[-1] in tasks:
-            continue
-        known = f"its human_task steps are {', '.join(tasks)}" if tasks else "it has none"
-        raise UsageError(f"--approve {name}: the workflow has no human_task step {name!r}; {known}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,6 +136,8 @@ async def arun_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    force_all: bool = False,
+    force_run: Sequence[str] = (),
 ) -> RunResult:
     """Run a workflow to its end and return what happened.
 
@@ -172,6 +150,9 @@ async def arun_workflow(
     human_task steps named in `approve` (or all, with `auto_approve`) are approved up
     front; with `interactive` the others are asked on the terminal; otherwise they wait
     and the run ends `waiting_approval` (`flowctl approve`, then resume).
+    Steps with `sources`/`generates` whose files and definition are unchanged since their
+    last success are not run (`up_to_date`), except with `force_all`, or when named in
+    `force_run` or depending on a step named there.
     """
     from flowctl.runner.inputs import resolve_inputs
 
@@ -183,6 +164,7 @@ async def arun_workflow(
     masker = secrets_masker(wf)
     limit = _check_max_parallel(max_parallel, wf)
     state = Path(state_dir)
+    files = _file_options(wf, state, force_all=force_all, force_run=force_run)
     run = RunSession(
         wf,
         inputs=resolved,
@@ -193,6 +175,7 @@ async def arun_workflow(
         approvals=ApprovalOptions(
             approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
         ),
+        files=files,
     )
     return await run.execute(
         observers=observers,
@@ -223,6 +206,7 @@ class RunSession:
         max_parallel: int,
         approvals: ApprovalOptions,
         resumption: Resumption | None = None,
+        files: FileOptions | None = None,
     ) -> None:
         self.wf = wf
         self.inputs = inputs
@@ -232,6 +216,8 @@ class RunSession:
         self.max_parallel = max_parallel
         self.approvals = approvals
         self.resumption = resumption
+        # Steps with sources/generates: the default keeps records in the run's state dir.
+        self.files = files or _file_options(wf, paths.state_dir)
         self.started = time.time()
         self.observers: list[RunObserver] = []
 
@@ -333,6 +319,7 @@ class RunSession:
             cache=cache,
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
+            file_options=self.files,
         )
         try:
             with _signals(handle_signals, sched) as controller:
@@ -361,6 +348,7 @@ class RunSession:
                 await http.aclose()
             if cache is not None:
                 cache.close()
+                _evict_files(wf, paths.state_dir)
             shutil.rmtree(scratch, ignore_errors=True)
         return self._finish(sched, journal, outcome, record=True)
 
@@ -455,7 +443,7 @@ class RunSession:
                     inputs_sha256=sha256_json(dict(self.inputs)),
                 ),
             )
-        optimization, note = _optimization(wf, self.history)
+        optimization, note = _optimization(wf, self.history, result.duration)
         write_json(
             paths.report,
             build_report(
@@ -463,6 +451,33 @@ class RunSession:
             ),
         )
         return result
+
+
+def _file_options(
+    wf: Workflow, state: Path, *, force_all: bool = False, force_run: Sequence[str] = ()
+) -> FileOptions | None:
+    """How steps with files run; None when no step declares sources or generates.
+
+    `--force-run` names are checked even then, so a typo is never silently ignored.
+    """
+    from flowctl.runner.filesteps import FileOptions, forced_steps, has_files
+
+    forced = forced_steps(wf, force_run) if force_run else frozenset()
+    if not any(has_files(step) for step, _ in wf.walk()):
+        return None
+    return FileOptions(state_dir=state, force_all=force_all, forced=forced)
+
+
+def _evict_files(wf: Workflow, state: Path) -> None:
+    """Keep the generated-files store under its cap (once a run, not once a step)."""
+    from flowctl.runner.filesteps import has_files
+
+    if not any(step.cache is not None and has_files(step) for step, _ in wf.walk()):
+        return
+    from flowctl.state.filestore import FileStore, max_bytes
+
+    with contextlib.suppress(OSError):
+        FileStore(state).evict(max_bytes())
 
 
 def _step_cache(wf: Workflow, paths: RunPaths, masker: SecretMasker) -> StepCache | None:
@@ -547,19 +562,14 @@ def _error_text(
     return outcome.error
 
 
-def _optimization(wf: Workflow, history: Path | None) -> tuple[dict[str, Any] | None, str | None]:
-    """The optimizer's analysis of this workflow's history so far, when it is enabled."""
-    if not wf.optimization_enabled:
-        return None, "optimization_enabled is false"
-    if history is None or not history.is_file():
-        return None, "no history recorded for this run"
-    from flowctl.optimize import analyze_history
+def _optimization(
+    wf: Workflow, history: Path | None, run_seconds: float
+) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The optimizer's analysis of this workflow's history so far, when it is enabled and
+    fits the end-of-run budget (flowctl.runner.analysis)."""
+    from flowctl.runner.analysis import end_of_run_analysis
 
-    try:
-        report = analyze_history(history, workflow=wf.name, spec=wf)
-    except FlowctlError as err:
-        return None, f"optimization skipped: {err}"
-    return report.to_json(), None
+    return end_of_run_analysis(wf, history, run_seconds)
 
 
 def run_workflow(
@@ -578,6 +588,8 @@ def run_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    force_all: bool = False,
+    force_run: Sequence[str] = (),
 ) -> RunResult:
     """Synchronous arun_workflow (same options); not callable from a running event loop."""
     try:
@@ -602,5 +614,7 @@ def run_workflow(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            force_all=force_all,
+            force_run=force_run,
         )
     )

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.errors import ExpressionError
-from flowctl.expressions import compile_template, is_template, render_shell
+from flowctl.expressions import is_template
 from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.runner.calls.pycall import PythonRefError, resolve
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.secrets import SecretMasker
 from flowctl.spec.model import ActionStep, ShellCommand
 
 OUTPUT_FILE = "output"  # <ctx.scratch>.output; exported as $FLOWCTL_OUTPUT
@@ -92,20 +93,28 @@ EXECUTOR = ActionExecutor()
 # -- shell -----------------------------------------------------------------------------------
 
 
+def _render(text: str, names: Mapping[str, Any]) -> str:
+    """A templated value rendered; a literal one as it is, without importing Jinja2."""
+    if not is_template(text):
+        return text
+    from flowctl.expressions import compile_template
+
+    return compile_template(text).render(names)
+
+
 async def run_shell(ctx: StepContext, command: ShellCommand) -> Outputs:
     """Run one `run:` command for this attempt (also used for rollback actions)."""
     try:
         # Most commands are literal: no rendering, no placeholder variables.
         if is_template(command.run):
+            from flowctl.expressions import render_shell
+
             script = render_shell(command.run, ctx.names)
             script_text, script_env = script.script, script.env
         else:
             script_text, script_env = command.run, {}
         cwd = resolve_working_dir(command.working_dir, ctx)
-        step_env = {
-            name: compile_template(value).render(ctx.names) if is_template(value) else value
-            for name, value in command.env.items()
-        }
+        step_env = {name: _render(value, ctx.names) for name, value in command.env.items()}
     except ExpressionError as exc:
         raise StepFailure(
             ctx.masker.mask(str(exc)), kind=FailureKind.EXPRESSION, retryable=False
@@ -213,20 +222,27 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
     A templated one must stay inside ctx.workdir, or inside the absolute directory the
     author wrote literally before the first `{{`, so an input value cannot move it away.
     """
+    return working_dir_in(working_dir, ctx.workdir, ctx.names, ctx.masker)
+
+
+def working_dir_in(
+    working_dir: str | None, workdir: Path, names: Mapping[str, Any], masker: SecretMasker
+) -> Path:
+    """resolve_working_dir without a StepContext (also used to find a step's files)."""
     if working_dir is None:
-        return ctx.workdir
+        return workdir
     if not is_template(working_dir):
-        path = ctx.workdir / working_dir
+        path = workdir / working_dir
     else:
-        rendered = compile_template(working_dir).render(ctx.names)
+        rendered = _render(working_dir, names)
         literal = working_dir[: min(_find(working_dir, "{{"), _find(working_dir, "{%"))]
-        base = Path(literal).parent if literal.startswith("/") else ctx.workdir
+        base = Path(literal).parent if literal.startswith("/") else workdir
         path = base / rendered
         normal = Path(os.path.normpath(path))
         base_normal = Path(os.path.normpath(base))
         if normal != base_normal and base_normal not in normal.parents:
             raise StepFailure(
-                ctx.masker.mask(
+                masker.mask(
                     f"working_dir {working_dir!r} resolves to {str(normal)!r}, outside "
                     f"{str(base_normal)!r}; a templated working_dir must stay inside it"
                 ),
@@ -235,7 +251,7 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
             )
     path = Path(os.path.normpath(path))
     if not path.is_dir():
-        raise StepFailure(ctx.masker.mask(f"working_dir {str(path)!r} is not a directory"))
+        raise StepFailure(masker.mask(f"working_dir {str(path)!r} is not a directory"))
     return path
 
 
