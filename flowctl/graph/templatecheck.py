@@ -159,6 +159,11 @@ def step_sources(step: Step, at: JsonPath) -> Iterator[Source]:
 
 
 def _typed_sources(step: Step, at: JsonPath, src: Any) -> Iterator[Source]:
+    if isinstance(step, ActionStep):
+        # `sources` and `generates` patterns are templates too (issue 11's file tracking).
+        for key in ("sources", "generates"):
+            for i, pattern in enumerate(getattr(step, key, ())):
+                yield src(pattern, True, Role.BODY, key, i)
     match step:
         case ActionStep(command=ShellCommand() as command):
             yield from _shell(command, at, "", Role.BODY, step)

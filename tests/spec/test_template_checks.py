@@ -426,6 +426,22 @@ CASES = [
         " inputs, params, run, steps and workflow",
     ),
     Case(
+        "a_pattern_of_sources",
+        """
+        name: t
+        steps:
+          - id: build
+            run: make
+            sources: ["src/{{ inputs.dir }}/*.c"]
+        """,
+        "unknown-input",
+        "error",
+        5,
+        30,
+        "'sources[0]' of step 'build' reads inputs.dir, but the workflow declares no input"
+        " 'dir' (declare it under 'inputs')",
+    ),
+    Case(
         "unclosed_delimiter",
         """
         name: t
