@@ -51,7 +51,9 @@ def _xml_text(text: str) -> str:
 
 def _first_line(text: str) -> str:
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 1] + "…"
+    from flowctl.secrets import clip
+
+    return clip(line, _MESSAGE_LIMIT, marker="…")
 
 
 def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:

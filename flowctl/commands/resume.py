@@ -44,6 +44,19 @@ def resume_command(
     )
     for warning in plan.warnings:
         sys.stderr.write(f"warning: {safe_text(warning)}\n")
+    # The journal names the spec and the directory: say which ones this resume trusts.
+    sys.stderr.write(
+        f"resuming run {plan.run_id}: spec {safe_text(plan.workflow.source)},"
+        f" working directory {safe_text(str(plan.workdir))}\n"
+    )
+    # A kill after run_finished but before the history line loses that line: put it back
+    # (once: the journal's finished sessions say how many lines the run must have).
+    from flowctl.runner.resume.history_repair import repair_history
+    from flowctl.runner.session import history_path
+
+    lines = history_path(plan.paths.state_dir, history, True)
+    if lines is not None and repair_history(plan.workflow, plan.paths.audit, lines, plan.run_id):
+        sys.stderr.write(f"repaired the missing history record of run {plan.run_id}\n")
     if plan.complete:
         if output == "json" and plan.paths.report.is_file():
             sys.stdout.write(plan.paths.report.read_text(encoding="utf-8"))

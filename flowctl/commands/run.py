@@ -94,8 +94,8 @@ def run_command(
         return watch_runs(spec, once, state_dir=state_dir)
     if dry_run:
         check_supported(wf, default_registry())
+        _masker = secrets_masker(wf)  # alive while inputs resolve: their errors are masked
         resolve_inputs(wf, given)
-        secrets_masker(wf)
         return _dry_run(
             wf,
             max_parallel,

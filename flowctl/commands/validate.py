@@ -55,10 +55,10 @@ class FileVerdict:
 
 def check_file(path: Path, *, strict: bool = False) -> FileVerdict:
     """Validate one file (`-` reads standard input); never raises for a bad spec."""
-    from flowctl.spec.load import validate_path, validate_text
+    from flowctl.spec.load import validate_path, validate_stream
 
     if path == STDIN:
-        validation = validate_text(sys.stdin.read(), "<stdin>")
+        validation = validate_stream(sys.stdin.buffer, "<stdin>")
     else:
         validation = validate_path(path)
     workflow = validation.workflow

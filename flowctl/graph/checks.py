@@ -6,6 +6,7 @@ from flowctl.errors import Problem, Severity
 from flowctl.graph.dataflow import check_dataflow
 from flowctl.graph.flow import check_flow
 from flowctl.graph.index import StepIndex
+from flowctl.graph.nestedshell import check_nested_shells
 from flowctl.graph.refcheck import check_ids, check_refs
 from flowctl.graph.templatecheck import check_templates
 from flowctl.spec.model import Workflow
@@ -21,6 +22,7 @@ def check_workflow(wf: Workflow, doc: LoadedDocument | None = None) -> list[Prob
     index = StepIndex(wf)
     problems = [*check_ids(index), *check_refs(index), *check_flow(index), *check_dataflow(index)]
     problems.extend(check_templates(wf, index, doc))
+    problems.extend(check_nested_shells(index))
     return sorted(problems, key=_sort_key)
 
 

@@ -37,6 +37,7 @@ from flowctl.secrets import SecretMasker
 from flowctl.spec.model import LoopStep, Step, StepType, Workflow
 from flowctl.state.audit import AuditJournal
 from flowctl.state.paths import DEFAULT_STATE_DIR, HISTORY_FILE, RunPaths, allocate_run
+from flowctl.state.projectroot import project_root, recorded_path
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
@@ -101,6 +102,12 @@ def spec_path(wf: Workflow) -> str:
     return str(source.resolve()) if wf.source and source.is_file() else wf.source
 
 
+def _recorded_spec(wf: Workflow, root: Path) -> str:
+    """The spec as the journal stores it: relative to the project root when it is a file."""
+    source = Path(wf.source)
+    return recorded_path(source, root) if wf.source and source.is_file() else wf.source
+
+
 class _HttpClient:
     """One httpx client per run, made on first use (most runs never call a webhook)."""
 
@@ -160,8 +167,8 @@ async def arun_workflow(
     reg = registry if registry is not None else default_registry()
     check_supported(wf, reg)
     check_approvals(wf, approve)
+    masker = secrets_masker(wf)  # first: input errors are masked with it
     resolved = resolve_inputs(wf, inputs or {})
-    masker = secrets_masker(wf)
     limit = _check_max_parallel(max_parallel, wf)
     state = Path(state_dir)
     files = _file_options(wf, state, force_all=force_all, force_run=force_run)
@@ -264,6 +271,7 @@ class RunSession:
             from flowctl.runner.calls.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
+        root = project_root(paths.state_dir)
         journal = AuditJournal(
             paths.audit,
             paths.run_id,
@@ -276,11 +284,11 @@ class RunSession:
             run_data={
                 "workflow": wf.name,
                 "version": wf.version,
-                "spec": spec_path(wf),
+                "spec": _recorded_spec(wf, root),
                 "spec_sha256": wf.sha256,
                 "inputs": self.inputs,
                 "max_parallel": self.max_parallel,
-                "workdir": str(workdir),
+                "workdir": recorded_path(workdir, root),
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
             },

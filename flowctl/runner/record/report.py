@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +12,8 @@ from flowctl.runner.record.journal import iso
 from flowctl.runner.results import RunResult
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import Workflow
+from flowctl.state.nofollow import describe_open_error, open_state_file
+from flowctl.state.strictjson import dumps_strict
 from flowctl.status import StepStatus
 
 REPORT_FORMAT = 1
@@ -140,7 +141,7 @@ def report_text(value: Mapping[str, Any]) -> str:
     """
 
     def encode(item: Any) -> str:
-        return json.dumps(item, default=str, ensure_ascii=False)
+        return dumps_strict(item, default=str, ensure_ascii=False)
 
     lines = []
     for key, item in value.items():
@@ -157,7 +158,12 @@ def write_json(path: Path, value: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(report_text(value), encoding="utf-8")
+        # O_EXCL and O_NOFOLLOW: a planted .report.json.<pid>.tmp symlink is not written
+        # through (os.replace then swaps the name itself, never a link's target).
+        tmp.unlink(missing_ok=True)
+        fd = open_state_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(report_text(value))
         tmp.replace(path)
     except OSError as exc:
-        raise StateError(f"cannot write {path}: {exc}") from exc
+        raise StateError(f"cannot write {path}: {describe_open_error(path, exc)}") from exc

@@ -8,6 +8,7 @@ event (written by `resume --from`) forgets a step's earlier state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,9 +147,16 @@ class Restored:
         )
 
 
+# Durations from a journal are data that may be crafted: NaN or -1e308 reached datetime
+# arithmetic. Anything outside 0 .. 100 years counts as 0.
+_MAX_SECONDS = 100 * 365 * 24 * 3600.0
+
+
 def _number(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        number = float(value)
+        if math.isfinite(number) and 0.0 <= number <= _MAX_SECONDS:
+            return number
     return 0.0
 
 

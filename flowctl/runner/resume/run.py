@@ -36,6 +36,7 @@ from flowctl.runner.steps.registry import Registry, default_registry
 from flowctl.spec.model import LoopStep, ParallelStep, Step, Workflow
 from flowctl.state.audit import AuditEvent, parse_ts, read_journal, utc_timestamp
 from flowctl.state.paths import DEFAULT_STATE_DIR, RunPaths
+from flowctl.state.projectroot import project_root, trusted_path
 from flowctl.status import RunStatus, StepStatus
 
 # A step that --skip may mark done: it did not finish well (or did not finish at all).
@@ -110,7 +111,8 @@ def plan_resume(
             f"run {paths.run_id} never started (its audit log has no run_started); "
             "nothing to resume"
         )
-    wf = _load_spec(paths.run_id, started, force=force)
+    root = project_root(state)
+    wf = _load_spec(paths.run_id, started, root, force=force)
     check_supported(wf, default_registry())
     inputs = _inputs(wf, started)
     first = replay.first_started or started
@@ -118,7 +120,7 @@ def plan_resume(
         paths=paths,
         workflow=wf,
         inputs=inputs,
-        workdir=_workdir(started),
+        workdir=_workdir(started, root, paths.run_id),
         max_parallel=_max_parallel(wf, started),
         replay=replay,
         started_from=parse_ts(first.ts) or time.time(),
@@ -133,11 +135,11 @@ def plan_resume(
     return plan
 
 
-def _load_spec(run_id: str, started: AuditEvent, *, force: bool) -> Workflow:
+def _load_spec(run_id: str, started: AuditEvent, root: Path, *, force: bool) -> Workflow:
     spec, recorded = started.data.get("spec"), started.data.get("spec_sha256")
     if not isinstance(spec, str) or not spec:
         raise StateError(f"run {run_id} did not record its spec file; it cannot be resumed")
-    path = Path(spec)
+    path = trusted_path(spec, root, "spec", run_id)
     if not path.is_file():
         raise StateError(f"the spec of run {run_id} is gone: {spec} is not a file")
     wf = load(path)
@@ -159,11 +161,14 @@ def _inputs(wf: Workflow, started: AuditEvent) -> dict[str, Any]:
         raise StateError(f"the inputs recorded by this run no longer fit its spec: {err}") from None
 
 
-def _workdir(started: AuditEvent) -> Path:
+def _workdir(started: AuditEvent, root: Path, run_id: str) -> Path:
     recorded = started.data.get("workdir")
-    if isinstance(recorded, str) and Path(recorded).is_dir():
-        return Path(recorded)
-    return Path.cwd()
+    if not isinstance(recorded, str) or not recorded:
+        return Path.cwd()
+    path = trusted_path(recorded, root, "working directory", run_id)
+    if not path.is_dir():
+        raise StateError(f"the working directory of run {run_id} is gone: {path} is not one")
+    return path
 
 
 def _max_parallel(wf: Workflow, started: AuditEvent) -> int:

@@ -18,7 +18,7 @@ from flowctl.expressions import is_template
 from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.runner.calls.pycall import PythonRefError, resolve
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
-from flowctl.secrets import SecretMasker
+from flowctl.secrets import SecretMasker, clip
 from flowctl.spec.model import ActionStep, ShellCommand
 
 OUTPUT_FILE = "output"  # <ctx.scratch>.output; exported as $FLOWCTL_OUTPUT
@@ -219,8 +219,10 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
     """The directory a command runs in (SECURITY.md 9).
 
     A literal path is the author's choice and used as written (relative to ctx.workdir).
-    A templated one must stay inside ctx.workdir, or inside the absolute directory the
-    author wrote literally before the first `{{`, so an input value cannot move it away.
+    A templated one must stay inside the directory its literal prefix names: `/tmp/` for
+    `/tmp/{{ x }}` and `/tmp/run-{{ x }}`, `ctx.workdir/sub/` for `sub/{{ x }}`, ctx.workdir
+    when it starts with a placeholder. The check is on the resolved path (`..` and
+    symlinks followed), so an input value cannot move the command anywhere else.
     """
     return working_dir_in(working_dir, ctx.workdir, ctx.names, ctx.masker)
 
@@ -236,19 +238,20 @@ def working_dir_in(
     else:
         rendered = _render(working_dir, names)
         literal = working_dir[: min(_find(working_dir, "{{"), _find(working_dir, "{%"))]
-        base = Path(literal).parent if literal.startswith("/") else workdir
-        path = base / rendered
-        normal = Path(os.path.normpath(path))
-        base_normal = Path(os.path.normpath(base))
-        if normal != base_normal and base_normal not in normal.parents:
+        base = workdir / literal[: literal.rfind("/") + 1]
+        path = workdir / rendered
+        real, real_base = path.resolve(), base.resolve()
+        if real != real_base and real_base not in real.parents:
             raise StepFailure(
                 masker.mask(
-                    f"working_dir {working_dir!r} resolves to {str(normal)!r}, outside "
-                    f"{str(base_normal)!r}; a templated working_dir must stay inside it"
+                    f"security: working_dir {working_dir!r} resolves to {str(real)!r},"
+                    f" outside {str(real_base)!r} (the directory written before its first"
+                    " placeholder); a templated working_dir must stay inside it"
                 ),
-                kind=FailureKind.VALIDATION,
+                kind=FailureKind.SECURITY,
                 retryable=False,
             )
+        path = real
     path = Path(os.path.normpath(path))
     if not path.is_dir():
         raise StepFailure(masker.mask(f"working_dir {str(path)!r} is not a directory"))
@@ -265,13 +268,13 @@ def _exit_message(ctx: StepContext, result: ProcessResult) -> str:
         head = f"command killed by {result.signal_name} (exit code {result.exit_code})"
     else:
         head = f"command exited with code {result.exit_code}"
-    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    # Masked before it is cut: a secret cut in half is no longer recognised as one.
+    stderr = ctx.masker.mask(result.stderr)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         return head
-    tail = " | ".join(lines[-STDERR_TAIL_LINES:])
-    if len(tail) > 500:
-        tail = "..." + tail[-497:]
-    return ctx.masker.mask(f"{head}: {tail}")
+    tail = clip(" | ".join(lines[-STDERR_TAIL_LINES:]), 500, keep_end=True)
+    return f"{head}: {tail}"
 
 
 # -- $FLOWCTL_OUTPUT and $FLOWCTL_METRICS ----------------------------------------------------
@@ -353,9 +356,9 @@ def parse_output_file(text: str) -> dict[str, Any]:
             key, value_text = line.split("=", 1)
             key = key.strip()
         else:
-            raise ValueError(f"line {index}: expected key=value, got {line[:80]!r}")
+            raise ValueError(f"line {index}: expected key=value, got {clip(line, 80)!r}")
         if not _OUTPUT_KEY.match(key):
-            raise ValueError(f"line {index}: {key[:80]!r} is not a valid output name")
+            raise ValueError(f"line {index}: {clip(key, 80)!r} is not a valid output name")
         values[key] = value_text
     return values
 

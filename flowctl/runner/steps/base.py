@@ -29,6 +29,7 @@ class FailureKind(enum.StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     CANCELLED = "cancelled"
     UNSUPPORTED = "unsupported"  # a feature this flowctl does not run yet: never retried
+    SECURITY = "security"  # a value tried to leave what the author allowed: never retried
 
 
 class StepFailure(Exception):
