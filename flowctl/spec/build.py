@@ -161,6 +161,7 @@ class _Build:
             "agent_capability": raw.get("agent_capability"),
             "metrics_enabled": bool(raw.get("metrics_enabled", True)),
             "custom_metrics": tuple(raw.get("custom_metrics") or ()),
+            "outputs": _frozen(raw.get("outputs")),
             "key_locations": MappingProxyType(key_locations),
         }
         match step_type:

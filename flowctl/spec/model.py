@@ -220,6 +220,9 @@ class Step:
     agent_capability: str | None = None
     metrics_enabled: bool = True
     custom_metrics: tuple[str, ...] = ()
+    # `outputs:` as declared: output name -> type name (string, integer, number, boolean,
+    # array, object). Empty: the step declares nothing and its outputs are as produced.
+    outputs: Mapping[str, str] = field(default_factory=_no_entries)
     # Sibling ids this step depends on only because a file it reads (`sources`) may be one
     # that they write (`generates`); already folded into `dependencies` (flowctl.files.infer).
     file_dependencies: tuple[str, ...] = ()

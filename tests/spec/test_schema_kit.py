@@ -63,6 +63,7 @@ steps:
     circuit_breaker: {name: downloads, failure_threshold: 3, reset_timeout: 1m}
     metrics_enabled: true
     custom_metrics: [bytes, pages.count]
+    outputs: {bytes: integer}
     output_mapping: {result.stdout: workflow.fetched}
     rollback_actions:
       - run: rm -f doc.pdf

@@ -551,7 +551,9 @@ class ScopeRun:
                     id=node.qid,
                     step_type=step.type,
                     status=StepStatus.FAILED,
-                    error=self.sched.masker.mask(f"condition: {err.message}"),
+                    error=self.sched.masker.mask(
+                        f"condition at {step.where('condition')}: {err.message}"
+                    ),
                     error_kind="expression",
                     finished_at=time.time(),
                     parent=self.parent,

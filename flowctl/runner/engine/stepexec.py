@@ -261,6 +261,10 @@ class _StepRun:
             )
         if not isinstance(outputs, Mapping):
             outputs = {"result": outputs}
+        if step.outputs and not self.cached and not self.up_to_date:
+            from flowctl.runner.engine.typed_outputs import convert_outputs
+
+            outputs = convert_outputs(step.outputs, outputs)
         if files is not None and not self.up_to_date:
             await self._record_files(files, outputs)
         if step.output_mapping:

@@ -57,7 +57,7 @@ def _evaluate(step: LoopStep, names: Mapping[str, Any]) -> list[Any]:
     try:
         value = compile_expression(source).evaluate(names)
     except ExpressionError as err:
-        raise expression_failure(err, "for_each") from None
+        raise expression_failure(err, "for_each", step.where("loop")) from None
     if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
         raise StepFailure(
             f"for_each {source!r} must give a list, got {type(value).__name__}",
@@ -138,7 +138,7 @@ async def _while(step: LoopStep, ctx: StepContext, children: Children) -> Output
         try:
             again = evaluate_condition(source, names)
         except ExpressionError as err:
-            raise expression_failure(err, "while") from None
+            raise expression_failure(err, "while", step.where("loop")) from None
         if not again:
             return {"iterations": iterations, "count": index}
         if index >= step.max_iterations:
