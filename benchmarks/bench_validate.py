@@ -2,7 +2,9 @@
 
 The spec is a random DAG (each step depends on up to 3 of the 50 steps before it) with a
 parallel container and a for_each loop every 500 steps, retry policies, timeouts and output
-mappings that later steps read. Measured, each the median of --repeat runs in this process:
+mappings that later steps read, and a template in every step (most read a dependency's
+status, so the expression checks parse and follow every one of them).
+Measured, each the median of --repeat runs in this process:
   yaml     flowctl.spec.yamlload.load_yaml
   schema   flowctl.spec.schema.schema_problems (the compiled schema)
   build    flowctl.spec.build.build_workflow
@@ -59,7 +61,10 @@ def generate(n: int, seed: int = 7) -> str:
             lines.append(f"    dependencies: [{', '.join(deps)}]")
         if count % 500 == 7:
             lines += ["    type: parallel", "    max_concurrency: 4", "    parallel_steps:"]
-            lines += [f"      - {{id: {sid}_p{j}, run: 'echo', timeout: 30s}}" for j in range(5)]
+            lines += [
+                f"      - {{id: {sid}_p{j}, run: 'echo {{{{ run.id }}}}', timeout: 30s}}"
+                for j in range(5)
+            ]
             count += 5
         elif count % 500 == 13:
             lines += [
@@ -75,6 +80,7 @@ def generate(n: int, seed: int = 7) -> str:
             # A value that a later step reads, so the graph checks have data flow to follow.
             lines += [
                 f'    run: echo v={count} >> "$FLOWCTL_OUTPUT"',
+                '    env: {RUN: "{{ run.id }}"}',
                 f"    output_mapping: {{result.v: workflow.v{count}}}",
             ]
         elif count % 10 == 1 and count > 1:
@@ -83,8 +89,13 @@ def generate(n: int, seed: int = 7) -> str:
                 "    timeout: 30s",
                 "    retry_policy: {max_attempts: 3, backoff_strategy: exponential}",
             ]
+        elif deps:
+            lines += [
+                f"    run: echo {{{{ steps.{deps[-1]}.status }}}}",
+                "    timeout: 1m",
+            ]
         else:
-            lines += [f"    run: echo {sid}", "    timeout: 1m"]
+            lines += [f"    run: echo {sid} {{{{ run.id }}}}", "    timeout: 1m"]
         ids.append(sid)
         count += 1
     return "\n".join(lines) + "\n"

@@ -30,7 +30,11 @@ def flowctl(
 
 
 def run_json(state: Path, spec: str, *args: str) -> tuple[int, dict[str, Any]]:
-    done = flowctl(state, "run", spec, "--output", "json", "--no-progress", *args)
+    # No step output on stderr: a step's own traceback (the examples have failing
+    # attempts on purpose) must not pass for flowctl's.
+    done = flowctl(
+        state, "run", spec, "--output", "json", "--no-progress", "--show-output", "none", *args
+    )
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -46,6 +50,7 @@ def test_every_example_is_covered_here() -> None:
         "orchestrator_worker.yaml",
         "react.yaml",
         "scale_out.yaml",
+        "tomli_ci.yaml",
     }
     assert {p.name for p in EXAMPLES.glob("*.yaml")} == covered
     # examples/optimize/ is run by tests/optimize/test_example_history.py
@@ -147,3 +152,19 @@ def test_scale_out_runs_locally_in_one_process(tmp_path: Path) -> None:
         f"checksum {expected} from 1 processes on 0 Dask workers",
         "this line ran on: flowctl's own host, no Dask worker",
     ]
+
+
+def test_tomli_ci_keeps_going_and_lists_every_failure(tmp_path: Path) -> None:
+    done = flowctl(tmp_path, "run", "examples/tomli_ci.yaml", "--no-progress", "--keep-going")
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(next((tmp_path / "runs").iterdir()).joinpath("report.json").read_text())
+    steps = {s["id"]: s["status"] for s in report["steps"]}
+    matrix = [f"tests[{i}].test" for i in range(6)]
+    assert [steps[m] for m in matrix] == ["completed"] * 5 + ["failed"]
+    assert steps["pre-commit"] == steps["build"] == "completed"
+    assert steps["mypy"] == "failed"
+    assert steps["coverage"] == steps["publish"] == "skipped"
+    out = done.stdout
+    assert "  2 independent failures:\n" in out
+    assert "    step 'mypy' failed: command exited with code 1: src/tomli/_parser.py:101" in out
+    assert "    step 'tests[5].test' failed: command exited with code 1: FAILED tests/" in out

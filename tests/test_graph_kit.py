@@ -119,6 +119,7 @@ def random_dag_workflow(size: int, *, seed: int = 7, containers: int = 5) -> Wor
             fields["output_mapping"] = {"result.n": f"workflow.n{i}"}
         if i % 50 == 25:
             fields["condition"] = f"workflow.n{i - 25} > {seed} and steps.s{i - 1}.status == 'ok'"
+            deps.add(f"s{i - 1}")  # a step reads only what is upstream of it
         top.append(action(f"s{i}", *sorted(deps), **fields))
     for c in range(containers):
         kids = [action(f"c{c}k{k}", *([f"c{c}k{k - 1}"] if k else [])) for k in range(20)]

@@ -164,7 +164,8 @@ def test_graph_command_refuses_an_unknown_format_and_a_broken_spec(tmp_path: Pat
         timeout=60,
     )
     assert done.returncode == 2
-    assert "unknown graph format 'png'; choose one of: mermaid, dot" in done.stderr
+    # The command line lists the choices before the core sees the value.
+    assert "'png' is not one of 'mermaid', 'dot'" in done.stderr
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: b\nsteps:\n  - {id: a, run: echo, dependencies: [a]}\n")
     done = subprocess.run(

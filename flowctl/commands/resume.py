@@ -29,6 +29,9 @@ def resume_command(
     executor: str | None = None,
     scheduler: str | None = None,
     workers: int | None = None,
+    keep_going: bool = False,
+    show_output: str | None = None,
+    quiet: bool = False,
 ) -> int:
     """Resume RUN_ID (a full id or a unique prefix); returns the exit code, as `run` does.
 
@@ -77,7 +80,7 @@ def resume_command(
         workers=workers,
         recorded=plan.executor,
     )
-    result, console = watched(
+    result, console, shown = watched(
         lambda observers, interactive: asyncio.run(
             aresume(
                 plan,
@@ -88,9 +91,13 @@ def resume_command(
                 approve=approve,
                 auto_approve=auto_approve,
                 interactive=interactive,
+                keep_going=keep_going,
             )
         ),
         no_progress=no_progress,
         output=output,
+        show_output=show_output,
+        quiet=quiet,
+        workflow=plan.workflow,
     )
-    return present(result, console, output=output)
+    return present(result, console, output=output, shown=shown, workflow=plan.workflow)

@@ -9,7 +9,7 @@ import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
@@ -21,6 +21,9 @@ from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
 from flowctl.state.paths import DEFAULT_STATE_DIR
 from flowctl.status import RunStatus, StepStatus
+
+if TYPE_CHECKING:
+    from flowctl.progress.console_plan import ConsolePlan
 
 OUTPUT_FORMATS = ("text", "json")
 _LIST_LIMIT = 8  # ids named per line of the summary before "+N more"
@@ -48,6 +51,10 @@ def run_command(
     force_all: bool = False,
     force_run: Sequence[str] = (),
     watch: bool = False,
+    keep_going: bool = False,
+    show_output: str | None = None,
+    quiet: bool = False,
+    html_report: Path | None = None,
 ) -> int:
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
@@ -96,6 +103,10 @@ def run_command(
                 executor=choice,
                 force_all=force_all and first,
                 force_run=force_run if first else (),
+                keep_going=keep_going,
+                show_output=show_output,
+                quiet=quiet,
+                html_report=html_report,
             )
 
         return watch_runs(spec, once, state_dir=state_dir)
@@ -126,6 +137,10 @@ def run_command(
         executor=choice,
         force_all=force_all,
         force_run=force_run,
+        keep_going=keep_going,
+        show_output=show_output,
+        quiet=quiet,
+        html_report=html_report,
     )
 
 
@@ -157,10 +172,14 @@ def _run(
     executor: ExecutorChoice,
     force_all: bool = False,
     force_run: Sequence[str] = (),
+    keep_going: bool = False,
+    show_output: str | None = None,
+    quiet: bool = False,
+    html_report: Path | None = None,
 ) -> int:
     from flowctl.runner.session import run_workflow
 
-    result, console = watched(
+    result, console, shown = watched(
         lambda observers, interactive: run_workflow(
             wf,
             inputs=given,
@@ -175,30 +194,61 @@ def _run(
             executor=executor,
             force_all=force_all,
             force_run=force_run,
+            keep_going=keep_going,
         ),
         no_progress=no_progress,
         output=output,
+        show_output=show_output,
+        quiet=quiet,
+        workflow=wf,
     )
-    return present(result, console, output=output, audit_log=audit_log, report=report, junit=junit)
+    return present(
+        result,
+        console,
+        output=output,
+        audit_log=audit_log,
+        report=report,
+        junit=junit,
+        shown=shown,
+        workflow=wf,
+        html_report=html_report,
+    )
 
 
 def watched(
-    execute: Callable[[list[RunObserver], bool], RunResult], *, no_progress: bool, output: str
-) -> tuple[RunResult, Console]:
-    """Run `execute(observers, interactive)` under the progress view that fits the terminal.
+    execute: Callable[[list[RunObserver], bool], RunResult],
+    *,
+    no_progress: bool,
+    output: str,
+    show_output: str | None = None,
+    quiet: bool = False,
+    workflow: Workflow | None = None,
+) -> tuple[RunResult, Console, ConsolePlan]:
+    """Run `execute(observers, interactive)` under the progress view that fits the terminal,
+    with the steps' output blocks (`--show-output`) and CI annotations beside it.
 
     With --output json stdout is for the report only; people read stderr.
     """
     from flowctl.console import make_console
-    from flowctl.progress import choose_progress
+    from flowctl.progress import LiveProgress, ProgressObserver, choose_progress
+    from flowctl.progress.console_plan import plan_console
+    from flowctl.progress.quiet import QuietProgress
 
     console = make_console(stderr=output == "json")
-    progress = choose_progress(no_progress, console)
+    progress: ProgressObserver = QuietProgress() if quiet else choose_progress(no_progress, console)
+    shown = plan_console(
+        console,
+        show_output=show_output,
+        quiet=quiet,
+        live=isinstance(progress, LiveProgress),
+        workflow=workflow,
+    )
     try:
-        result = execute([progress], interactive_terminal())
+        result = execute([progress, shown], interactive_terminal())
     finally:
         progress.close()
-    return result, console
+        shown.close()
+    return result, console, shown
 
 
 def present(
@@ -209,6 +259,9 @@ def present(
     audit_log: Path | None = None,
     report: Path | None = None,
     junit: Path | None = None,
+    shown: ConsolePlan | None = None,
+    workflow: Workflow | None = None,
+    html_report: Path | None = None,
 ) -> int:
     """After a run or a resume: extra copies of its files, then the report or the summary
     (cause first, then the tails of failed steps' logs); returns the exit code."""
@@ -220,6 +273,10 @@ def present(
             _copy(paths.audit, audit_log, "--audit-log")
         if report is not None:
             _copy(paths.report, report, "--report")
+    if html_report is not None and paths is not None and paths.report.is_file():
+        from flowctl.report.html import write_html_report
+
+        write_html_report(paths.run_dir, html_report, history=result.history_path)
     if junit is not None:
         from flowctl.junit import step_reports, write_junit
 
@@ -228,7 +285,7 @@ def present(
         _print_report(result)
     else:
         print_summary(result, console)
-        if not result.ok:
+        if not result.ok and (shown is None or shown.wants_tails()):
             print_failure_tails(
                 [
                     r
@@ -238,6 +295,10 @@ def present(
                 console,
                 root_cause=result.root_cause,
             )
+    if shown is not None:
+        from flowctl.progress.console_plan import finish_console
+
+        finish_console(shown, result, workflow)
     return int(result.exit_code)
 
 
@@ -335,6 +396,10 @@ def summary_lines(result: RunResult, *, total: float | None = None) -> list[tupl
     took = format_duration(result.duration)
     if total is not None:
         took += f", total {format_duration(max(total, result.duration))}"
+    if counts:
+        # Step runs, not steps: each loop item's children count once per item.
+        runs = f"{len(steps)} step run" + ("" if len(steps) == 1 else "s")
+        counts = f"{runs}: {counts}"
     head = (
         f"{mark} {result.workflow} {result.status.value} in {took} "
         f"(run {result.run_id}): {counts or 'no steps'}"
@@ -352,12 +417,17 @@ def summary_lines(result: RunResult, *, total: float | None = None) -> list[tupl
     if result.status is RunStatus.WAITING_APPROVAL:
         lines.extend(_approval_lines(result))
         return lines
-    if result.error:
+    if len(result.failures) > 1:
+        # Independent failures under --keep-going: each one, none more the cause than another.
+        lines.append((f"  {len(result.failures)} independent failures:", "red"))
+        lines.extend(_each_failure(result))
+    elif result.error:
         label = "root cause" if result.root_cause else "reason"
         lines.append((f"  {label}: {result.error}", "red"))
-    others = [r for r in failed if r.id != result.root_cause and not r.handled]
-    if others:
-        lines.append((f"  also failed: {_ids(others)}", "red"))
+    if not result.failures:
+        others = [r for r in failed if r.id != result.root_cause and not r.handled]
+        if others:
+            lines.append((f"  also failed: {_ids(others)}", "red"))
     if StepStatus.ROLLED_BACK in by_status:
         undone = by_status[StepStatus.ROLLED_BACK]
         lines.append((f"  rolled back: {_ids(undone)}", "magenta"))
@@ -373,6 +443,19 @@ def summary_lines(result: RunResult, *, total: float | None = None) -> list[tupl
         lines.append((f"  skipped: {_ids(by_status[StepStatus.SKIPPED])}", "dim"))
     if result.paths is not None:
         lines.append((f"  audit log: {result.paths.audit}", "dim"))
+    return lines
+
+
+def _each_failure(result: RunResult) -> list[tuple[str, str]]:
+    """Every failure under --keep-going, each once with its error (a failed container is
+    named by its failing children, not again itself)."""
+    lines = []
+    failures = [qid for qid in result.failures if qid in result.steps]
+    for qid in failures[:_LIST_LIMIT]:
+        error = result.steps[qid].error
+        lines.append((f"    step '{qid}' failed" + (f": {error}" if error else ""), "red"))
+    if len(failures) > _LIST_LIMIT:
+        lines.append((f"    and {len(failures) - _LIST_LIMIT} more failed steps", "red"))
     return lines
 
 

@@ -11,8 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from flowctl.console import make_console, one_line, safe_text
-from flowctl.errors import ExitCode
+from flowctl.errors import ExitCode, StateError
 from flowctl.progress.format import ASCII, STEP_STYLES, UNICODE, format_duration, is_utf_encoding
+from flowctl.state.audit import read_journal
 from flowctl.state.paths import list_run_dirs
 from flowctl.state.runs import RunState, load_run, load_run_steps, resolve_run_dir
 from flowctl.status import StepStatus
@@ -52,7 +53,10 @@ def list_runs(
     out = console if console is not None else make_console()
     dirs = list_run_dirs(state_dir)
     if not dirs:
-        out.print(f"no runs in {safe_text(str(state_dir / 'runs'))}", markup=False)
+        from flowctl.state.locate import where_looked
+
+        looked = where_looked(state_dir)
+        out.print(f"no runs in {safe_text(str(state_dir / 'runs'))}{looked}", markup=False)
         return ExitCode.OK
     moment = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
     shown = dirs[: max(limit, 1)]
@@ -99,6 +103,7 @@ def show_run(state_dir: Path, run_id: str, *, console: Console | None = None) ->
         if value is not None:
             # Not a grid: a grid would cut a long path to the console's width.
             out.print(Text(f"{label:<10}", style="bold") + value, soft_wrap=True)
+    _print_sessions(out, run_dir)
     for warning in run.warnings:
         out.print(Text(f"warning: {safe_text(warning)}", style="yellow"), soft_wrap=True)
     if not steps:
@@ -132,3 +137,43 @@ def show_run(state_dir: Path, run_id: str, *, console: Console | None = None) ->
         )
     out.print(table)
     return ExitCode.OK
+
+
+def _print_sessions(out: Console, run_dir: Path) -> None:
+    """A resumed run's history: every session and decision, and the span from the first
+    start (the fields above describe the last session only)."""
+    from flowctl.state.sessions import run_history, total_span
+
+    try:
+        events = read_journal(run_dir / "audit.jsonl").events
+    except StateError:
+        return
+    moments = run_history(events)
+    if len(moments) < 2:
+        return
+    for n, moment in enumerate(moments):
+        when = _clock(moment.start)
+        text = f"{when} {safe_text(moment.what)}"
+        if moment.status is not None:
+            took = (
+                f" after {_took(moment.end - moment.start)}"
+                if moment.end is not None and moment.start is not None
+                else ""
+            )
+            text += f", {moment.status.replace('_', ' ')}{took}"
+        label = "sessions" if n == 0 else ""
+        out.print(Text(f"{label:<10}", style="bold") + Text(text), soft_wrap=True)
+    span = total_span(moments)
+    if span is not None:
+        first, last = span
+        out.print(
+            Text(f"{'span':<10}", style="bold")
+            + Text(
+                f"{_clock(first)} to {_clock(last)}: {_took(last - first)} from the first start"
+            ),
+            soft_wrap=True,
+        )
+
+
+def _clock(ts: float | None) -> str:
+    return _when(datetime.fromtimestamp(ts, UTC)) if ts is not None else "-"

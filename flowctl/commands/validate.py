@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 import sys
 from collections.abc import Sequence
@@ -10,17 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flowctl.choices import ValidateFormat
 from flowctl.errors import ExitCode, Problem, Severity, UsageError
 
 if TYPE_CHECKING:
     from flowctl.spec.model import Workflow
 
 STDIN = Path("-")
-
-
-class ValidateFormat(enum.StrEnum):
-    TEXT = "text"
-    JSON = "json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +101,8 @@ def run_validate(
     try:
         chosen = ValidateFormat(fmt)
     except ValueError:
-        raise UsageError(f"unknown format {fmt!r}; choose one of: text, json") from None
+        choices = ", ".join(f.value for f in ValidateFormat)
+        raise UsageError(f"unknown format {fmt!r}; choose one of: {choices}") from None
     if not paths:
         raise UsageError("give at least one workflow file to validate")
     if executor not in (None, "local", "dask"):
@@ -119,6 +115,15 @@ def run_validate(
             "files": [v.to_json() for v in verdicts],
         }
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    elif chosen is ValidateFormat.SARIF:
+        from flowctl.commands.validate_ci import sarif_text
+
+        sys.stdout.write(sarif_text(verdicts))
+    elif chosen is ValidateFormat.GITHUB:
+        from flowctl.commands.validate_ci import github_annotations
+
+        sys.stdout.write(github_annotations(verdicts))
+        _print_verdicts(verdicts)
     else:
         _print_text(verdicts, verbose=verbose)
     return ExitCode.OK if all(v.valid for v in verdicts) else ExitCode.USAGE
@@ -131,15 +136,7 @@ def _print_text(verdicts: Sequence[FileVerdict], *, verbose: bool = False) -> No
     console = make_console()
     for verdict in verdicts:
         print_problems(verdict.problems, console=console)
-        if verdict.valid:
-            line = f"{verdict.file}: ok ({_count(verdict.steps or 0, 'step')})"
-        else:
-            parts = [_count(len(verdict.errors), "error")] if verdict.errors else []
-            if verdict.warnings:
-                suffix = " made fatal by --strict" if verdict.strict else ""
-                parts.append(_count(len(verdict.warnings), "warning") + suffix)
-            line = f"{verdict.file}: invalid ({', '.join(parts) or 'not loaded'})"
-        console.print(line, soft_wrap=True, highlight=False, markup=False)
+        console.print(_verdict_line(verdict), soft_wrap=True, highlight=False, markup=False)
         if verbose:
             for earlier, later in verdict.inferred:
                 console.print(
@@ -149,6 +146,22 @@ def _print_text(verdicts: Sequence[FileVerdict], *, verbose: bool = False) -> No
                     highlight=False,
                     markup=False,
                 )
+
+
+def _print_verdicts(verdicts: Sequence[FileVerdict]) -> None:
+    """`file: ok (N steps)` or `file: invalid (...)` for each file, nothing more."""
+    for verdict in verdicts:
+        sys.stdout.write(_verdict_line(verdict) + "\n")
+
+
+def _verdict_line(verdict: FileVerdict) -> str:
+    if verdict.valid:
+        return f"{verdict.file}: ok ({_count(verdict.steps or 0, 'step')} in the file)"
+    parts = [_count(len(verdict.errors), "error")] if verdict.errors else []
+    if verdict.warnings:
+        suffix = " made fatal by --strict" if verdict.strict else ""
+        parts.append(_count(len(verdict.warnings), "warning") + suffix)
+    return f"{verdict.file}: invalid ({', '.join(parts) or 'not loaded'})"
 
 
 def _count(n: int, noun: str) -> str:

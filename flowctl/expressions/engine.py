@@ -25,6 +25,11 @@ _RESULT = "flowctl_result"
 # A whole string that is one `{{ expression }}` (whitespace control marks allowed).
 _ONE_EXPRESSION = re.compile(r"\A\{\{[-+]?((?:(?!\}\}|\{\{|\{%|\{#).)*?)[-+]?\}\}\Z", re.S)
 _T = TypeVar("_T")
+# Python's message for comparing text with a number: `'>=' not supported between
+# instances of 'str' and 'int'`.
+_TEXT_VS_NUMBER = re.compile(
+    r"between instances of '(?:str' and '(?:int|float)|(?:int|float)' and 'str)'"
+)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -212,6 +217,12 @@ def translate(source: str, exc: BaseException) -> ExpressionError:
         return ExpressionError(source, "a number is too large")
     if isinstance(exc, KeyError):
         return ExpressionError(source, f"no key {exc.args[0]!r}" if exc.args else "no such key")
+    if isinstance(exc, TypeError) and _TEXT_VS_NUMBER.search(str(exc)):
+        return ExpressionError(
+            source,
+            f"{_sentence(str(exc))} (outputs of shell steps are text: convert with `| int` or"
+            " `| float`, or declare the step's `outputs` with their types)",
+        )
     return ExpressionError(source, _sentence(str(exc)) or type(exc).__name__)
 
 

@@ -62,6 +62,25 @@ def render_shell(source: str, names: Mapping[str, Any]) -> ShellScript:
         raise ExpressionError(source, str(exc)) from None
 
 
+_OUTPUT_BLOCK = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+
+
+def static_refusal(source: str) -> str | None:
+    """Why a `run:` template is refused whatever its values (a value right after a
+    backslash, inside a quoted here-document, or as a here-document delimiter), for
+    validate; None when only values could make it fail. Templates with `{% %}` are not
+    judged (their output depends on data)."""
+    if "{%" in source or "{#" in source:
+        return None
+    capture = ShellCapture(nonce="0" * 12)
+    text = _OUTPUT_BLOCK.sub(lambda _: capture.token("0"), source)
+    try:
+        _Quoter(text, capture).run()
+    except _Refused as exc:
+        return str(exc)
+    return None
+
+
 class _Refused(Exception):
     """The command cannot carry a value safely; the message says why."""
 

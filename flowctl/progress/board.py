@@ -13,6 +13,7 @@ from typing import Any
 
 from flowctl.progress import words
 from flowctl.runner.events import (
+    AgentFailover,
     ApprovalDecided,
     ApprovalRequested,
     CircuitChanged,
@@ -184,6 +185,7 @@ class RunBoard:
             RollbackStarted: self._rollback_started,
             RollbackActionDone: self._rollback_action,
             RollbackFinished: self._rollback_finished,
+            AgentFailover: self._failed_over,
             RunStarted: self._run_started,
             RunFinished: self._run_finished,
         }
@@ -221,6 +223,10 @@ class RunBoard:
         row.attempt = event.attempt
         row.note = f"retry in {event.delay:.1f}s: {event.error}"
         self._running.setdefault(row.step, row)
+
+    def _failed_over(self, event: AgentFailover) -> None:
+        row = self._row(event.step)
+        row.note = f"failing over from {event.agent}: {event.error}"
 
     def _finish(self, event: StepFinished) -> None:
         row = self._row(event.step)

@@ -20,6 +20,7 @@ from flowctl.progress.format import (
 )
 from flowctl.progress.pausing import PauseCount
 from flowctl.runner.events import (
+    AgentFailover,
     ApprovalDecided,
     ApprovalRequested,
     CircuitChanged,
@@ -117,6 +118,11 @@ class PlainProgress(Closing):
             approved, text = words.decision(event.data)
             mark = sym.of(StepStatus.COMPLETED if approved else StepStatus.FAILED)
             return f"{mark} {safe_text(event.step)} {text}"
+        if isinstance(event, AgentFailover):
+            return (
+                f"{sym.retry} {safe_text(event.step)} failing over from agent "
+                f"{safe_text(event.agent)}: {one_line(event.error)}"
+            )
         if isinstance(event, CircuitChanged):
             return f"{sym.circuit} {words.circuit(event.name, event.state, event.step)}"
         if isinstance(event, RollbackStarted | RollbackActionDone | RollbackFinished):
@@ -185,6 +191,10 @@ class PlainProgress(Closing):
         took = format_duration(event.duration)
         if event.status is RunStatus.COMPLETED:
             return f"{head} in {took}"
+        if event.failures:
+            # The failures' own lines gave their errors; the summary gives them once more.
+            named = words.plural(len(event.failures), "step")
+            return f"{head} after {took}: {named} failed ({_names(event.failures)})"
         detail = f": {one_line(event.error)}" if event.error else ""
         return f"{head} after {took}{detail}"
 
@@ -261,6 +271,11 @@ class PlainProgress(Closing):
         self._flush_restored()
         self._pauses.reset()
         self._release()
+
+
+def _names(ids: tuple[str, ...], limit: int = 5) -> str:
+    shown = ", ".join(safe_text(i) for i in ids[:limit])
+    return f"{shown}, +{len(ids) - limit} more" if len(ids) > limit else shown
 
 
 def _is_terminal(stream: IO[str]) -> bool:

@@ -32,6 +32,19 @@ class StepStarted:
     ts: float
     parent: str | None = None
     agent: str | None = None
+    capability: str | None = None
+    routing: Mapping[str, Any] | None = None  # the routing decision, when one was made
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentFailover:
+    """Every attempt of `step` on `agent` failed; the next capable agent is asked for."""
+
+    step: str
+    attempt: int  # the last attempt on `agent`
+    agent: str
+    error: str  # masked
+    ts: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +97,7 @@ class StepFinished:
     params: Mapping[str, Any] | None = None
     variables: Mapping[str, Any] | None = None  # loop variables (item, index) it saw
     writes: tuple[tuple[tuple[str, ...], Any], ...] | None = None
+    agent: str | None = None  # the agent of the last attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +176,7 @@ class RunFinished:
     duration: float
     ts: float
     error: str | None = None
+    failures: tuple[str, ...] = ()  # the failed steps that failed the run, root cause first
 
 
 RunEvent = (
@@ -169,6 +184,7 @@ RunEvent = (
     | StepStarted
     | StepRetrying
     | StepPlaced
+    | AgentFailover
     | StepFinished
     | StepWaiting
     | ApprovalRequested

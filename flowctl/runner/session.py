@@ -45,6 +45,7 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.agents.dispatch import AgentSetup
     from flowctl.runner.approval.gate import ApprovalGate
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Replay, Restore
@@ -148,6 +149,7 @@ async def arun_workflow(
     executor: ExecutorChoice = LOCAL,
     force_all: bool = False,
     force_run: Sequence[str] = (),
+    keep_going: bool = False,
 ) -> RunResult:
     """Run a workflow to its end and return what happened.
 
@@ -165,6 +167,8 @@ async def arun_workflow(
     Steps with `sources`/`generates` whose files and definition are unchanged since their
     last success are not run (`up_to_date`), except with `force_all`, or when named in
     `force_run` or depending on a step named there.
+    With `keep_going` (or `fail_fast: false` in the file) a failure stops only its
+    dependents.
     """
     from flowctl.runner.inputs import resolve_inputs
 
@@ -189,6 +193,7 @@ async def arun_workflow(
         ),
         executor=executor,
         files=files,
+        keep_going=keep_going,
     )
     return await run.execute(
         observers=observers,
@@ -221,10 +226,12 @@ class RunSession:
         resumption: Resumption | None = None,
         executor: ExecutorChoice = LOCAL,
         files: FileOptions | None = None,
+        keep_going: bool = False,
     ) -> None:
         self.wf = wf
         self.executor = executor
         self.capacity: int | None = None  # of the remote executor, once it is open
+        self.keep_going = keep_going
         self.inputs = inputs
         self.masker = masker
         self.paths = paths
@@ -360,7 +367,9 @@ class RunSession:
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
             executor=executor,
+            agents=self._agents(),
             file_options=self.files,
+            keep_going=self.keep_going,
         )
         try:
             with _signals(handle_signals, sched) as controller:
@@ -392,6 +401,16 @@ class RunSession:
                 _evict_files(wf, paths.state_dir)
             clear_scratch(paths)
         return self._finish(sched, journal, outcome, record=True)
+
+    def _agents(self) -> AgentSetup | None:
+        """The agent setup of a workflow with agents: history to learn from, and on
+        resume the attempts of earlier sessions (circuits and learning are rebuilt)."""
+        if not self.wf.agents:
+            return None
+        from flowctl.runner.agents.dispatch import AgentSetup
+
+        journal = self.resumption.replay.agent_samples if self.resumption is not None else ()
+        return AgentSetup(history=self.history, journal=tuple(journal), run_id=self.paths.run_id)
 
     def _gate(self) -> ApprovalGate | None:
         from flowctl.runner.approval.gate import ApprovalGate
@@ -457,6 +476,7 @@ class RunSession:
             waiting=waiting,
             resumed=self.resumption is not None,
             rollback_failed=sched.rollback_failed,
+            failures=_root_failures(sched, root) if failed else (),
         )
         self._emit(
             RunFinished(
@@ -465,6 +485,7 @@ class RunSession:
                 duration=result.duration,
                 ts=finished,
                 error=result.error,
+                failures=result.failures,
             )
         )
         journal.close()
@@ -597,6 +618,36 @@ def _settle_unfinished(wf: Workflow, sched: Scheduler) -> None:
         )
 
 
+def _root_failures(sched: Scheduler, root: str | None) -> tuple[str, ...]:
+    """Every failure that failed the run, each named once where it began, root cause first.
+
+    A failed step counts when each container around it failed too (a child a parallel
+    step tolerated under min_success_ratio does not); a failed container is named by its
+    failing children instead of itself.
+    """
+    failed = {
+        qid
+        for qid, r in sched.results.items()
+        if r.status is StepStatus.FAILED and not r.handled and not r.continue_on_failure
+    }
+
+    def counts(qid: str) -> bool:
+        parent = sched.results[qid].parent
+        while parent is not None:
+            if parent not in failed:
+                return False
+            parent = sched.results[parent].parent if parent in sched.results else None
+        return True
+
+    kept = [qid for qid in sched.results if qid in failed and counts(qid)]
+    containers = {sched.results[qid].parent for qid in kept}
+    roots = [qid for qid in kept if qid not in containers]
+    if root in roots:
+        roots.remove(root)
+        roots.insert(0, root)
+    return tuple(roots)
+
+
 def _error_text(
     sched: Scheduler, outcome: SchedulerOutcome, root: str | None, waiting: Sequence[str]
 ) -> str | None:
@@ -641,6 +692,7 @@ def run_workflow(
     executor: ExecutorChoice = LOCAL,
     force_all: bool = False,
     force_run: Sequence[str] = (),
+    keep_going: bool = False,
 ) -> RunResult:
     """Synchronous arun_workflow (same options); not callable from a running event loop."""
     try:
@@ -668,5 +720,6 @@ def run_workflow(
             executor=executor,
             force_all=force_all,
             force_run=force_run,
+            keep_going=keep_going,
         )
     )

@@ -35,6 +35,7 @@ from flowctl.spec.model import (
     ParallelStep,
     RetryPolicy,
     RollbackAction,
+    Routing,
     ShellCommand,
     SlaTargets,
     Step,
@@ -160,6 +161,7 @@ class _Build:
             "agent_capability": raw.get("agent_capability"),
             "metrics_enabled": bool(raw.get("metrics_enabled", True)),
             "custom_metrics": tuple(raw.get("custom_metrics") or ()),
+            "outputs": _frozen(raw.get("outputs")),
             "key_locations": MappingProxyType(key_locations),
         }
         match step_type:
@@ -171,6 +173,8 @@ class _Build:
                     resources=_frozen(
                         {k: _resource(v) for k, v in (raw.get("resources") or {}).items()}
                     ),
+                    routing=Routing(raw["routing"]) if "routing" in raw else None,
+                    failover=bool(raw.get("failover", True)),
                     sources=tuple(str(p) for p in raw.get("sources") or ()),
                     generates=tuple(str(p) for p in raw.get("generates") or ()),
                 )
@@ -242,6 +246,25 @@ class _Build:
             or 0.0,
         )
 
+    def agent(self, name: str, raw: Mapping[str, Any]) -> AgentSpec:
+        path: JsonPath = ("agents", name)
+        breaker = raw.get("circuit_breaker")
+        return AgentSpec(
+            name=name,
+            capabilities=tuple(raw.get("capabilities") or ()),
+            python=raw.get("python"),
+            command=self.shell(raw) if "run" in raw else None,
+            max_concurrency=int(raw.get("max_concurrency", 1)),
+            timeout=self.duration(raw.get("timeout"), (*path, "timeout"), None),
+            env=_frozen({k: _text(v) for k, v in (raw.get("env") or {}).items()}),
+            tags=tuple(raw.get("tags") or ()),
+            circuit_breaker=self.breaker({"name": f"agent.{name}", **breaker}, path)
+            if breaker is not None
+            else None,
+            location=self.loc(path, key=True),
+            key_locations=MappingProxyType({k: self.loc((*path, k), key=True) for k in raw}),
+        )
+
     def cache(self, raw: Mapping[str, Any] | None, path: JsonPath) -> CacheSpec | None:
         if raw is None:
             return None
@@ -291,18 +314,10 @@ class _Build:
             else None,
             optimization_enabled=bool(raw.get("optimization_enabled", True)),
             adaptive_routing=bool(raw.get("adaptive_routing", False)),
+            routing=_routing(raw),
+            fail_fast=bool(raw.get("fail_fast", True)),
             agents=_frozen(
-                {
-                    name: AgentSpec(
-                        name=name,
-                        capabilities=tuple(a.get("capabilities") or ()),
-                        python=a.get("python"),
-                        command=self.shell(a) if "run" in a else None,
-                        max_concurrency=int(a.get("max_concurrency", 1)),
-                        location=self.loc(("agents", name), key=True),
-                    )
-                    for name, a in (raw.get("agents") or {}).items()
-                }
+                {name: self.agent(name, a) for name, a in (raw.get("agents") or {}).items()}
             ),
             executor=ExecutorSpec(
                 kind=raw["executor"].get("type", "local"),
@@ -318,6 +333,13 @@ class _Build:
         if self.problems:
             raise SpecError(self.problems)
         return workflow
+
+
+def _routing(raw: Mapping[str, Any]) -> Routing:
+    """`routing:`, or `adaptive_routing: true` (its alias); validate reports a conflict."""
+    if "routing" in raw:
+        return Routing(raw["routing"])
+    return Routing.ADAPTIVE if raw.get("adaptive_routing") is True else Routing.FIRST_AVAILABLE
 
 
 def _fold_dependencies(steps: list[Step]) -> tuple[Step, ...]:

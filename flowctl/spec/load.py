@@ -54,7 +54,7 @@ def _check(doc: LoadedDocument, raw: bytes, *, graph_checks: bool) -> Validation
     if graph_checks:
         from flowctl.graph import check_workflow
 
-        problems = check_workflow(workflow)
+        problems = check_workflow(workflow, doc)
     ok = not any(p.severity is Severity.ERROR for p in problems)
     return Validation(doc.source, workflow if ok else None, problems)
 

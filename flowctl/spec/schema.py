@@ -19,6 +19,7 @@ from importlib import resources
 from typing import Any
 
 from flowctl.errors import Location, Problem
+from flowctl.spec.hints import other_tool_hint
 from flowctl.spec.schemacheck import (
     Check,
     SchemaCompiler,
@@ -330,6 +331,14 @@ class _Explainer:
         message = f"unknown key {_quote(key)} {self.where(path)}"
         allowed = [k for k in schema.get("properties", {}) if k not in ("type",)]
         guess = _close(key, [*allowed, "type"])
+        # Another tool's word says more than a spelling guess (`runs-on` is not `run`).
+        hint = None
+        if self.is_step(path):
+            hint = other_tool_hint(key, step=True)
+        elif not path:
+            hint = other_tool_hint(key, step=False)
+        if hint is not None and (guess is None or guess.lower() != key.lower()):
+            return f"{message} ({hint})"
         if guess is not None:
             return f"{message} (did you mean '{guess}'?)"
         if self.is_step(path):

@@ -197,17 +197,36 @@ class SchemaCompiler:
 
         return check
 
+    def _kw_patternProperties(self, schema: Mapping[str, Any], value: Mapping[str, Any]) -> Check:
+        subs = [
+            (re.compile(p), c) for p, s in value.items() if (c := self.compile(s)) is not _accept
+        ]
+        if not subs:
+            return _accept
+
+        def check(instance: Any, path: JsonPath, out: list[Violation]) -> None:
+            if isinstance(instance, dict):
+                for key, item in instance.items():
+                    for pattern, sub in subs:
+                        if isinstance(key, str) and pattern.search(key):
+                            sub(item, (*path, key), out)
+
+        return check
+
     def _additional(self, schema: Mapping[str, Any]) -> Check:
         known = frozenset(schema.get("properties", ()))
-        if schema.get("patternProperties"):
-            raise ValueError("patternProperties is not supported")
+        patterns = [re.compile(p) for p in schema.get("patternProperties", ())]
+
+        def is_known(key: str) -> bool:
+            return key in known or any(p.search(key) for p in patterns)
+
         extra = schema["additionalProperties"]
         if extra is False:
 
             def refuse(instance: Any, path: JsonPath, out: list[Violation]) -> None:
                 if isinstance(instance, dict):
                     for key in instance:
-                        if key not in known:
+                        if not is_known(key):
                             out.append(
                                 Violation(path, "additionalProperties", schema, instance, key)
                             )
@@ -220,7 +239,7 @@ class SchemaCompiler:
         def each(instance: Any, path: JsonPath, out: list[Violation]) -> None:
             if isinstance(instance, dict):
                 for key, item in instance.items():
-                    if key not in known:
+                    if not is_known(key):
                         sub(item, (*path, key), out)
 
         return each

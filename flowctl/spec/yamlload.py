@@ -17,7 +17,7 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -55,6 +55,8 @@ class LoadedDocument:
     source: str
     locations: Mapping[JsonPath, Location]  # path -> location of the node (the value)
     key_locations: Mapping[JsonPath, Location]  # path -> location of its mapping key
+    # The text it was parsed from: finer locations inside a scalar (templatecheck) use it.
+    text: str = field(default="", repr=False)
 
     def locate(self, path: Sequence[str | int], *, key: bool = False) -> Location:
         """The location of `path`, or of its nearest ancestor that has one."""
@@ -170,7 +172,8 @@ def load_yaml_text(
         mark = exc.problem_mark or exc.context_mark
         reason = exc.problem or exc.context or "invalid YAML"
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise _error(source, line, col, f"invalid YAML: {reason}", code="yaml") from None
+        hint = _plain_scalar_hint(text, line, reason)
+        raise _error(source, line, col, f"invalid YAML: {reason}{hint}", code="yaml") from None
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
@@ -181,7 +184,26 @@ def load_yaml_text(
     except yaml.YAMLError as exc:
         message = " ".join(str(exc).split())
         raise _error(source, 1, 1, f"invalid YAML: {message}", code="yaml") from None
-    return builder.result()
+    return builder.result(text)
+
+
+# `key: echo "a: b"`: the second ": " makes YAML read a mapping inside a plain scalar.
+_PLAIN_WITH_COLON = re.compile(r"^\s*(?:-\s+)?([A-Za-z_][\w-]*):\s+[^\s'\"|>&*!{\[#][^#]*:\s")
+
+
+def _plain_scalar_hint(text: str, line: int, reason: str) -> str:
+    """A hint for the classic plain-scalar mistake, `run: echo "a: b"`."""
+    if "mapping values are not allowed" not in reason:
+        return ""
+    lines = text.splitlines()
+    match = _PLAIN_WITH_COLON.match(lines[line - 1]) if 0 < line <= len(lines) else None
+    if match is None:
+        return ""
+    key = match.group(1)
+    return (
+        f" (the value of '{key}' holds ': ', which YAML reads as a new key:"
+        f" quote the whole value or use `{key}: |`)"
+    )
 
 
 def _error(source: str, line: int, col: int, message: str, *, code: str = "yaml") -> SpecError:
@@ -244,12 +266,12 @@ class _Builder:
         loc = self.loc(mark)
         return _error(self.source, loc.line, loc.col, message, code=code)
 
-    def result(self) -> LoadedDocument:
+    def result(self, text: str = "") -> LoadedDocument:
         if not self.has_root:
             raise _error(
                 self.source, 1, 1, "the file is empty: a workflow needs `name` and `steps`"
             )
-        return LoadedDocument(self.root, self.source, self.locations, self.key_locations)
+        return LoadedDocument(self.root, self.source, self.locations, self.key_locations, text)
 
     # -- events ------------------------------------------------------------------------------
     def feed(self, event: Any) -> None:

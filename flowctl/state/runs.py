@@ -400,7 +400,11 @@ def resolve_run_dir(state_dir: Path, run_id: str) -> Path:
         raise StateError(f"run id prefix {run_id!r} is ambiguous: it matches {names}{more}")
     where = state_dir / "runs"
     if not dirs:
-        raise StateError(f"no run {run_id!r}: there are no runs in {where}")
+        from flowctl.state.locate import where_looked
+
+        raise StateError(
+            f"no run {run_id!r}: there are no runs in {where}{where_looked(state_dir)}"
+        )
     close = difflib.get_close_matches(run_id, list(by_name), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `flowctl runs` lists them"
     raise StateError(f"no run {run_id!r} in {where}{hint}")

@@ -175,7 +175,7 @@ def test_validate_shows_inferred_edges_in_verbose_and_json(tmp_path: Path) -> No
     assert plain.returncode == 0 and "inferred" not in plain.stdout
     verbose = _cli("validate", "-v", "wf.yaml", cwd=tmp_path)
     assert verbose.stdout.splitlines() == [
-        "wf.yaml: ok (2 steps)",
+        "wf.yaml: ok (2 steps in the file)",
         "  inferred from files: link runs after a (its sources match what a generates)",
     ]
     data = json.loads(_cli("validate", "--format", "json", "wf.yaml", cwd=tmp_path).stdout)

@@ -45,7 +45,7 @@ def yaml_calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[YamlCalls]:
 def _spec(tmp_path: Path, steps: list[tuple[str, list[str]]]) -> Path:
     lines = ["name: wf", "steps:"]
     for sid, deps in steps:
-        lines += [f"  - id: {sid}", "    run: echo hi"]
+        lines += [f"  - id: {sid}", "    run: echo hi", "    sources: []"]
         if deps:
             lines.append(f"    dependencies: [{', '.join(deps)}]")
     path = tmp_path / "wf.yaml"

@@ -100,10 +100,11 @@ def test_a_key_template_that_fails_fails_the_step_without_retry(tmp_path: Path) 
         tmp_path,
         """
         name: badkey
+        variables: {cfg: {}}
         steps:
           - id: fetch
             python: tests.runner.sched_funcs:noop
-            cache: {key: "{{ nowhere.near }}"}
+            cache: {key: "{{ workflow.cfg.nowhere }}"}
             retry_policy: {max_attempts: 3, delay: 0}
         """,
     )

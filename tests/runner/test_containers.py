@@ -315,11 +315,12 @@ def test_a_failing_condition_expression_fails_the_step_naming_it(tmp_path: Path)
         tmp_path,
         f"""
         name: badcase
+        variables: {{cfg: {{}}}}
         steps:
           - id: classify
             type: condition
             cases:
-              - when: inputs.missing == 1
+              - when: workflow.cfg.missing == 1
                 next_steps: [x]
           - id: x
             python: {FUNCS}:noop
@@ -328,7 +329,7 @@ def test_a_failing_condition_expression_fails_the_step_naming_it(tmp_path: Path)
     classify = result.step("classify")
     assert classify.status is StepStatus.FAILED
     assert classify.error_kind == "expression"
-    assert classify.error is not None and classify.error.startswith("cases[0].when: ")
+    assert classify.error is not None and classify.error.startswith("cases[0].when at ")
     assert "missing" in classify.error
     assert result.step("x").reason == "dependency 'classify' failed"
 

@@ -69,11 +69,12 @@ def test_an_input_mapping_expression_failure_fails_the_step_naming_it_without_re
         tmp_path,
         f"""
         name: badexpr
+        variables: {{cfg: {{}}}}
         steps:
           - id: broken
             python: {FUNCS}:echo
             retry_policy: {{max_attempts: 3, delay: 0}}
-            input_mapping: {{x: steps.nowhere.outputs.y}}
+            input_mapping: {{x: workflow.cfg.nowhere}}
         """,
     )
     broken = result.step("broken")
@@ -81,7 +82,8 @@ def test_an_input_mapping_expression_failure_fails_the_step_naming_it_without_re
     assert broken.attempts == 1
     assert broken.error_kind == "expression"
     assert broken.error is not None
-    assert broken.error.startswith("input_mapping 'x': expression 'steps.nowhere.outputs.y'")
+    assert broken.error.startswith(f"input_mapping 'x' at {tmp_path / 'wf.yaml'}:7:5: ")
+    assert "expression 'workflow.cfg.nowhere' failed" in broken.error
     assert "nowhere" in broken.error
     assert names(events(result), "step_retrying") == []
 
@@ -162,7 +164,7 @@ def test_output_mapping_expression_failure_names_it(tmp_path: Path) -> None:
         """,
     )
     error = result.step("write").error
-    assert error is not None and error.startswith("output_mapping 'result.missing': ")
+    assert error is not None and error.startswith("output_mapping 'result.missing' at ")
 
 
 def test_step_environment_params_idempotency_key_and_workflow_env(tmp_path: Path) -> None:

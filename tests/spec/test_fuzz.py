@@ -45,7 +45,23 @@ def _schema_keys() -> list[str]:
     return sorted(keys)
 
 
-KEYS = _schema_keys()
+KEYS = [*_schema_keys(), "x-note"]
+# Texts the expression checks have something to say about (and some they accept).
+TEMPLATES = [
+    "{{ steps.greet.outputs.stdout }}",
+    "steps.count.outputs.letters >= 2",
+    "{{ 1 + }}",
+    "{{ inputs.who | nosuchfilter }}",
+    "{% for x in steps.count.outputs %}{{ x }}{% endfor %}",
+    "{% if %}",
+    "echo {{ item }} {{ index }}",
+    "result.stdout",
+    "params.letters is strnig",
+    "{{ workflow.nothing }}",
+    "{{ steps['a'].outputs['n'] | default(0) }}",
+    "echo {{ inputs.who",
+    "run.nope",
+]
 STEP_TYPES = ["action", "webhook", "wait", "human_task", "parallel", "loop", "condition"]
 
 scalars = (
@@ -55,6 +71,7 @@ scalars = (
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
     | st.sampled_from(["30s", "1h30m", "yes", "on", "1:30", "0777", "a:b", "{{ x }}", *STEP_TYPES])
+    | st.sampled_from(TEMPLATES)
 )
 json_values = st.recursive(
     scalars,
@@ -145,9 +162,9 @@ def assert_clean(text: str) -> None:
     for problem in validation.problems:
         assert problem.message
         assert "\n" not in problem.message
-        if problem.location is not None:
-            assert 1 <= problem.location.line <= lines
-            assert problem.location.col >= 1
+        assert problem.location is not None, problem
+        assert 1 <= problem.location.line <= lines
+        assert problem.location.col >= 1
     assert validation.ok == (validation.workflow is not None)
     with contextlib.suppress(FlowctlError):
         load_workflow_text(text, "fuzz.yaml")

@@ -31,6 +31,7 @@ retry_policy: {max_attempts: 2, backoff_strategy: exponential, delay: 500ms,
 sla_targets: {max_execution_time: 300, min_success_rate: 0.95}
 optimization_enabled: true
 adaptive_routing: true
+fail_fast: true
 agents:
   fast_ocr: {capabilities: [ocr], python: "pipeline.agents:fast_ocr", max_concurrency: 2}
   accurate_ocr:
@@ -40,6 +41,9 @@ agents:
     working_dir: tools
     env: {MODEL: big}
     max_concurrency: 1
+    timeout: 2m
+    tags: [gpu]
+    circuit_breaker: {failure_threshold: 2, reset_timeout: 1m}
 executor: {type: dask, scheduler: "tcp://127.0.0.1:8786", workers: 2}
 steps:
   - id: fetch
@@ -59,6 +63,7 @@ steps:
     circuit_breaker: {name: downloads, failure_threshold: 3, reset_timeout: 1m}
     metrics_enabled: true
     custom_metrics: [bytes, pages.count]
+    outputs: {bytes: integer}
     output_mapping: {result.stdout: workflow.fetched}
     rollback_actions:
       - run: rm -f doc.pdf
@@ -70,6 +75,8 @@ steps:
     error_handlers: [alert]
   - id: ocr
     agent_capability: ocr
+    routing: adaptive
+    failover: true
     dependencies: [fetch]
     input_mapping: {document: workflow.fetched, pages: 3, strict: true}
     input_validation: {type: object, required: [document]}

@@ -250,7 +250,10 @@ def record_decision(run_paths: RunPaths, decision: ApprovalDecision) -> None:
     run_id = run_paths.run_id
     path = run_paths.audit
     if not run_paths.run_dir.is_dir():
-        raise StateError(f"no run {run_id!r} in {run_paths.state_dir / 'runs'}")
+        from flowctl.state.locate import where_looked
+
+        where = run_paths.state_dir / "runs"
+        raise StateError(f"no run {run_id!r} in {where}{where_looked(run_paths.state_dir)}")
     try:
         handle = path.open("rb")
     except FileNotFoundError:

@@ -56,6 +56,11 @@ class Children(Protocol):
         """The qualified-id prefix of the container's own scope ("" at top level)."""
         ...
 
+    @property
+    def keep_going(self) -> bool:
+        """True when a failed child must not stop its independent siblings (--keep-going)."""
+        ...
+
     def scope(
         self,
         steps: Sequence[Step],

@@ -6,12 +6,13 @@ import hashlib
 import json
 import os
 import re
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowctl.errors import ExpressionError
+from flowctl.errors import ExpressionError, Location
 from flowctl.runner.steps.base import FailureKind, StepFailure
 from flowctl.spec.model import Step, Workflow
 
@@ -94,9 +95,15 @@ def build_run_data(
     )
 
 
-def expression_failure(err: ExpressionError, what: str) -> StepFailure:
-    """An expression error as a step failure that is never retried."""
-    return StepFailure(f"{what}: {err.message}", kind=FailureKind.EXPRESSION, retryable=False)
+def expression_failure(
+    err: ExpressionError, what: str, location: Location | None = None
+) -> StepFailure:
+    """An expression error as a step failure that is never retried; `location` is where
+    the expression is written."""
+    where = f" at {location}" if location is not None else ""
+    return StepFailure(
+        f"{what}{where}: {err.message}", kind=FailureKind.EXPRESSION, retryable=False
+    )
 
 
 def resolve_params(step: Step, names: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,7 +117,9 @@ def resolve_params(step: Step, names: Mapping[str, Any]) -> dict[str, Any]:
         try:
             params[param] = compile_expression(source).evaluate(names)
         except ExpressionError as err:
-            raise expression_failure(err, f"input_mapping {param!r}") from None
+            raise expression_failure(
+                err, f"input_mapping {param!r}", step.where("input_mapping")
+            ) from None
     return params
 
 
@@ -193,6 +202,9 @@ def apply_output_mapping(
     from flowctl.expressions import compile_expression
 
     scope = {**names, "result": outputs}
+    # The step reads itself as steps.<id>.outputs too (validate accepts that): only its
+    # outputs exist yet, the rest of its entry comes once it has finished.
+    scope["steps"] = ChainMap({step.id: {"outputs": outputs}}, names.get("steps") or {})
     writes: Writes = []
     for source, target in step.output_mapping.items():
         try:
@@ -202,7 +214,9 @@ def apply_output_mapping(
         try:
             value = compile_expression(source).evaluate(scope)
         except ExpressionError as err:
-            raise expression_failure(err, f"output_mapping {source!r}") from None
+            raise expression_failure(
+                err, f"output_mapping {source!r}", step.where("output_mapping")
+            ) from None
         writes.append((tuple(path), value))
     for written, value in writes:
         write_path(workflow, written, value)

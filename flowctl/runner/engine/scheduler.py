@@ -52,6 +52,7 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.agents.dispatch import AgentSetup
     from flowctl.runner.executors.api import Executor
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Restore
@@ -92,9 +93,14 @@ class Scheduler:
         gate: Approvals | None = None,
         restore: Restore | None = None,
         executor: Executor | None = None,
+        agents: AgentSetup | None = None,
         file_options: FileOptions | None = None,
+        keep_going: bool = False,
     ) -> None:
         self.workflow = workflow
+        # Keep going (--keep-going, `fail_fast: false`): a failure stops only the steps that
+        # depend on it; independent steps run to the end and the run still fails.
+        self.keep_going = keep_going or not workflow.fail_fast
         self.run_id = run_id
         self.data = data
         self.masker = masker
@@ -110,6 +116,7 @@ class Scheduler:
         self.executor = executor  # where action steps' work runs; None = this process
         self.file_options = file_options  # sources/generates: None when no step declares any
         self.breakers = CircuitBreakers()
+        self.agents = agents.dispatcher(workflow, self.breakers) if agents is not None else None
         self.saga = Saga()
         self.validator = ParamValidator()
         self.results: dict[str, StepResult] = {}
@@ -153,6 +160,7 @@ class Scheduler:
                 validator=self.validator,
                 emit=self.emit,
                 executor=self.executor,
+                agents=self.agents,
                 workflow_name=self.workflow.name,
                 file_options=self.file_options,
             )
@@ -223,6 +231,7 @@ class Scheduler:
                 params=params if isinstance(params, Mapping) else None,
                 variables=variables,
                 writes=tuple((tuple(p), v) for p, v in writes) if writes else None,
+                agent=result.agent,
             )
         )
 
@@ -334,6 +343,10 @@ class ScopeRun:
                 dep.dependents.append(node)
         self._running: dict[Node, asyncio.Task[tuple[StepResult, bool]]] = {}
         self._cancel_reasons: dict[str, str] = {}
+        # Under keep-going: steps skipped because a failure upstream stopped them -> that
+        # failure, so their own dependents are skipped too (`none_failed` alone would run a
+        # step whose other dependencies completed).
+        self._blocked: dict[str, str] = {}
         self._finished = 0
         self._succeeded = 0
         self._hard_failed = 0
@@ -518,6 +531,11 @@ class ScopeRun:
         if node.triggers and not node.armed:
             return self._skipped(node, NOT_TRIGGERED)
         reason = skip_reason(step.trigger_rule, [d.result for d in node.deps if d.result])
+        if self.sched.keep_going and step.trigger_rule is not TriggerRule.ALL_DONE:
+            blocked = self._blocked_by(node)
+            if blocked is not None:
+                self._blocked[node.qid] = self.sched.root_of(blocked[1]) or blocked[1]
+                reason = reason if blocked[0] is None else blocked[0]
         if reason is not None:
             return self._skipped(node, reason)
         if self._stop is not None and (self._hard or step.trigger_rule is not TriggerRule.ALL_DONE):
@@ -533,7 +551,9 @@ class ScopeRun:
                     id=node.qid,
                     step_type=step.type,
                     status=StepStatus.FAILED,
-                    error=self.sched.masker.mask(f"condition: {err.message}"),
+                    error=self.sched.masker.mask(
+                        f"condition at {step.where('condition')}: {err.message}"
+                    ),
                     error_kind="expression",
                     finished_at=time.time(),
                     parent=self.parent,
@@ -544,6 +564,20 @@ class ScopeRun:
                     self._skipped(node, f"condition is false: {step.condition}"),
                     by_condition=True,
                 )
+        return None
+
+    def _blocked_by(self, node: Node) -> tuple[str | None, str] | None:
+        """The failure upstream that stops `node` under keep-going: (the reason to give
+        when skip_reason has none, the failed step), or None."""
+        for dep in node.deps:
+            r = dep.result
+            if r is None:
+                continue
+            if r.status is StepStatus.FAILED and not r.handled:
+                return None, dep.qid
+            if dep.qid in self._blocked:
+                failed = self._blocked[dep.qid]
+                return f"dependency '{dep.qid}' was skipped: '{failed}' failed", failed
         return None
 
     def _skipped(self, node: Node, reason: str) -> StepResult:
@@ -630,7 +664,8 @@ class ScopeRun:
             if self._failure is None and self._doomed():
                 self._failure = f"step '{node.qid}' failed: {result.error}"
                 self._cause = node.qid
-                self.stop(f"step '{node.qid}' failed")
+                if not self.sched.keep_going:
+                    self.stop(f"step '{node.qid}' failed")
         ready = []
         for dependent in node.dependents:
             dependent.waiting -= 1

@@ -50,6 +50,8 @@ def run_record(
         sla_targets=sla,
         inputs_sha256=inputs_sha256,
         executor_capacity=executor_capacity,
+        agents={a.name: (a.capabilities, a.max_concurrency) for a in wf.agents.values()},
+        routing=wf.routing.value if wf.agents else None,
     )
 
 
@@ -73,4 +75,8 @@ def _step_record(result: StepResult, step: Step | None) -> StepRecord:
         inputs_sha256=result.inputs_sha256,
         outputs_sha256=result.outputs_sha256,
         metrics=dict(result.metrics),
+        capability=result.capability,
+        agent=result.agent,
+        agent_wait=round(result.agent_wait, 6),
+        agent_attempts=result.agent_attempts,
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from flowctl.errors import StateError
 from flowctl.runner.record.journal import iso
-from flowctl.runner.results import RunResult
+from flowctl.runner.results import RunResult, StepResult
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import Workflow
 from flowctl.state.nofollow import describe_open_error, open_state_file
@@ -96,6 +96,7 @@ def build_report(
                 "reason": r.reason,
                 "log": str(r.log_path) if r.log_path is not None else None,
                 "metrics": dict(r.metrics),
+                **_agent_fields(r),
             }
         )
     paths = result.paths
@@ -131,6 +132,18 @@ def build_report(
     }
     masked: dict[str, Any] = masker.mask_json(report) if masker else report
     return masked
+
+
+def _agent_fields(result: StepResult) -> dict[str, Any]:
+    """The agent keys of a step in report.json (only steps run on an agent have them)."""
+    if result.capability is None and result.agent is None:
+        return {}
+    return {
+        "capability": result.capability,
+        "agent": result.agent,
+        "agent_wait": round(result.agent_wait, 6),
+        "agent_attempts": [a.to_json() for a in result.agent_attempts],
+    }
 
 
 def report_text(value: Mapping[str, Any]) -> str:

@@ -379,6 +379,7 @@ async def aresume(
     auto_approve: bool = False,
     interactive: bool = False,
     executor: ExecutorChoice = LOCAL,
+    keep_going: bool = False,
 ) -> RunResult:
     """Continue a planned run to its end (or its next pause) and return what happened."""
     wf = plan.workflow
@@ -405,6 +406,7 @@ async def aresume(
             started_from=plan.started_from,
         ),
         executor=executor,
+        keep_going=keep_going,
     )
     return await run.execute(
         observers=observers,
@@ -470,6 +472,7 @@ def resume_workflow(
     auto_approve: bool = False,
     interactive: bool = False,
     executor: ExecutorChoice | None = None,
+    keep_going: bool = False,
 ) -> RunResult:
     """Resume a run synchronously (the Python API of `flowctl resume`).
 
@@ -502,5 +505,6 @@ def resume_workflow(
             auto_approve=auto_approve,
             interactive=interactive,
             executor=executor or checked_choice(plan.workflow, recorded=plan.executor),
+            keep_going=keep_going,
         )
     )

@@ -49,7 +49,8 @@ _POSIX_SHELLS = frozenset({"sh", "dash", "ash", "bash", "ksh", "mksh", "zsh"})
 
 
 class ActionExecutor:
-    """Runs `run:` commands and `python:` callables; agents are not supported yet.
+    """Runs `run:` commands and `python:` callables (agent steps go through
+    flowctl.runner.agents, which runs the chosen agent's command or callable).
 
     Shell semantics follow GitHub Actions: `sh -e -c SCRIPT` by default, and for bash
     `bash --noprofile --norc -e -o pipefail -c SCRIPT`, so a failing line fails the step;
@@ -76,7 +77,10 @@ class ActionExecutor:
             )
         if step.agent_capability is not None:
             raise StepFailure(
-                "agents are not supported yet", kind=FailureKind.UNSUPPORTED, retryable=False
+                f"step {step.id!r} asks for agent capability {step.agent_capability!r}, "
+                "but this run has no agents",
+                kind=FailureKind.VALIDATION,
+                retryable=False,
             )
         if step.command is not None:
             return await run_shell(ctx, step.command)

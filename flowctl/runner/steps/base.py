@@ -124,6 +124,7 @@ class StepContext:
     executor: Executor = field(default_factory=_local_executor)  # runs action work
     # Told where the attempt ran (a Dask worker's address), for the journal and progress.
     placed: Callable[[str], None] | None = None
+    agent: str | None = None  # the agent running this attempt (agent_capability steps)
 
     @property
     def step_id(self) -> str:

@@ -25,7 +25,8 @@ class ConditionExecutor:
             try:
                 chosen = evaluate_condition(case.when, ctx.names)
             except ExpressionError as err:
-                raise expression_failure(err, f"cases[{index}].when") from None
+                where = case.location or step.where("cases")
+                raise expression_failure(err, f"cases[{index}].when", where) from None
             if chosen:
                 return {"branch": index, "selected": list(case.next_steps)}
         return {"branch": "default", "selected": list(step.default)}

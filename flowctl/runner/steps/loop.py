@@ -57,7 +57,7 @@ def _evaluate(step: LoopStep, names: Mapping[str, Any]) -> list[Any]:
     try:
         value = compile_expression(source).evaluate(names)
     except ExpressionError as err:
-        raise expression_failure(err, "for_each") from None
+        raise expression_failure(err, "for_each", step.where("loop")) from None
     if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
         raise StepFailure(
             f"for_each {source!r} must give a list, got {type(value).__name__}",
@@ -86,7 +86,7 @@ async def _for_each(
 
     async def worker() -> None:
         for index in cursor:
-            if failed:
+            if failed and not children.keep_going:
                 return
             scope = children.scope(
                 step.steps,
@@ -103,10 +103,12 @@ async def _for_each(
                 waiting.extend(outcome.waiting)
                 continue
             iterations[index] = outcome.outputs_by_id()
-            if not outcome.ok and not failed:
+            if not outcome.ok:
+                first = not failed
                 failed.append((index, outcome))
-                for other in running.values():
-                    other.stop(f"iteration {index} of loop '{ctx.qualified_id}' failed")
+                if first and not children.keep_going:
+                    for other in running.values():
+                        other.stop(f"iteration {index} of loop '{ctx.qualified_id}' failed")
 
     workers = max(1, min(step.max_concurrency, len(items)))
     async with asyncio.TaskGroup() as group:
@@ -136,7 +138,7 @@ async def _while(step: LoopStep, ctx: StepContext, children: Children) -> Output
         try:
             again = evaluate_condition(source, names)
         except ExpressionError as err:
-            raise expression_failure(err, "while") from None
+            raise expression_failure(err, "while", step.where("loop")) from None
         if not again:
             return {"iterations": iterations, "count": index}
         if index >= step.max_iterations:

@@ -1,0 +1,1 @@
+"""Run reports for people: one self-contained HTML file per run."""
