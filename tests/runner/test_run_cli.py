@@ -235,13 +235,12 @@ def test_the_run_timeout_exits_3(tmp_path: Path) -> None:
         timeout: 500ms
         steps:
           - id: nap
-            run: sleep 30
+            run: sleep 3600
         """,
-    )
+    )  # run_cli's 60 s timeout fails the test if the timeout did not stop the hour-long step
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "reason: the run timed out after 500ms" in proc.stdout
     assert cli_report(tmp_path)["status"] == "timeout"
-    assert cli_report(tmp_path)["duration"] < 5
 
 
 def test_inputs_from_a_file_and_the_command_line(tmp_path: Path) -> None:
