@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli import REPO, run_flowctl
+
 EXAMPLES = REPO / "examples"
 
 
 def flowctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CI": "true", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "flowctl", *args, "--state-dir", str(state)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_flowctl(*args, "--state-dir", state, timeout=120)
 
 
 def run_json(state: Path, spec: str, *args: str) -> tuple[int, dict[str, Any]]:

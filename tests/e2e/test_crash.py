@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from flowctl.state.audit import read_journal
-from tests.e2e.kit import Workspace, line_counts, q, seqs_increase, wait_for
+from tests.cli import wait_for
+from tests.e2e.kit import Workspace, line_counts, q, seqs_increase
 
 # None: kill as soon as the process is started (the run may not exist yet); n: kill once
 # the journal holds n completed steps.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.kit import Workspace, finish, line_counts, lines, process_gone, q, wait_for
+from tests.cli import process_gone, wait_for
+from tests.e2e.kit import Workspace, finish, line_counts, lines, q
 
 COUNT = 'echo "$FLOWCTL_STEP_ID" >> "$COUNTS"'
 

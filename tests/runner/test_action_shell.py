@@ -14,7 +14,8 @@ import pytest
 from flowctl.runner.steps.action import EXECUTOR, parse_output_file
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import ActionStep, StepType
-from tests.runner.helpers import HERE, gone, log_of, make_ctx, run, shell_step
+from tests.cli import gone
+from tests.runner.helpers import HERE, log_of, make_ctx, run, shell_step
 
 SECRET = "tok-9f8e7d6c5b4a"
 

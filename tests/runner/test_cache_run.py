@@ -12,8 +12,9 @@ from pathlib import Path
 from flowctl.runner.engine.cache_lookup import cache_path
 from flowctl.state.cache import StepCache
 from flowctl.status import StepStatus
+from tests.cli import REPO, python_path
 from tests.runner.failure_funcs import calls
-from tests.runner.sched_kit import REPO, events, python_path, run_spec, write_spec
+from tests.runner.sched_kit import events, run_spec, write_spec
 
 KIT = "tests.runner.failure_funcs"
 

@@ -11,7 +11,8 @@ import pytest
 
 from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.secrets import SecretMasker
-from tests.runner.helpers import gone, run
+from tests.cli import gone
+from tests.runner.helpers import run
 
 SECRET = "s3cr3t-token-value"
 

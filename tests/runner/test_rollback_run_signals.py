@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from flowctl.state.audit import AuditEvent, read_journal
-from tests.runner.sched_kit import REPO, python_path, write_spec
+from tests.cli import REPO, process_gone, python_path
+from tests.runner.sched_kit import write_spec
 
 
 def _start(tmp_path: Path, text: str) -> subprocess.Popen[str]:
@@ -48,14 +49,6 @@ def _wait_for(tmp_path: Path, event: str, step: str | None, timeout: float = 20)
     raise AssertionError(f"no {event} for {step} within {timeout} s")
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def _spec(tmp_path: Path, undo_seconds: float) -> str:
     return f"""
         name: interrupted
@@ -89,7 +82,7 @@ def test_one_signal_cancels_rolls_back_and_exits_130(tmp_path: Path, sig: signal
     assert proc.returncode == 130, err
     assert (tmp_path / "undo.txt").read_text() == "undone\n"
     deadline = time.monotonic() + 30  # a hang guard
-    while not _gone(grandchild):  # the step's whole process group was killed
+    while not process_gone(grandchild):  # the step's whole process group was killed
         assert time.monotonic() < deadline, "the sleep grandchild survived"
         time.sleep(0.05)
     evts = _journal(tmp_path)

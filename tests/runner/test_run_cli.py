@@ -10,14 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from tests.cli import REPO, python_path
 from tests.runner.sched_kit import (
     FUNCS,
-    REPO,
     attempt_spans,
     cli_events,
     cli_report,
     max_overlap,
-    python_path,
     run_cli,
     spans,
     ts,

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from flowctl.graph import to_dot, to_mermaid
-from tests.test_graph_kit import load
+from tests.graph.kit import load
 
 DOCS = """
 name: docs

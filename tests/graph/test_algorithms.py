@@ -20,7 +20,7 @@ from flowctl.graph import (
     scope_graph,
     topological_levels,
 )
-from tests.test_graph_kit import action, condition, random_dag_workflow, workflow
+from tests.graph.kit import action, condition, random_dag_workflow, workflow
 
 # A diamond with a tail:   a -> b -> d -> e
 #                          a -> c -> d
