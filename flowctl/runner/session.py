@@ -278,6 +278,46 @@ class RunSession:
             from flowctl.runner.calls.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
+        journal = self._start_journal(observers, workdir, durable, rebuild_notes)
+        scratch = Path(tempfile.mkdtemp(prefix=f"flowctl-{paths.run_id}-"))
+        http = _HttpClient()
+        cache = _step_cache(wf, paths, self.masker)
+        sched = Scheduler(
+            wf,
+            run_id=paths.run_id,
+            data=data,
+            masker=self.masker,
+            paths=paths,
+            observers=self.observers,
+            registry=registry,
+            max_parallel=self.max_parallel,
+            workdir=workdir,
+            scratch=scratch,
+            http_client=http,
+            cache=cache,
+            gate=self._gate(),
+            restore=resumption.restore if resumption is not None else None,
+        )
+        try:
+            outcome = await self._drive(sched, journal, handle_signals)
+        finally:
+            with contextlib.suppress(Exception):
+                await http.aclose()
+            if cache is not None:
+                cache.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+        return self._finish(sched, journal, outcome, record=True)
+
+    def _start_journal(
+        self,
+        observers: Sequence[RunObserver],
+        workdir: Path,
+        durable: bool,
+        rebuild_notes: list[str],
+    ) -> AuditJournal:
+        """Open the journal, put its observer first, announce the run; on a resume, write
+        the notes of what was restored and rebuilt before anything else happens."""
+        wf, paths, resumption = self.wf, self.paths, self.resumption
         journal = AuditJournal(
             paths.audit,
             paths.run_id,
@@ -315,54 +355,34 @@ class RunSession:
             for text in rebuild_notes:
                 journal.append("resume_warning", data={"warning": text})
             journal.checkpoint()
-        scratch = Path(tempfile.mkdtemp(prefix=f"flowctl-{paths.run_id}-"))
-        http = _HttpClient()
-        cache = _step_cache(wf, paths, self.masker)
-        sched = Scheduler(
-            wf,
-            run_id=paths.run_id,
-            data=data,
-            masker=self.masker,
-            paths=paths,
-            observers=self.observers,
-            registry=registry,
-            max_parallel=self.max_parallel,
-            workdir=workdir,
-            scratch=scratch,
-            http_client=http,
-            cache=cache,
-            gate=self._gate(),
-            restore=resumption.restore if resumption is not None else None,
-        )
-        try:
-            with _signals(handle_signals, sched) as controller:
-                try:
-                    outcome = await sched.run()
-                except asyncio.CancelledError:
-                    # Cancelled from outside (an API caller) or forced by a second signal:
-                    # the journal still gets its run_finished, then the cancel goes on.
-                    forced = controller is not None and controller.forced
-                    cancelled = SchedulerOutcome(
-                        status=RunStatus.CANCELLED, error=sched.stop_reason or "cancelled"
-                    )
-                    self._finish(sched, journal, cancelled, record=not forced)
-                    if forced:
-                        raise KeyboardInterrupt from None
-                    raise
-                except Exception as exc:
-                    # A bug in flowctl: close the journal as a failed run, then let it show.
-                    broken = SchedulerOutcome(
-                        status=RunStatus.FAILED, error=f"internal error: {type(exc).__name__}"
-                    )
-                    self._finish(sched, journal, broken, record=False)
-                    raise
-        finally:
-            with contextlib.suppress(Exception):
-                await http.aclose()
-            if cache is not None:
-                cache.close()
-            shutil.rmtree(scratch, ignore_errors=True)
-        return self._finish(sched, journal, outcome, record=True)
+        return journal
+
+    async def _drive(
+        self, sched: Scheduler, journal: AuditJournal, handle_signals: bool
+    ) -> SchedulerOutcome:
+        """Run the scheduler under the signal handlers. A cancel or a crash still closes
+        the journal with run_finished before it propagates."""
+        with _signals(handle_signals, sched) as controller:
+            try:
+                return await sched.run()
+            except asyncio.CancelledError:
+                # Cancelled from outside (an API caller) or forced by a second signal:
+                # the journal still gets its run_finished, then the cancel goes on.
+                forced = controller is not None and controller.forced
+                cancelled = SchedulerOutcome(
+                    status=RunStatus.CANCELLED, error=sched.stop_reason or "cancelled"
+                )
+                self._finish(sched, journal, cancelled, record=not forced)
+                if forced:
+                    raise KeyboardInterrupt from None
+                raise
+            except Exception as exc:
+                # A bug in flowctl: close the journal as a failed run, then let it show.
+                broken = SchedulerOutcome(
+                    status=RunStatus.FAILED, error=f"internal error: {type(exc).__name__}"
+                )
+                self._finish(sched, journal, broken, record=False)
+                raise
 
     def _gate(self) -> ApprovalGate | None:
         from flowctl.runner.approval.gate import ApprovalGate
