@@ -1,4 +1,4 @@
-"""Shared by every test: a neutral environment, and the `e2e` marker on tests/e2e."""
+"""Shared by every test: a neutral environment; tests/e2e marked `e2e` and `slow`."""
 
 from __future__ import annotations
 
@@ -21,4 +21,6 @@ def _neutral_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _E2E in item.path.parents:
+            # Each drives several flowctl processes end to end: seconds, not milliseconds.
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)

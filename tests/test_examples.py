@@ -40,6 +40,7 @@ def test_every_example_is_covered_here() -> None:
     assert (EXAMPLES / "optimize" / "make_history.py").is_file()
 
 
+@pytest.mark.slow
 def test_hello(tmp_path: Path) -> None:
     code, result = run_json(tmp_path, "examples/hello.yaml", "--input", "who=Ada Lovelace")
     assert code == 0 and result["status"] == "completed"
@@ -47,6 +48,7 @@ def test_hello(tmp_path: Path) -> None:
     assert log_of(tmp_path, result, "report").strip() == "Ada Lovelace has 12 letters"
 
 
+@pytest.mark.slow
 def test_hello_passes_hostile_input_as_data(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     who = f"$(touch {marker}); touch {marker}"
@@ -56,6 +58,7 @@ def test_hello_passes_hostile_input_as_data(tmp_path: Path) -> None:
     assert log_of(tmp_path, result, "greet").strip() == f"Hello, {who}!"
 
 
+@pytest.mark.slow
 def test_document_processing_routes_an_invoice_and_publishes(tmp_path: Path) -> None:
     code, result = run_json(tmp_path, "examples/document_processing.yaml")
     assert code == 0, result["error"]
@@ -76,6 +79,7 @@ def test_document_processing_routes_an_invoice_and_publishes(tmp_path: Path) -> 
     )
 
 
+@pytest.mark.slow
 def test_document_processing_pauses_for_review_then_resumes_after_approval(
     tmp_path: Path,
 ) -> None:
@@ -94,6 +98,7 @@ def test_document_processing_pauses_for_review_then_resumes_after_approval(
     assert publish.read_text().strip() == "published invoice total=12.0 quality=reviewed"
 
 
+@pytest.mark.slow
 def test_orchestrator_worker_fans_out_one_worker_per_planned_task(tmp_path: Path) -> None:
     code, result = run_json(tmp_path, "examples/orchestrator_worker.yaml")
     assert code == 0
@@ -102,6 +107,7 @@ def test_orchestrator_worker_fans_out_one_worker_per_planned_task(tmp_path: Path
     assert result["workflow_data"]["answer"].startswith("Independent steps run in parallel")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("target", "iterations"), [(37, 3), (50, 1), (0, 6)])
 def test_react_loop_reasons_and_acts_until_done(
     tmp_path: Path, target: int, iterations: int

@@ -154,6 +154,7 @@ def test_no_cycle_error_exactly_when_networkx_says_acyclic(case: tuple[int, list
 # -- scale -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_check_workflow_on_ten_thousand_steps_finds_nothing_wrong() -> None:
     # How long it takes is benchmarks/bench_validate.py's job (graph checks of a
     # 10,000-step spec); here, only that a large random DAG is checked, and clean.

@@ -290,6 +290,7 @@ def test_secrets_are_masked_in_outputs_and_log(tmp_path: Path) -> None:
 # -- speed -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_hundred_steps_eight_at_a_time_all_succeed(tmp_path: Path) -> None:
     async def many() -> list[Any]:
         gate = asyncio.Semaphore(8)

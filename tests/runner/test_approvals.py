@@ -223,6 +223,7 @@ def test_after_a_torn_tail_the_decision_starts_on_a_new_line(tmp_path: Path) -> 
     assert contents.events[-1].seq == 6
 
 
+@pytest.mark.slow
 def test_concurrent_deciders_only_one_wins(tmp_path: Path) -> None:
     """Eight real processes race to decide the same step: exactly one event is written."""
     paths = paused_run(tmp_path)

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from flowctl.runner.engine.cache_lookup import cache_path
 from flowctl.state.cache import StepCache
 from flowctl.status import StepStatus
@@ -113,6 +115,7 @@ def test_a_key_template_that_fails_fails_the_step_without_retry(tmp_path: Path) 
     assert fetch.error is not None and fetch.error.startswith("cache.key: ")
 
 
+@pytest.mark.slow
 def test_concurrent_runs_share_one_cache(tmp_path: Path) -> None:
     spec = write_spec(
         tmp_path,

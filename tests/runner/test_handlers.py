@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from flowctl.status import RunStatus, StepStatus
 from tests.runner.failure_funcs import calls
 from tests.runner.sched_kit import FUNCS, events, names, run_cli, run_spec
@@ -184,6 +186,7 @@ def test_handlers_inside_loop_iterations(tmp_path: Path) -> None:
     assert result.step("each[0].work").handled
 
 
+@pytest.mark.slow
 def test_a_handler_waiting_on_the_failure_it_handles_is_a_runtime_deadlock(
     tmp_path: Path,
 ) -> None:

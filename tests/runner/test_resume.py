@@ -95,6 +95,7 @@ def test_completed_steps_are_restored_and_failed_ones_run_again(tmp_path: Path) 
     assert report["status"] == "completed" and report["resumed"] is True
 
 
+@pytest.mark.slow
 def test_resuming_a_completed_run_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "flag").touch()
     first = run_spec(tmp_path, _chain(tmp_path))
@@ -261,6 +262,7 @@ def test_a_run_in_use_by_another_process_is_refused(tmp_path: Path) -> None:
     assert resume(tmp_path, first.run_id).ok
 
 
+@pytest.mark.slow
 def test_the_cli_resumes_with_the_exit_code_of_the_outcome(tmp_path: Path) -> None:
     proc = run_cli(tmp_path, _chain(tmp_path))
     assert proc.returncode == 1

@@ -64,6 +64,7 @@ steps:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("completed_before_kill", [1, 3, 6])
 def test_a_run_killed_mid_way_resumes_without_repeating_work(
     tmp_path: Path, completed_before_kill: int

@@ -92,6 +92,7 @@ EXPRESSION_BOMBS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", sorted(EXPRESSION_BOMBS))
 def test_expression_bomb(source: str) -> None:
     err = bounded(lambda: compile_expression(source).evaluate(names()))
@@ -183,6 +184,7 @@ TEMPLATE_BOMBS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TEMPLATE_BOMBS))
 def test_template_bomb(name: str) -> None:
     source, reason = TEMPLATE_BOMBS[name]
