@@ -104,11 +104,15 @@ def validate(
         str, typer.Option("--format", help="text or json.", case_sensitive=False)
     ] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also list dependencies inferred from files."),
+    ] = False,
 ) -> None:
     """Check workflow files: YAML, schema and graph. Exit 2 with every problem listed."""
     from flowctl.commands.validate import run_validate
 
-    _call(lambda: run_validate(specs, fmt=format.lower(), strict=strict))
+    _call(lambda: run_validate(specs, fmt=format.lower(), strict=strict, verbose=verbose))
 
 
 @app.command()
@@ -141,6 +145,22 @@ def run(
     ] = None,
     output: Output = "text",
     no_progress: NoProgress = False,
+    force_all: Annotated[
+        bool,
+        typer.Option("--force-all", help="Run steps with sources/generates even if up to date."),
+    ] = False,
+    force_run: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--force-run", help="Run this step and what depends on it even if up to date; repeat."
+        ),
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Run again whenever a file some step's sources match changes."
+        ),
+    ] = False,
 ) -> None:
     """Run a workflow.
 
@@ -165,6 +185,9 @@ def run(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            force_all=force_all,
+            force_run=force_run or (),
+            watch=watch,
         )
     )
 

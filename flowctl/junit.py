@@ -32,6 +32,7 @@ class StepReport:
     error: str | None = None
     log_tail: str = ""
     reason: str | None = None  # why it was skipped or cancelled
+    up_to_date: bool = False  # passed without running: its files had not changed
 
 
 _UNFINISHED = {
@@ -80,6 +81,8 @@ def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:
     if step.status is StepStatus.ROLLED_BACK:
         # It did its work, which the saga then undid: a pass, but say so.
         notes.append("completed, then rolled back after the run failed")
+    if step.up_to_date:
+        notes.append("up to date: not run, its sources and definition had not changed")
     if step.log_tail and step.status is not StepStatus.FAILED:
         notes.append(step.log_tail)
     if notes:
@@ -153,6 +156,7 @@ def step_reports(
                 error=item.error,
                 log_tail=tail,
                 reason=item.reason,
+                up_to_date=item.up_to_date,
             )
         )
     return reports

@@ -38,6 +38,8 @@ def test_every_example_is_covered_here() -> None:
     assert {p.name for p in EXAMPLES.glob("*.yaml")} == covered
     # examples/optimize/ is run by tests/optimize/test_example_history.py
     assert (EXAMPLES / "optimize" / "make_history.py").is_file()
+    # examples/build/ is run by tests/files/test_example_build.py (it compiles C)
+    assert (EXAMPLES / "build" / "build.yaml").is_file()
 
 
 @pytest.mark.slow

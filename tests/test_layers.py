@@ -16,7 +16,7 @@ import flowctl
 
 PACKAGE = Path(flowctl.__file__).parent
 # The layers below the command line: they may be used from code, with no terminal.
-LOWER = ("runner", "state", "graph", "expressions", "optimize", "spec")
+LOWER = ("runner", "state", "graph", "expressions", "optimize", "spec", "files")
 # What only the command line and its views may import.
 VIEWS = ("flowctl.commands", "flowctl.cli", "flowctl.progress", "flowctl.console", "rich", "typer")
 

@@ -41,6 +41,9 @@ def run_command(
     no_progress: bool = False,
     approve: Sequence[str] = (),
     auto_approve: bool = False,
+    force_all: bool = False,
+    force_run: Sequence[str] = (),
+    watch: bool = False,
 ) -> int:
     """Run (or with `dry_run`, plan) the workflow in `spec`; returns the exit code.
 
@@ -65,11 +68,41 @@ def run_command(
     given.update(parse_input_args(inputs))  # the command line wins over the file
     wf = load_workflow(spec)
     check_approvals(wf, approve)
+    if watch and dry_run:
+        raise UsageError("--watch and --dry-run cannot be used together")
+    if watch:
+        from flowctl.commands.watch import watch_runs
+
+        def once(first: bool) -> int:
+            return _run(
+                wf if first else load_workflow(spec),
+                given,
+                max_parallel=max_parallel,
+                state_dir=state_dir,
+                history=history,
+                audit_log=audit_log,
+                report=report,
+                junit=junit,
+                output=output,
+                no_progress=no_progress,
+                approve=approve,
+                auto_approve=auto_approve,
+                force_all=force_all and first,
+                force_run=force_run if first else (),
+            )
+
+        return watch_runs(spec, once, state_dir=state_dir)
     if dry_run:
         check_supported(wf, default_registry())
         resolve_inputs(wf, given)
         secrets_masker(wf)
-        return _dry_run(wf, max_parallel, history or state_dir / "history.jsonl", output)
+        return _dry_run(
+            wf,
+            max_parallel,
+            history or state_dir / "history.jsonl",
+            output,
+            files=_dry_run_files(wf, given, state_dir, force_all, force_run),
+        )
     return _run(
         wf,
         given,
@@ -83,6 +116,8 @@ def run_command(
         no_progress=no_progress,
         approve=approve,
         auto_approve=auto_approve,
+        force_all=force_all,
+        force_run=force_run,
     )
 
 
@@ -111,6 +146,8 @@ def _run(
     no_progress: bool,
     approve: Sequence[str],
     auto_approve: bool,
+    force_all: bool = False,
+    force_run: Sequence[str] = (),
 ) -> int:
     from flowctl.runner.session import run_workflow
 
@@ -126,6 +163,8 @@ def _run(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            force_all=force_all,
+            force_run=force_run,
         ),
         no_progress=no_progress,
         output=output,
@@ -309,14 +348,51 @@ def print_summary(result: RunResult, console: Console) -> None:
         console.print(Text(safe_text(text), style=style), soft_wrap=True)
 
 
-def _dry_run(wf: Workflow, max_parallel: int | None, history: Path, output: str) -> int:
+def _dry_run_files(
+    wf: Workflow,
+    given: Mapping[str, Any],
+    state_dir: Path,
+    force_all: bool,
+    force_run: Sequence[str],
+) -> dict[str, str]:
+    """Whether each step with sources/generates is up to date, and if not why."""
+    from flowctl.files.dryrun import file_verdicts
+    from flowctl.runner.filesteps import forced_steps, has_files
+    from flowctl.runner.inputs import resolve_inputs
+
+    if force_run:
+        forced_steps(wf, force_run)  # a wrong name is an error even without file steps
+    if not any(has_files(step) for step, _ in wf.walk()):
+        return {}
+    return file_verdicts(
+        wf,
+        resolve_inputs(wf, given),
+        state_dir=state_dir,
+        workdir=Path.cwd(),
+        force_all=force_all,
+        force_run=force_run,
+    )
+
+
+def _dry_run(
+    wf: Workflow,
+    max_parallel: int | None,
+    history: Path,
+    output: str,
+    *,
+    files: Mapping[str, str] | None = None,
+) -> int:
     from flowctl.console import make_console, safe_text
     from flowctl.durations import format_duration
     from flowctl.runner.plan import PlannedStep, make_plan
 
+    files = files or {}
     plan = make_plan(wf, max_parallel=max_parallel or wf.max_parallel_steps, history=history)
     if output == "json":
-        sys.stdout.write(json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n")
+        data = plan.to_json()
+        if files:
+            data["files"] = dict(files)
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return int(ExitCode.OK)
     console = make_console()
 
@@ -332,6 +408,9 @@ def _dry_run(wf: Workflow, max_parallel: int | None, history: Path, output: str)
     def show(step: PlannedStep, indent: str) -> None:
         after = f"  (after {', '.join(step.dependencies)})" if step.dependencies else ""
         say(f"{indent}{step.id} [{step.type}] {step.does}{after}")
+        if step.id in files:
+            fresh = files[step.id] == "up to date"
+            say(f"{indent}    files: {files[step.id]}", "green" if fresh else "yellow")
         for child in step.children:
             show(child, indent + "    ")
 

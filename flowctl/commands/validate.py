@@ -27,6 +27,8 @@ class FileVerdict:
     problems: list[Problem]
     steps: int | None
     strict: bool
+    # (earlier, later): dependencies implied by files (sources/generates), not written
+    inferred: tuple[tuple[str, str], ...] = ()
 
     @property
     def errors(self) -> list[Problem]:
@@ -47,6 +49,7 @@ class FileVerdict:
             "valid": self.valid,
             "steps": self.steps,
             "problems": [p.to_json() for p in self.problems],
+            "inferred_edges": [{"from": a, "to": b, "why": "files"} for a, b in self.inferred],
         }
 
 
@@ -60,10 +63,17 @@ def check_file(path: Path, *, strict: bool = False) -> FileVerdict:
         validation = validate_path(path)
     workflow = validation.workflow
     steps = None if workflow is None else sum(1 for _ in workflow.walk())
-    return FileVerdict(validation.source, list(validation.problems), steps, strict)
+    inferred = (
+        tuple((dep, s.id) for s, _ in workflow.walk() for dep in s.file_dependencies)
+        if workflow is not None
+        else ()
+    )
+    return FileVerdict(validation.source, list(validation.problems), steps, strict, inferred)
 
 
-def run_validate(paths: Sequence[Path], *, fmt: str = "text", strict: bool = False) -> int:
+def run_validate(
+    paths: Sequence[Path], *, fmt: str = "text", strict: bool = False, verbose: bool = False
+) -> int:
     """Check every file, print what was found; 0 when all are valid, else 2."""
     try:
         chosen = ValidateFormat(fmt)
@@ -79,11 +89,11 @@ def run_validate(paths: Sequence[Path], *, fmt: str = "text", strict: bool = Fal
         }
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
-        _print_text(verdicts)
+        _print_text(verdicts, verbose=verbose)
     return ExitCode.OK if all(v.valid for v in verdicts) else ExitCode.USAGE
 
 
-def _print_text(verdicts: Sequence[FileVerdict]) -> None:
+def _print_text(verdicts: Sequence[FileVerdict], *, verbose: bool = False) -> None:
     """Diagnostics go to stdout, as ruff and mypy do: they are what the command produces."""
     from flowctl.console import make_console, print_problems
 
@@ -99,6 +109,15 @@ def _print_text(verdicts: Sequence[FileVerdict]) -> None:
                 parts.append(_count(len(verdict.warnings), "warning") + suffix)
             line = f"{verdict.file}: invalid ({', '.join(parts) or 'not loaded'})"
         console.print(line, soft_wrap=True, highlight=False, markup=False)
+        if verbose:
+            for earlier, later in verdict.inferred:
+                console.print(
+                    f"  inferred from files: {later} runs after {earlier} "
+                    f"(its sources match what {earlier} generates)",
+                    soft_wrap=True,
+                    highlight=False,
+                    markup=False,
+                )
 
 
 def _count(n: int, noun: str) -> str:

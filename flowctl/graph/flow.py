@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import combinations
+from itertools import combinations, pairwise
 
 from flowctl.errors import Problem, Severity
 from flowctl.graph.index import StepIndex, quote_ids, where
@@ -66,10 +66,14 @@ def _cycle_problems(scope: Scope, cycles: list[list[str]]) -> Iterator[Problem]:
         # or the next_steps / cases / error_handlers of the earlier one.
         if kind is EdgeKind.DEPENDENCY:
             owner, key = later, "dependencies"
+        elif kind is EdgeKind.FILES:
+            owner, key = later, "sources"
         else:
             owner, key = earlier, _EDGE_KEYS[kind]
+        files = any(scope.edges.get((u, v)) is EdgeKind.FILES for u, v in pairwise(path))
         yield Problem(
-            f"cycle: {format_cycle(path)}",
+            f"cycle: {format_cycle(path)}"
+            + (" (through files: sources/generates)" if files else ""),
             where(scope.steps[owner], key),
             path=owner,
             code="cycle",

@@ -68,7 +68,7 @@ def ref_where(ref: Ref) -> Location:
 def _unknown(ref: Ref) -> str:
     o, t = ref.owner.id, ref.target
     match ref.kind:
-        case EdgeKind.DEPENDENCY:
+        case EdgeKind.DEPENDENCY | EdgeKind.FILES:
             return f"step '{o}' depends on unknown step '{t}'"
         case EdgeKind.NEXT_STEP:
             return f"step '{o}' lists unknown step '{t}' in next_steps"
@@ -82,7 +82,7 @@ def _across(ref: Ref, index: StepIndex) -> str:
     o, t = ref.owner.id, ref.target
     so, st = index.describe_scope(o), index.describe_scope(t)
     match ref.kind:
-        case EdgeKind.DEPENDENCY:
+        case EdgeKind.DEPENDENCY | EdgeKind.FILES:
             return f"step '{o}' ({so}) depends on '{t}' ({st})"
         case EdgeKind.NEXT_STEP:
             return f"step '{o}' ({so}) lists '{t}' ({st}) in next_steps"

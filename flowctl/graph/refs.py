@@ -16,6 +16,7 @@ class EdgeKind(enum.StrEnum):
     NEXT_STEP = "next_step"  # the earlier step lists the later in `next_steps`
     CASE = "case"  # a condition routes to the later step
     ERROR_HANDLER = "error_handler"  # the later step handles the earlier one's failure
+    FILES = "files"  # the later step's sources may be files the earlier one generates
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +36,19 @@ class Ref:
     @property
     def edge(self) -> tuple[str, str]:
         """(earlier, later) in run order."""
-        if self.kind is EdgeKind.DEPENDENCY:
+        if self.kind is EdgeKind.DEPENDENCY or self.kind is EdgeKind.FILES:
             return (self.target, self.owner.id)
         return (self.owner.id, self.target)
 
 
 def _own_refs(step: Step) -> Iterator[Ref]:
+    inferred = step.file_dependencies
     for i, target in enumerate(step.dependencies):
-        yield Ref(step, target, EdgeKind.DEPENDENCY, "dependencies", i)
+        if inferred and target in inferred:
+            # Folded in from files (flowctl.files.infer), not written: drawn as inferred.
+            yield Ref(step, target, EdgeKind.FILES, "sources", inferred.index(target))
+        else:
+            yield Ref(step, target, EdgeKind.DEPENDENCY, "dependencies", i)
     for i, target in enumerate(step.next_steps):
         yield Ref(step, target, EdgeKind.NEXT_STEP, "next_steps", i)
     for i, target in enumerate(step.error_handlers):

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from flowctl.graph.refs import EdgeKind, step_refs
 from flowctl.spec.model import ConditionStep, Step, StepType, Workflow
 
+# Error handlers run only on failure; file edges were inferred, not written.
+_DASHED = frozenset({EdgeKind.ERROR_HANDLER, EdgeKind.FILES})
 _MAX_LABEL = 48  # long `when` expressions would swamp the drawing
 
 _MERMAID_SHAPES = {
@@ -55,6 +57,8 @@ def _edges(wf: Workflow) -> Iterator[_Edge]:
 def _edge_label(owner: Step, kind: EdgeKind, case: int | None) -> str | None:
     if kind is EdgeKind.ERROR_HANDLER:
         return "on failure"
+    if kind is EdgeKind.FILES:
+        return "files"
     if kind is not EdgeKind.CASE or not isinstance(owner, ConditionStep):
         return None
     if case is None:
@@ -104,7 +108,7 @@ def to_mermaid(wf: Workflow) -> str:
     for step in wf.steps:
         node(step, 1)
     for edge in _edges(wf):
-        arrow = "-.->" if edge.kind is EdgeKind.ERROR_HANDLER else "-->"
+        arrow = "-.->" if edge.kind in _DASHED else "-->"
         label = f'|"{_mermaid_text(edge.label)}"|' if edge.label is not None else ""
         lines.append(f"    {ids[edge.source]} {arrow}{label} {ids[edge.target]}")
     return "\n".join(lines) + "\n"
@@ -147,7 +151,7 @@ def to_dot(wf: Workflow) -> str:
         attrs = []
         if edge.label is not None:
             attrs.append(f"label={_dot_quote(edge.label)}")
-        if edge.kind is EdgeKind.ERROR_HANDLER:
+        if edge.kind in _DASHED:
             attrs.append("style=dashed")
         suffix = f" [{', '.join(attrs)}]" if attrs else ""
         lines.append(f"    {_dot_quote(edge.source)} -> {_dot_quote(edge.target)}{suffix};")

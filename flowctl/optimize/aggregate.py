@@ -61,6 +61,7 @@ _USED_BY_ADD = itemgetter(
             "max_attempts",
             "inputs_sha256",
             "outputs_sha256",
+            "up_to_date",
         )
     )
 )
@@ -109,6 +110,7 @@ class StepAggregate:
         "timeouts",
         "type",
         "untracked",
+        "up_to_date",
         "with_hashes",
     )
 
@@ -124,6 +126,7 @@ class StepAggregate:
         self.failures = 0
         self.retries = 0  # attempts beyond the first, summed
         self.cache_hits = 0
+        self.up_to_date = 0  # executions skipped because their files were unchanged
         self.timeouts = 0  # failures whose error_kind is "timeout"
         self.retried_passed = 0
         self.retried_passed_seconds = 0.0
@@ -157,6 +160,7 @@ class StepAggregate:
             max_attempts,
             step_inputs,
             step_outputs,
+            up_to_date,
         ) = _USED_BY_ADD(values)
         self.last_run = run_index
         if status not in _RAN:
@@ -164,6 +168,11 @@ class StepAggregate:
                 self.skipped += 1
             else:
                 self.not_run += 1
+            return
+        if up_to_date:
+            # Not run (its files had not changed): its near-zero time says nothing of what
+            # the step costs when it does run, so it is no sample at all.
+            self.up_to_date += 1
             return
         duration = duration or 0.0
         self.durations.append(duration)

@@ -28,6 +28,9 @@ class DataFlow:
         self._subtree: dict[str, frozenset[str]] = {}
         self._reads: dict[str, frozenset[NamePath]] = {}
         self._writes: dict[str, frozenset[NamePath]] = {}
+        from flowctl.files.effects import FileEffects
+
+        self.files = FileEffects(workflow)  # data that flows through files
         for step in self._steps.values():
             inside = list(subtree(step))
             self._subtree[step.id] = frozenset(s.id for s in inside)
@@ -75,7 +78,7 @@ class DataFlow:
             for other in down_writes:
                 if related(written, other):
                     return f"both write {_show(written)}"
-        return None
+        return self.files.needed(upstream, downstream)
 
 
 def _step_reads(step: Step) -> Iterator[NamePath]:

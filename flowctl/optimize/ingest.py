@@ -66,6 +66,7 @@ _STEP_FIELDS: dict[str, frozenset[type]] = {
     "finished_at": _OPT_STR,
     "error": _OPT_STR,
     "metrics": frozenset({dict, _NONE}),
+    "up_to_date": frozenset({bool, _NONE}),
 }
 STEP_FIELDS = tuple(_STEP_FIELDS)
 _step_values = itemgetter(*STEP_FIELDS)

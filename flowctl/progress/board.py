@@ -38,6 +38,7 @@ class Tag(enum.Enum):
     """What a finished step's count says besides its status."""
 
     CACHED = "cached"  # completed from the step cache, without running
+    UP_TO_DATE = "up to date"  # completed without running: its files had not changed
     RESTORED = "restored"  # finished in an earlier session of a resumed run
     HANDLED = "handled"  # failed, and its error handlers all completed
 
@@ -431,13 +432,15 @@ _NO_TAGS: frozenset[Tag] = frozenset()
 
 
 def _tags(event: StepFinished) -> frozenset[Tag]:
-    if not (event.restored or event.cached or event.handled):
+    if not (event.restored or event.cached or event.handled or event.up_to_date):
         return _NO_TAGS  # the common case, on every step: no list, no set
     tags = []
     if event.restored:
         tags.append(Tag.RESTORED)  # a cache hit of an earlier session is not one of this
     elif event.cached:
         tags.append(Tag.CACHED)
+    elif event.up_to_date:
+        tags.append(Tag.UP_TO_DATE)
     if event.handled and event.status is StepStatus.FAILED:
         tags.append(Tag.HANDLED)
     return frozenset(tags)
@@ -453,6 +456,8 @@ def _finished_note(event: StepFinished, decision: str | None) -> str | None:
         return event.reason or event.error
     if event.cached:
         return "cached"
+    if event.up_to_date:
+        return "up to date"
     return decision  # a human_task says who approved it; other steps need no note
 
 

@@ -39,7 +39,7 @@ _TIME_WIDTH = 9
 _HANDLED_STYLE = "yellow"
 
 # Header counts, in this order, after running/waiting: finished steps by tag, then status.
-_TAG_COUNTS = (Tag.CACHED, Tag.RESTORED)
+_TAG_COUNTS = (Tag.CACHED, Tag.UP_TO_DATE, Tag.RESTORED)
 _STATUS_COUNTS = (StepStatus.SKIPPED, StepStatus.CANCELLED, StepStatus.ROLLED_BACK)
 
 

@@ -134,6 +134,8 @@ class PlainProgress(Closing):
                 return f"{mark} {step} (restored)"
             if event.cached:
                 return f"{mark} {step} (cached)"
+            if event.up_to_date:
+                return f"{mark} {step} (up to date)"
             return f"{mark} {step} {format_duration(event.duration)}"
         if event.status is StepStatus.FAILED:
             tries = f" ({event.attempts} attempts)" if event.attempts > 1 else ""

@@ -64,6 +64,7 @@ class StepFinished:
     error_kind: str | None = None  # "error", "timeout", "exit_code:N", "circuit_open", ...
     reason: str | None = None  # why skipped/cancelled, in plain words
     cached: bool = False
+    up_to_date: bool = False  # sources and definition unchanged: not run (flowctl.files)
     handled: bool = False  # a failure whose error handlers all completed
     by_condition: bool = False  # skipped because its own `condition` was false
     restored: bool = False

@@ -37,6 +37,7 @@ class StepResult:
     finished_at: float | None = None
     parent: str | None = None  # the container's qualified id
     cached: bool = False
+    up_to_date: bool = False  # its files and definition had not changed: it did not run
     metrics: Mapping[str, float] = field(default_factory=dict)
     inputs_sha256: str | None = None
     outputs_sha256: str | None = None

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import httpx
 
     from flowctl.runner.approval.gate import ApprovalGate
+    from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Replay, Restore
     from flowctl.runner.signals import SignalController
     from flowctl.state.cache import StepCache
@@ -160,6 +161,8 @@ async def arun_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    force_all: bool = False,
+    force_run: Sequence[str] = (),
 ) -> RunResult:
     """Run a workflow to its end and return what happened.
 
@@ -172,6 +175,9 @@ async def arun_workflow(
     human_task steps named in `approve` (or all, with `auto_approve`) are approved up
     front; with `interactive` the others are asked on the terminal; otherwise they wait
     and the run ends `waiting_approval` (`flowctl approve`, then resume).
+    Steps with `sources`/`generates` whose files and definition are unchanged since their
+    last success are not run (`up_to_date`), except with `force_all`, or when named in
+    `force_run` or depending on a step named there.
     """
     from flowctl.runner.inputs import resolve_inputs
 
@@ -183,6 +189,7 @@ async def arun_workflow(
     masker = secrets_masker(wf)
     limit = _check_max_parallel(max_parallel, wf)
     state = Path(state_dir)
+    files = _file_options(wf, state, force_all=force_all, force_run=force_run)
     run = RunSession(
         wf,
         inputs=resolved,
@@ -193,6 +200,7 @@ async def arun_workflow(
         approvals=ApprovalOptions(
             approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
         ),
+        files=files,
     )
     return await run.execute(
         observers=observers,
@@ -223,6 +231,7 @@ class RunSession:
         max_parallel: int,
         approvals: ApprovalOptions,
         resumption: Resumption | None = None,
+        files: FileOptions | None = None,
     ) -> None:
         self.wf = wf
         self.inputs = inputs
@@ -232,6 +241,8 @@ class RunSession:
         self.max_parallel = max_parallel
         self.approvals = approvals
         self.resumption = resumption
+        # Steps with sources/generates: the default keeps records in the run's state dir.
+        self.files = files or _file_options(wf, paths.state_dir)
         self.started = time.time()
         self.observers: list[RunObserver] = []
 
@@ -297,6 +308,7 @@ class RunSession:
             cache=cache,
             gate=self._gate(),
             restore=resumption.restore if resumption is not None else None,
+            file_options=self.files,
         )
         try:
             outcome = await self._drive(sched, journal, handle_signals)
@@ -305,6 +317,7 @@ class RunSession:
                 await http.aclose()
             if cache is not None:
                 cache.close()
+                _evict_files(wf, paths.state_dir)
             shutil.rmtree(scratch, ignore_errors=True)
         return self._finish(sched, journal, outcome, record=True)
 
@@ -485,6 +498,33 @@ class RunSession:
         return result
 
 
+def _file_options(
+    wf: Workflow, state: Path, *, force_all: bool = False, force_run: Sequence[str] = ()
+) -> FileOptions | None:
+    """How steps with files run; None when no step declares sources or generates.
+
+    `--force-run` names are checked even then, so a typo is never silently ignored.
+    """
+    from flowctl.runner.filesteps import FileOptions, forced_steps, has_files
+
+    forced = forced_steps(wf, force_run) if force_run else frozenset()
+    if not any(has_files(step) for step, _ in wf.walk()):
+        return None
+    return FileOptions(state_dir=state, force_all=force_all, forced=forced)
+
+
+def _evict_files(wf: Workflow, state: Path) -> None:
+    """Keep the generated-files store under its cap (once a run, not once a step)."""
+    from flowctl.runner.filesteps import has_files
+
+    if not any(step.cache is not None and has_files(step) for step, _ in wf.walk()):
+        return
+    from flowctl.state.filestore import FileStore, max_bytes
+
+    with contextlib.suppress(OSError):
+        FileStore(state).evict(max_bytes())
+
+
 def _step_cache(wf: Workflow, paths: RunPaths, masker: SecretMasker) -> StepCache | None:
     """The state directory's step cache, when some step has `cache:` (opened on first use)."""
     if not any(step.cache is not None for step, _ in wf.walk()):
@@ -598,6 +638,8 @@ def run_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    force_all: bool = False,
+    force_run: Sequence[str] = (),
 ) -> RunResult:
     """Synchronous arun_workflow (same options); not callable from a running event loop."""
     try:
@@ -622,5 +664,7 @@ def run_workflow(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            force_all=force_all,
+            force_run=force_run,
         )
     )

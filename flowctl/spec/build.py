@@ -120,7 +120,9 @@ class _Build:
     # -- steps ----------------------------------------------------------------------------
     def steps(self, raw: Sequence[Any], path: JsonPath, wf_retry: RetryPolicy) -> tuple[Step, ...]:
         built = [self.step(s, (*path, i), wf_retry) for i, s in enumerate(raw)]
-        return _fold_dependencies(built)
+        from flowctl.files.infer import add_file_dependencies
+
+        return add_file_dependencies(_fold_dependencies(built))
 
     def step(self, raw: Mapping[str, Any], path: JsonPath, wf_retry: RetryPolicy) -> Step:
         step_type = StepType(raw.get("type", StepType.ACTION.value))
@@ -165,6 +167,8 @@ class _Build:
                     **common,
                     command=self.shell(raw) if "run" in raw else None,
                     python=raw.get("python"),
+                    sources=tuple(str(p) for p in raw.get("sources") or ()),
+                    generates=tuple(str(p) for p in raw.get("generates") or ()),
                 )
             case StepType.WEBHOOK:
                 return WebhookStep(**common, http=self.http(raw["http"], (*path, "http")))

@@ -193,6 +193,9 @@ class Step:
     agent_capability: str | None = None
     metrics_enabled: bool = True
     custom_metrics: tuple[str, ...] = ()
+    # Sibling ids this step depends on only because a file it reads (`sources`) may be one
+    # that they write (`generates`); already folded into `dependencies` (flowctl.files.infer).
+    file_dependencies: tuple[str, ...] = ()
     # Locations of individual keys ("dependencies", "condition", ...) for precise errors.
     key_locations: Mapping[str, Location] = field(default_factory=_no_entries)
 
@@ -211,6 +214,10 @@ class ActionStep(Step):
 
     command: ShellCommand | None = None
     python: str | None = None  # "package.module:function"
+    # Glob patterns (templates) relative to the working directory: the files the step reads
+    # and writes. With them a step whose files and definition did not change is not run.
+    sources: tuple[str, ...] = ()
+    generates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

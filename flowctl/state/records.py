@@ -63,6 +63,7 @@ class StepRecord:
     queued: float = 0.0  # seconds ready but waiting for a free slot (max_parallel_steps)
     attempts: int = 0
     cached: bool = False
+    up_to_date: bool = False  # not run: its files and definition were unchanged
     error: str | None = None  # masked
     error_kind: str | None = None  # "error", "timeout", "exit_code:N", "expression", ...
     timeout: float | None = None  # the configured per-attempt timeout
@@ -83,6 +84,7 @@ class StepRecord:
             "queued": self.queued,
             "attempts": self.attempts,
             "cached": self.cached,
+            "up_to_date": self.up_to_date,
             "error": self.error,
             "error_kind": self.error_kind,
             "timeout": self.timeout,
@@ -108,6 +110,7 @@ class StepRecord:
             queued=_float(_opt(data, "queued", _NUMBER, 0.0) or 0.0, "queued"),
             attempts=int(_opt(data, "attempts", int, 0) or 0),
             cached=bool(_opt(data, "cached", bool, False)),
+            up_to_date=bool(_opt(data, "up_to_date", bool, False)),
             error=_opt(data, "error", str, None),
             error_kind=_opt(data, "error_kind", str, None),
             timeout=_opt(data, "timeout", _NUMBER, None),

@@ -154,7 +154,9 @@ def _steps_from_report(report: Mapping[str, Any]) -> list[StepSummary]:
                 attempts=attempts if isinstance(attempts, int) and attempts > 0 else 0,
                 duration=_number(entry.get("duration")),
                 error=_text(entry.get("error")),
-                note=_text(entry.get("reason")) or ("cached" if entry.get("cached") else None),
+                note=_text(entry.get("reason"))
+                or ("cached" if entry.get("cached") else None)
+                or ("up to date" if entry.get("up_to_date") else None),
                 agent=_text(entry.get("agent")),
             )
         )
@@ -312,6 +314,7 @@ def _fold_steps(events: Sequence[AuditEvent]) -> list[StepSummary]:
                 note=(
                     _text(data.get("reason"))
                     or ("cached" if data.get("cached") else None)
+                    or ("up to date" if data.get("up_to_date") else None)
                     or step.note  # an approval decision stays worth showing
                 ),
             )

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.state.audit import AuditEvent, JournalContents, read_journal
+from tests.cli import REPO as REPO  # re-exported: tests written before tests.cli import it here
 from tests.cli import TIMEOUT, cli_env, wait_for
+from tests.cli import process_gone as process_gone
 
 DEFAULT_TIMEOUT = TIMEOUT
 

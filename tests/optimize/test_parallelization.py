@@ -11,35 +11,44 @@ from flowctl.optimize.report import ChangeAction, RecommendationType
 from flowctl.spec.load import load_workflow, load_workflow_text
 from tests.optimize.kit import analyze, by_id, of_type, run, step, write
 
+# Shell steps say they read no files (`sources: []`): their data flow is then fully known.
 SPEC = """\
 name: wf
 steps:
   - id: a
     run: echo a
+    sources: []
     output_mapping: {result.stdout: workflow.token}
   - id: b
     run: echo b
+    sources: []
     dependencies: [a]
   - id: c
     run: "echo {{ steps.a.outputs.stdout }}"
+    sources: []
     dependencies: [a]
   - id: d
     run: echo d
+    sources: []
     dependencies: [a]
     input_mapping: {tok: workflow.token}
   - id: e
     run: echo e
+    sources: []
     next_steps: [f]
   - id: f
     run: echo f
+    sources: []
   - id: g
     type: parallel
     dependencies: [b]
     parallel_steps:
       - id: x
         run: echo x
+        sources: []
       - id: y
         run: echo y
+        sources: []
         dependencies: [x]
 """
 
@@ -89,7 +98,7 @@ def test_dependencies_without_data_flow_are_advised_by_replayed_gain(
         ["a"],
     )
     assert change.yaml == "- id: b\n  dependencies: []"
-    assert change.location == f"{spec_path}:8:5"
+    assert change.location == f"{spec_path}:10:5"
     assert "'a' fails" in b.description
 
 
@@ -201,11 +210,11 @@ def test_a_dependency_is_advised_when_its_dependent_then_waited_for_a_slot(
     spec = tmp_path / "wf.yaml"
     spec.write_text(
         "name: wf\nmax_parallel_steps: 2\nsteps:\n"
-        "  - {id: a, run: echo a}\n"
-        "  - {id: b, run: echo b}\n"
-        "  - {id: c, run: echo c, dependencies: [b]}\n"
-        "  - {id: d, run: echo d, dependencies: [a, c]}\n"
-        "  - {id: e, run: echo e}\n"
+        "  - {id: a, run: echo a, sources: []}\n"
+        "  - {id: b, run: echo b, sources: []}\n"
+        "  - {id: c, run: echo c, sources: [], dependencies: [b]}\n"
+        "  - {id: d, run: echo d, sources: [], dependencies: [a, c]}\n"
+        "  - {id: e, run: echo e, sources: []}\n"
     )
     durations = {"a": 4, "b": 3, "c": 1, "d": 3, "e": 3}
     records = [

@@ -21,6 +21,7 @@ from flowctl.spec.model import (
     WaitStep,
     WebhookStep,
 )
+from tests.cli import gone as gone  # re-exported: executor tests import it from here
 
 T = TypeVar("T")
 HERE = Location("workflow.yaml", 1, 1)

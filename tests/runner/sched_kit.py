@@ -12,7 +12,9 @@ from typing import Any
 
 from flowctl.api import RunResult, run_workflow
 from flowctl.state.audit import AuditEvent, read_journal
+from tests.cli import REPO as REPO  # re-exported: tests written before tests.cli import it here
 from tests.cli import cli_env, run_flowctl
+from tests.cli import python_path as python_path
 
 FUNCS = "tests.runner.sched_funcs"
 

@@ -53,6 +53,8 @@ steps:
     retry_policy: {max_attempts: 3, delay: 1, backoff_strategy: linear}
     continue_on_failure: false
     cache: {key: "fetch-{{ inputs.document }}", ttl: 1d}
+    sources: ["urls/{{ inputs.document }}.txt"]
+    generates: [doc.pdf]
     circuit_breaker: {name: downloads, failure_threshold: 3, reset_timeout: 1m}
     metrics_enabled: true
     custom_metrics: [bytes, pages.count]

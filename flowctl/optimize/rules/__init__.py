@@ -6,6 +6,7 @@ from flowctl.optimize.report import Recommendation, RecommendationType
 from flowctl.optimize.rules.base import Context, Rule
 from flowctl.optimize.rules.caching import caching
 from flowctl.optimize.rules.concurrency import concurrency
+from flowctl.optimize.rules.files import declare_files
 from flowctl.optimize.rules.flaky import flaky
 from flowctl.optimize.rules.parallelization import parallelization
 from flowctl.optimize.rules.regression import regression
@@ -17,6 +18,7 @@ from flowctl.optimize.rules.timeout import timeout
 RULES: tuple[Rule, ...] = (
     parallelization,
     caching,
+    declare_files,
     concurrency,
     regression,
     retry,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from flowctl.files.effects import undeclared_shell
 from flowctl.optimize.model import Change
 from flowctl.optimize.report import Level, Recommendation, RecommendationType
 from flowctl.optimize.rules.base import Context, StepView, evidence, percent, set_change
@@ -26,6 +27,8 @@ def _candidates(ctx: Context) -> list[tuple[StepView, int, float, float]]:
         agg = view.aggregate
         if not view.does_work or view.cached or agg.with_hashes < MIN_SAMPLES:
             continue
+        if view.spec is not None and undeclared_shell(view.spec):
+            continue  # same params, yet it may read files that changed: declare_files says so
         repeats, inconsistent = agg.cache_repeats()
         if inconsistent or repeats < MIN_REPEATS:
             continue  # the same inputs gave different outputs: a cache would be wrong

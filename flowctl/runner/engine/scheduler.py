@@ -52,6 +52,7 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Restore
     from flowctl.runner.steps.base import Approvals
     from flowctl.state.cache import StepCache
@@ -89,6 +90,7 @@ class Scheduler:
         cache: StepCache | None = None,
         gate: Approvals | None = None,
         restore: Restore | None = None,
+        file_options: FileOptions | None = None,
     ) -> None:
         self.workflow = workflow
         self.run_id = run_id
@@ -103,6 +105,7 @@ class Scheduler:
         self.cache = cache
         self.gate = gate
         self.restore = restore
+        self.file_options = file_options  # sources/generates: None when no step declares any
         self.breakers = CircuitBreakers()
         self.saga = Saga()
         self.validator = ParamValidator()
@@ -146,6 +149,8 @@ class Scheduler:
                 breakers=self.breakers,
                 validator=self.validator,
                 emit=self.emit,
+                workflow_name=self.workflow.name,
+                file_options=self.file_options,
             )
         return self._services
 
@@ -204,6 +209,7 @@ class Scheduler:
                 error_kind=result.error_kind,
                 reason=result.reason,
                 cached=result.cached,
+                up_to_date=result.up_to_date,
                 handled=result.handled,
                 by_condition=result.by_condition,
                 restored=result.restored,

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from flowctl.runner.engine.rundata import ParamValidator, RunData
     from flowctl.runner.events import RunEvent
     from flowctl.runner.failure.circuit import CircuitBreakers
+    from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.steps.base import Approvals
     from flowctl.runner.steps.registry import Registry
     from flowctl.secrets import SecretMasker
@@ -65,3 +66,5 @@ class RunServices:
     breakers: CircuitBreakers
     validator: ParamValidator
     emit: Callable[[RunEvent], None]
+    workflow_name: str = ""
+    file_options: FileOptions | None = None  # sources/generates; None when no step has any

@@ -33,11 +33,12 @@ from flowctl.runner.steps.base import (
     StepExecutor,
     StepFailure,
 )
-from flowctl.spec.model import CircuitBreakerSpec, Step, StepType
+from flowctl.spec.model import ActionStep, CircuitBreakerSpec, Step, StepType
 from flowctl.status import StepStatus
 
 if TYPE_CHECKING:
     from flowctl.runner.engine.scheduler import ScopeRun
+    from flowctl.runner.filesteps import FileCheck
 
 
 @dataclass(slots=True)
@@ -170,6 +171,7 @@ class _StepRun:
         # included, and like the run's slot it is given back after the final event.
         self.limit = _Slot(scope.limit)
         self.cached = False
+        self.up_to_date = False
         self.writes: Writes = []
 
     async def run(self) -> tuple[StepResult, bool]:
@@ -219,9 +221,15 @@ class _StepRun:
         step = self.step
         key: str | None = None
         outputs: Outputs | None = None
-        if step.cache is not None and self.services.cache is not None:
-            key, outputs = await self._from_cache()
-        if outputs is not None:
+        files = await self._check_files() if self.services.file_options is not None else None
+        if files is not None and files.up_to_date and files.previous is not None:
+            self.up_to_date = True
+            outputs = dict(files.previous.outputs)
+        elif step.cache is not None and self.services.cache is not None:
+            key, outputs = await self._from_cache(files)
+        if self.up_to_date:
+            pass
+        elif outputs is not None:
             self.cached = True
         elif self.entry.container is not None:
             outputs = await self._container(self.entry.container)
@@ -231,6 +239,8 @@ class _StepRun:
             )
         if not isinstance(outputs, Mapping):
             outputs = {"result": outputs}
+        if files is not None and not self.up_to_date:
+            await self._record_files(files, outputs)
         if step.output_mapping:
             try:
                 self.writes = apply_output_mapping(
@@ -240,12 +250,63 @@ class _StepRun:
                 failure.outputs = failure.outputs or outputs
                 raise
         if key is not None and not self.cached:
-            await self._to_cache(key, outputs)
+            await self._to_cache(key, outputs, files)
         return outputs
+
+    # -- files -------------------------------------------------------------------------------
+
+    async def _check_files(self) -> FileCheck | None:
+        """The step's files before it runs (None for a step without sources/generates).
+
+        A step that must run loses its record now: if it fails halfway, the next run
+        cannot take its half-written files for up to date.
+        """
+        from flowctl.runner.filesteps import acheck_files, has_files
+
+        options = self.services.file_options
+        step = self.step
+        if options is None or not has_files(step) or not isinstance(step, ActionStep):
+            return None
+        try:
+            self._params()
+        except Exception as exc:
+            raise _as_failure(exc) from None
+        check = await acheck_files(
+            step,
+            self.qid,
+            workflow=self.services.workflow_name,
+            names=self.names,
+            run_env=self.services.data.step_env,
+            workdir=self.services.workdir,
+            masker=self.services.masker,
+            options=options,
+        )
+        if check.up_to_date:
+            self.progress.started_at = time.time()
+            self.progress.t0 = time.perf_counter()
+            return check
+        self._note(f"[flowctl] not up to date: {check.reason}\n")
+        if check.previous is not None:
+            try:
+                check.store.forget(check.key)
+            except StateError as err:
+                raise StepFailure(str(err), retryable=False) from None
+        return check
+
+    async def _record_files(self, files: FileCheck, outputs: Outputs) -> None:
+        """The step ran (or came from the cache): check its generated files, record them."""
+        try:
+            await asyncio.to_thread(
+                files.finish, outputs, self.services.run_id, self.services.masker
+            )
+        except StateError as err:  # the step has completed; the next run simply runs it
+            self._note(f"[flowctl] files not recorded: {err}\n")
 
     # -- cache -------------------------------------------------------------------------------
 
-    async def _from_cache(self) -> tuple[str | None, Outputs | None]:
+    async def _from_cache(
+        self, files: FileCheck | None = None
+    ) -> tuple[str | None, Outputs | None]:
         """The step's cache key and, on a hit, the stored outputs (the step does not run).
 
         The key may use params, so they are resolved first; a cache that cannot be read
@@ -260,6 +321,11 @@ class _StepRun:
         except Exception as exc:
             raise _as_failure(exc) from None
         key = step_cache_key(self.step, self.names)
+        if files is not None and files.definition.sources:
+            # The same key must not stand for other sources: bind it to their digests.
+            from flowctl.files.hashing import json_digest
+
+            key = json_digest([key, files.snapshot.parts["sources"]])
         try:
             hit = await lookup(cache, key)
         except StateError as err:
@@ -267,16 +333,48 @@ class _StepRun:
             return key, None
         if hit is None or not isinstance(hit.outputs, Mapping):
             return key, None
+        if files is not None and files.definition.generates:
+            restored = await self._restore_files(key, files)
+            if restored is None:
+                return key, None
         self.progress.started_at = time.time()
         self.progress.t0 = time.perf_counter()
         self._note(f"[flowctl] cache hit (stored by run {hit.run_id or 'unknown'})\n")
         return key, dict(hit.outputs)
 
-    async def _to_cache(self, key: str, outputs: Outputs) -> None:
+    async def _restore_files(self, key: str, files: FileCheck) -> list[str] | None:
+        """A hit's generated files put back from the store; None (a miss) when gone."""
+        from flowctl.state.filestore import FileStore
+
+        assert self.services.file_options is not None
+        store = FileStore(self.services.file_options.state_dir)
+        try:
+            restored = await asyncio.to_thread(store.restore, key, files.snapshot.root)
+        except StateError as err:
+            self._note(f"[flowctl] cache not used: {err}\n")
+            return None
+        if restored is None:
+            self._note("[flowctl] cache entry found, but its files are not in the store: running\n")
+            return None
+        self._note(f"[flowctl] restored from the cache: {', '.join(restored)}\n")
+        return restored
+
+    async def _to_cache(self, key: str, outputs: Outputs, files: FileCheck | None) -> None:
         from flowctl.runner.engine.cache_lookup import store
 
         cache = self.services.cache
         assert cache is not None and self.step.cache is not None
+        if files is not None and files.generated:
+            from flowctl.state.filestore import FileStore
+
+            assert self.services.file_options is not None
+            paths = sorted({p for found in files.generated.values() for p in found})
+            filestore = FileStore(self.services.file_options.state_dir)
+            try:
+                await asyncio.to_thread(filestore.put, key, files.snapshot.root, paths)
+            except StateError as err:  # without its files an entry would be useless
+                self._note(f"[flowctl] outputs not cached: {err}\n")
+                return
         try:
             await store(cache, key, outputs, self.step.cache.ttl, self.services.run_id)
         except StateError as err:  # the step has completed either way
@@ -475,4 +573,5 @@ class _StepRun:
             log_path=self.log.path if self.log.written else None,
             continue_on_failure=self.step.continue_on_failure,
             cached=self.cached,
+            up_to_date=self.up_to_date,
         )

@@ -62,6 +62,7 @@ def _step_record(result: StepResult, step: Step | None) -> StepRecord:
         queued=round(result.queued, 6),
         attempts=result.attempts,
         cached=result.cached,
+        up_to_date=result.up_to_date,
         error=result.error,
         error_kind=result.error_kind,
         timeout=step.timeout if step is not None else None,

@@ -158,6 +158,8 @@ class AuditObserver:
                 data["reason"] = event.reason
             if event.cached:
                 data["cached"] = True
+            if event.up_to_date:
+                data["up_to_date"] = True
             if event.params is not None:
                 data["params"] = event.params
             if event.variables:

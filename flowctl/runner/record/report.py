@@ -87,6 +87,7 @@ def build_report(
                 "queued": round(r.queued, 6),
                 "attempts": r.attempts,
                 "cached": r.cached,
+                "up_to_date": r.up_to_date,
                 "handled": r.handled,
                 "restored": r.restored,
                 "error": r.error,

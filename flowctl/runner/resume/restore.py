@@ -139,6 +139,7 @@ class Restored:
             finished_at=finished,
             parent=parent,
             cached=data.get("cached") is True,
+            up_to_date=data.get("up_to_date") is True,
             handled=data.get("handled") is True,
             by_condition=data.get("by_condition") is True,
             restored=True,

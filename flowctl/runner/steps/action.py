@@ -18,6 +18,7 @@ from flowctl.expressions import compile_template, is_template, render_shell
 from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.runner.calls.pycall import PythonRefError, resolve
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.secrets import SecretMasker
 from flowctl.spec.model import ActionStep, ShellCommand
 
 OUTPUT_FILE = "output"  # <ctx.scratch>.output; exported as $FLOWCTL_OUTPUT
@@ -213,20 +214,27 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
     A templated one must stay inside ctx.workdir, or inside the absolute directory the
     author wrote literally before the first `{{`, so an input value cannot move it away.
     """
+    return working_dir_in(working_dir, ctx.workdir, ctx.names, ctx.masker)
+
+
+def working_dir_in(
+    working_dir: str | None, workdir: Path, names: Mapping[str, Any], masker: SecretMasker
+) -> Path:
+    """resolve_working_dir without a StepContext (also used to find a step's files)."""
     if working_dir is None:
-        return ctx.workdir
+        return workdir
     if not is_template(working_dir):
-        path = ctx.workdir / working_dir
+        path = workdir / working_dir
     else:
-        rendered = compile_template(working_dir).render(ctx.names)
+        rendered = compile_template(working_dir).render(names)
         literal = working_dir[: min(_find(working_dir, "{{"), _find(working_dir, "{%"))]
-        base = Path(literal).parent if literal.startswith("/") else ctx.workdir
+        base = Path(literal).parent if literal.startswith("/") else workdir
         path = base / rendered
         normal = Path(os.path.normpath(path))
         base_normal = Path(os.path.normpath(base))
         if normal != base_normal and base_normal not in normal.parents:
             raise StepFailure(
-                ctx.masker.mask(
+                masker.mask(
                     f"working_dir {working_dir!r} resolves to {str(normal)!r}, outside "
                     f"{str(base_normal)!r}; a templated working_dir must stay inside it"
                 ),
@@ -235,7 +243,7 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
             )
     path = Path(os.path.normpath(path))
     if not path.is_dir():
-        raise StepFailure(ctx.masker.mask(f"working_dir {str(path)!r} is not a directory"))
+        raise StepFailure(masker.mask(f"working_dir {str(path)!r} is not a directory"))
     return path
 
 

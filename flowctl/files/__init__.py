@@ -1,0 +1,1 @@
+"""Files as data: `sources`/`generates` patterns, fingerprints, up-to-date checks, inference."""
