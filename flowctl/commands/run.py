@@ -54,7 +54,7 @@ def run_command(
     from flowctl.commands.input_args import load_inputs_file, parse_input_args
     from flowctl.runner.inputs import resolve_inputs
     from flowctl.runner.preflight import check_supported
-    from flowctl.runner.session import check_approvals, secrets_masker
+    from flowctl.runner.prepare import check_approvals, secrets_masker
     from flowctl.runner.steps.registry import default_registry
     from flowctl.spec.load import load_workflow
 
@@ -240,9 +240,27 @@ def _copy(source: Path, target: Path, option: str) -> None:
 
 
 def _print_report(result: RunResult) -> None:
-    """`--output json`: report.json (already masked) on stdout."""
+    """`--output json`: report.json (already masked) on stdout, with `process_duration`,
+    the process's wall time from launch, beside the run's own `duration`."""
+    from flowctl.launch import process_seconds
+    from flowctl.runner.record.report import report_text
+
     if result.report_path is not None and result.report_path.is_file():
-        sys.stdout.write(result.report_path.read_text(encoding="utf-8"))
+        text = result.report_path.read_text(encoding="utf-8")
+        try:
+            report = json.loads(text)
+        except ValueError:
+            report = None
+        if isinstance(report, dict):
+            total = round(max(process_seconds(), result.duration), 6)
+            with_total: dict[str, Any] = {}
+            for key, value in report.items():
+                with_total[key] = value
+                if key == "duration":
+                    with_total["process_duration"] = total
+            with_total.setdefault("process_duration", total)
+            text = report_text(with_total)
+        sys.stdout.write(text)
     sys.stdout.flush()
 
 
@@ -290,8 +308,12 @@ def _ids_text(ids: list[str]) -> str:
     return f"{shown} (+{more} more)" if more > 0 else shown
 
 
-def summary_lines(result: RunResult) -> list[tuple[str, str]]:
-    """The end-of-run summary as (text, style) lines: the root cause before its cascade."""
+def summary_lines(result: RunResult, *, total: float | None = None) -> list[tuple[str, str]]:
+    """The end-of-run summary as (text, style) lines: the root cause before its cascade.
+
+    `total` is the process's wall time so far (start-up and loading included), printed
+    beside the run's own duration.
+    """
     from flowctl.durations import format_duration
 
     mark, style = _MARKS.get(result.status, ("•", ""))
@@ -300,8 +322,11 @@ def summary_lines(result: RunResult) -> list[tuple[str, str]]:
     for r in steps:
         by_status.setdefault(r.status, []).append(r)
     counts = ", ".join(f"{len(v)} {k.value}" for k, v in by_status.items())
+    took = format_duration(result.duration)
+    if total is not None:
+        took += f", total {format_duration(max(total, result.duration))}"
     head = (
-        f"{mark} {result.workflow} {result.status.value} in {format_duration(result.duration)} "
+        f"{mark} {result.workflow} {result.status.value} in {took} "
         f"(run {result.run_id}): {counts or 'no steps'}"
     )
     lines = [(head, f"bold {style}".strip())]
@@ -343,8 +368,9 @@ def summary_lines(result: RunResult) -> list[tuple[str, str]]:
 
 def print_summary(result: RunResult, console: Console) -> None:
     from flowctl.console import safe_text
+    from flowctl.launch import process_seconds
 
-    for text, style in summary_lines(result):
+    for text, style in summary_lines(result, total=process_seconds()):
         console.print(Text(safe_text(text), style=style), soft_wrap=True)
 
 

@@ -15,6 +15,7 @@ from jinja2.exceptions import TemplateError, TemplateSyntaxError
 from jinja2.parser import Parser
 
 from flowctl.errors import ExpressionError, FlowctlError, SecurityError
+from flowctl.expressions import is_template
 from flowctl.expressions.runtime import Evaluation, ShellCapture, enter, leave
 from flowctl.expressions.sandbox import get_environment
 from flowctl.expressions.values import to_native
@@ -83,11 +84,6 @@ def _guarded(
         raise translate(source, exc) from exc
     finally:
         leave(token)
-
-
-def is_template(text: str) -> bool:
-    """Whether the text has anything to render (`{{` or `{%`)."""
-    return "{{" in text or "{%" in text
 
 
 def whole_expression(text: str) -> str | None:

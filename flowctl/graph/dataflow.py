@@ -43,7 +43,11 @@ def read_paths(source: str, *, template: bool) -> frozenset[NamePath] | None:
     """What an expression or template reads; None when it cannot be parsed (reported
     elsewhere), which the checks treat as "might read anything"."""
     # Imported here: jinja2 loads only when a workflow has something to parse.
-    from flowctl.expressions import references
+    from flowctl.expressions import is_template
+
+    if template and not is_template(source):
+        return frozenset()  # literal text reads nothing
+    from flowctl.expressions.references import references
 
     try:
         return references(source, template=template)

@@ -53,18 +53,20 @@ def analyze_history(
     spec: Workflow | None = None,
     top: int = 5,
     workers: int | None = None,
+    tail_bytes: int | None = None,
 ) -> OptimizationReport:
     """Analyse one workflow's runs in a history file.
 
     The workflow is `workflow`, else the spec's name, else the one with the most runs in the
     file (the report lists the others). `spec` enables data-flow advice and supplies the
     configuration records do not carry. Raises HistoryError (exit 2) when the file is
-    missing or holds no usable run of the workflow.
+    missing or holds no usable run of the workflow. `tail_bytes` limits the analysis to
+    the runs recorded in the file's last bytes (the end-of-run analysis of a large history).
     """
     if top < 0:
         raise UsageError(f"--top must be 0 or more, not {top}")
     target = workflow if workflow is not None else (spec.name if spec is not None else None)
-    scan = scan_history(path, workflow=target, workers=workers)
+    scan = scan_history(path, workflow=target, workers=workers, tail_bytes=tail_bytes)
     aggregate = _pick(path, scan, target)
     others = dict(scan.other_runs)
     others.update({n: a.runs for n, a in scan.aggregates.items() if n != aggregate.name})
@@ -175,7 +177,7 @@ class _Analysis:
             summary=summary,
             steps=tuple(v.stats for v in views.values()),
             critical_path=path_report,
-            recommendations=tuple(found[:top]),
+            recommendations=tuple(r.rendered() for r in found[:top]),
             recommendations_total=len(found),
             notes=tuple(self.notes) + self._data_notes(views),
         )

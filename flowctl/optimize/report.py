@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -56,6 +56,15 @@ class SpecificChange:
     current: Any = None  # JSON: the value now, when known
     yaml: str | None = None  # the edit, ready to paste
     location: str | None = None  # file:line:col of the key (or step) with --spec
+    # Makes `yaml` when it is needed: the rules find many more candidates than are reported,
+    # and rendering YAML for each of them costs more than finding them (see `rendered`).
+    render: Callable[[], str] | None = field(default=None, compare=False, repr=False)
+
+    def rendered(self) -> SpecificChange:
+        """This change with its `yaml` made."""
+        if self.render is None:
+            return self
+        return replace(self, yaml=self.render(), render=None)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,7 +73,7 @@ class SpecificChange:
             "key": self.key,
             "value": self.value,
             "current": self.current,
-            "yaml": self.yaml,
+            "yaml": self.rendered().yaml,
             "location": self.location,
         }
 
@@ -81,6 +90,10 @@ class Recommendation:
     steps: tuple[str, ...] = ()  # the steps it is about
     evidence: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)  # JSON numbers behind it
     change: Change | None = None  # the model change behind expected_improvement
+
+    def rendered(self) -> Recommendation:
+        """This recommendation with the YAML of its changes made (only the reported ones)."""
+        return replace(self, specific_changes=tuple(c.rendered() for c in self.specific_changes))
 
     def to_json(self) -> dict[str, Any]:
         return {

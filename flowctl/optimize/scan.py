@@ -53,15 +53,23 @@ class ScanResult:
 
 
 def scan_history(
-    path: Path, *, workflow: str | None = None, workers: int | None = None
+    path: Path,
+    *,
+    workflow: str | None = None,
+    workers: int | None = None,
+    tail_bytes: int | None = None,
 ) -> ScanResult:
-    """Aggregate every valid record (of `workflow` only, when given) of the file."""
+    """Aggregate every valid record (of `workflow` only, when given) of the file; with
+    `tail_bytes`, only the lines that begin in that many last bytes (line numbers then count
+    from the first of them)."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise HistoryError(f"{path}: no such file") from None
     except OSError as exc:
         raise HistoryError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if tail_bytes is not None and tail_bytes < size:
+        return scan_range(path, size - tail_bytes, None, workflow)
     count = workers if workers is not None else _default_workers(size)
     if count <= 1:
         return scan_range(path, 0, None, workflow)

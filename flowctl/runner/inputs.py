@@ -12,9 +12,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
-
 from flowctl.errors import InputError, Problem
 from flowctl.spec.model import InputSpec, Workflow
 
@@ -183,6 +180,10 @@ def _plain(value: Any) -> Any:
 
 
 def _validate(spec: InputSpec, value: Any) -> list[Problem]:
+    # Imported here: only an input with a `schema` needs jsonschema.
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
     schema = _plain(spec.schema)
     try:
         cls = jsonschema.validators.validator_for(schema)

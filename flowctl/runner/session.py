@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowctl.errors import FlowctlError, InputError, UsageError
+from flowctl.errors import FlowctlError, UsageError
 from flowctl.runner.engine.rundata import RunData, build_run_data, sha256_json
 from flowctl.runner.engine.scheduler import Scheduler, SchedulerOutcome
 from flowctl.runner.events import (
@@ -25,6 +25,8 @@ from flowctl.runner.events import (
     RunStarted,
 )
 from flowctl.runner.preflight import check_supported
+from flowctl.runner.prepare import check_approvals as check_approvals  # re-exported
+from flowctl.runner.prepare import secrets_masker as secrets_masker  # re-exported
 from flowctl.runner.record.history import run_record
 from flowctl.runner.record.journal import AuditObserver, iso
 from flowctl.runner.record.report import build_report, write_json
@@ -56,23 +58,6 @@ def load(workflow: Workflow | Path | str) -> Workflow:
     return load_workflow(Path(workflow))
 
 
-def secrets_masker(wf: Workflow, environ: Mapping[str, str] | None = None) -> SecretMasker:
-    """One masker for the whole run, with every `secrets:` value read from the environment."""
-    env = os.environ if environ is None else environ
-    masker = SecretMasker()
-    missing = [name for name in wf.secrets if name not in env]
-    if missing:
-        names = ", ".join(missing)
-        raise InputError(
-            f"secret {names} is not set in the environment (the workflow lists it under "
-            "`secrets:`)",
-            location=wf.where("secrets"),
-        )
-    for name in wf.secrets:
-        masker.add(env[name], name=name)
-    return masker
-
-
 def known_step_ids(steps: Sequence[Step], prefix: str = "") -> list[str]:
     """Qualified ids known before a run: everything except the children of loops."""
     ids: list[str] = []
@@ -88,16 +73,6 @@ def _check_max_parallel(value: int | None, wf: Workflow) -> int:
     if limit < 1:
         raise UsageError(f"--max-parallel must be at least 1, got {limit}")
     return limit
-
-
-def check_approvals(wf: Workflow, approve: Sequence[str]) -> None:
-    """`--approve STEP` must name a human_task step (by id, or a loop child's qualified id)."""
-    tasks = [step.id for step, _ in wf.walk() if step.type is StepType.HUMAN_TASK]
-    for name in approve:
-        if name in tasks or name.rsplit(".", 1)[-1] in tasks:
-            continue
-        known = f"its human_task steps are {', '.join(tasks)}" if tasks else "it has none"
-        raise UsageError(f"--approve {name}: the workflow has no human_task step {name!r}; {known}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -488,7 +463,7 @@ class RunSession:
                     inputs_sha256=sha256_json(dict(self.inputs)),
                 ),
             )
-        optimization, note = _optimization(wf, self.history)
+        optimization, note = _optimization(wf, self.history, result.duration)
         write_json(
             paths.report,
             build_report(
@@ -607,19 +582,14 @@ def _error_text(
     return outcome.error
 
 
-def _optimization(wf: Workflow, history: Path | None) -> tuple[dict[str, Any] | None, str | None]:
-    """The optimizer's analysis of this workflow's history so far, when it is enabled."""
-    if not wf.optimization_enabled:
-        return None, "optimization_enabled is false"
-    if history is None or not history.is_file():
-        return None, "no history recorded for this run"
-    from flowctl.optimize import analyze_history
+def _optimization(
+    wf: Workflow, history: Path | None, run_seconds: float
+) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The optimizer's analysis of this workflow's history so far, when it is enabled and
+    fits the end-of-run budget (flowctl.runner.analysis)."""
+    from flowctl.runner.analysis import end_of_run_analysis
 
-    try:
-        report = analyze_history(history, workflow=wf.name, spec=wf)
-    except FlowctlError as err:
-        return None, f"optimization skipped: {err}"
-    return report.to_json(), None
+    return end_of_run_analysis(wf, history, run_seconds)
 
 
 def run_workflow(

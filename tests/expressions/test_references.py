@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowctl.errors import ExpressionError
-from flowctl.expressions import references
+from flowctl.expressions.references import references
 
 
 @pytest.mark.parametrize(

@@ -106,6 +106,7 @@ def test_a_run_through_the_cli_follows_every_rule(tmp_path: Path) -> None:
     assert span["finally"].start >= span["slow"].end
     summary = proc.stdout.splitlines()[-2:]
     assert summary[0].startswith("✓ everything completed in ")
+    assert ", total " in summary[0]  # the process's wall time beside the run's
     assert f"(run {report['run_id']})" in summary[0]
     assert summary[1] == "  tolerated failures: bad"
 
@@ -328,6 +329,9 @@ def test_output_json_prints_the_report_on_stdout(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["status"] == "completed"
+    # Beside the run's own duration, the whole process's: start-up and loading included.
+    total = report.pop("process_duration")
+    assert total >= report["duration"] > 0
     assert report == cli_report(tmp_path)
     assert "a" in proc.stderr  # progress lines went to stderr
 

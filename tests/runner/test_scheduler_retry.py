@@ -8,7 +8,8 @@ import pytest
 import tenacity
 
 from flowctl.api import RunStatus, StepStatus
-from flowctl.runner.failure.retry import BackoffWait, delays, should_retry
+from flowctl.runner.failure.backoff import BackoffWait, delays
+from flowctl.runner.failure.retry import should_retry
 from flowctl.runner.steps.base import FailureKind, StepFailure
 from flowctl.spec.model import BackoffStrategy, RetryPolicy
 from tests.runner.sched_kit import FUNCS, events, run_spec, ts

@@ -187,13 +187,14 @@ def set_change(
     """Set `key` (of the step, or of the workflow when step is None) to `value`."""
     top_key = key.split(".", 1)[0]
     nested = _nest(key, value)
+    file_id = None if step is None else step.file_id
     return SpecificChange(
         action=ChangeAction.SET,
-        step=None if step is None else step.file_id,
+        step=file_id,
         key=key,
         value=value,
         current=current,
-        yaml=workflow_yaml(nested) if step is None else step_yaml(step.file_id, nested),
+        render=lambda: workflow_yaml(nested) if file_id is None else step_yaml(file_id, nested),
         location=ctx.where(step, top_key),
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from flowctl.optimize.model import Change
 from flowctl.optimize.replay import replay_schedule
@@ -94,7 +94,7 @@ def parallelization(ctx: Context) -> Iterator[Recommendation]:
             implementation_effort=Level.LOW,
             # The order may still protect a side effect flowctl cannot see (a file).
             risk_level=Level.MEDIUM,
-            specific_changes=tuple(_edits(ctx, ctx.steps[u], view, by_id) for u in ups),
+            specific_changes=_edits(ctx, [ctx.steps[u] for u in ups], view, by_id),
             steps=(view.file_id, *(ctx.steps[u].file_id for u in ups)),
             evidence=evidence(
                 makespan_before=model.baseline,
@@ -105,31 +105,66 @@ def parallelization(ctx: Context) -> Iterator[Recommendation]:
         )
 
 
-def _edits(ctx: Context, up: StepView, down: StepView, by_id: Mapping[str, Step]) -> SpecificChange:
-    """The edit that drops the edge, where it is written: `next_steps` or `dependencies`."""
-    up_steps = up.spec.next_steps if up.spec is not None else ()
-    if down.file_id in up_steps:
+def _edits(
+    ctx: Context, ups: list[StepView], down: StepView, by_id: Mapping[str, Step]
+) -> tuple[SpecificChange, ...]:
+    """The edits that drop the edges up -> down, where they are written: each upstream's
+    `next_steps`, and the dependent's `dependencies` (one edit for all of those, so a join
+    of n steps costs one list of n, not n lists of n - 1).
+
+    The YAML of each edit is made only if the recommendation is reported (`render`).
+    """
+    edits: list[SpecificChange] = []
+    in_dependencies: list[StepView] = []
+    for up in ups:
+        up_steps = up.spec.next_steps if up.spec is not None else ()
+        if down.file_id not in up_steps:
+            in_dependencies.append(up)
+            continue
         rest = [s for s in up_steps if s != down.file_id]
-        return SpecificChange(
-            action=ChangeAction.REMOVE,
-            step=up.file_id,
-            key="next_steps",
-            value=down.file_id,
-            current=list(up_steps),
-            yaml=step_yaml(up.file_id, {"next_steps": rest}),
-            location=ctx.where(up, "next_steps"),
+        edits.append(
+            SpecificChange(
+                action=ChangeAction.REMOVE,
+                step=up.file_id,
+                key="next_steps",
+                value=down.file_id,
+                current=list(up_steps),
+                render=_yaml_of(up.file_id, "next_steps", rest),
+                location=ctx.where(up, "next_steps"),
+            )
         )
+    if not in_dependencies:
+        return tuple(edits)
     written = _written_dependencies(by_id, down.spec) if down.spec is not None else []
-    rest = [d for d in written if d != up.file_id]
-    return SpecificChange(
-        action=ChangeAction.REMOVE,
-        step=down.file_id,
-        key="dependencies",
-        value=up.file_id,
-        current=written,
-        yaml=step_yaml(down.file_id, {"dependencies": rest}),
-        location=ctx.where(down, "dependencies"),
-    )
+    dropped = {up.file_id for up in in_dependencies}
+    rest = [d for d in written if d not in dropped]
+    where = ctx.where(down, "dependencies")
+    if len(in_dependencies) == 1:
+        (up,) = in_dependencies
+        change = SpecificChange(
+            action=ChangeAction.REMOVE,
+            step=down.file_id,
+            key="dependencies",
+            value=up.file_id,
+            current=written,
+            render=_yaml_of(down.file_id, "dependencies", rest),
+            location=where,
+        )
+    else:
+        change = SpecificChange(
+            action=ChangeAction.SET,
+            step=down.file_id,
+            key="dependencies",
+            value=rest,
+            current=written,
+            render=_yaml_of(down.file_id, "dependencies", rest),
+            location=where,
+        )
+    return (*edits, change)
+
+
+def _yaml_of(step_id: str, key: str, value: list[str]) -> Callable[[], str]:
+    return lambda: step_yaml(step_id, {key: value})
 
 
 def _written_dependencies(by_id: Mapping[str, Step], step: Step) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.errors import ExpressionError
-from flowctl.expressions import compile_template, is_template, render_shell
+from flowctl.expressions import is_template
 from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.runner.calls.pycall import PythonRefError, resolve
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
@@ -93,20 +93,28 @@ EXECUTOR = ActionExecutor()
 # -- shell -----------------------------------------------------------------------------------
 
 
+def _render(text: str, names: Mapping[str, Any]) -> str:
+    """A templated value rendered; a literal one as it is, without importing Jinja2."""
+    if not is_template(text):
+        return text
+    from flowctl.expressions import compile_template
+
+    return compile_template(text).render(names)
+
+
 async def run_shell(ctx: StepContext, command: ShellCommand) -> Outputs:
     """Run one `run:` command for this attempt (also used for rollback actions)."""
     try:
         # Most commands are literal: no rendering, no placeholder variables.
         if is_template(command.run):
+            from flowctl.expressions import render_shell
+
             script = render_shell(command.run, ctx.names)
             script_text, script_env = script.script, script.env
         else:
             script_text, script_env = command.run, {}
         cwd = resolve_working_dir(command.working_dir, ctx)
-        step_env = {
-            name: compile_template(value).render(ctx.names) if is_template(value) else value
-            for name, value in command.env.items()
-        }
+        step_env = {name: _render(value, ctx.names) for name, value in command.env.items()}
     except ExpressionError as exc:
         raise StepFailure(
             ctx.masker.mask(str(exc)), kind=FailureKind.EXPRESSION, retryable=False
@@ -226,7 +234,7 @@ def working_dir_in(
     if not is_template(working_dir):
         path = workdir / working_dir
     else:
-        rendered = compile_template(working_dir).render(names)
+        rendered = _render(working_dir, names)
         literal = working_dir[: min(_find(working_dir, "{{"), _find(working_dir, "{%"))]
         base = Path(literal).parent if literal.startswith("/") else workdir
         path = base / rendered

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from flowctl.errors import ExpressionError
-from flowctl.expressions import compile_template, is_template
+from flowctl.expressions import is_template
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import WaitStep
 
@@ -52,7 +52,11 @@ EXECUTOR = WaitExecutor()
 
 def _render_until(ctx: StepContext, until: str) -> datetime:
     try:
-        text = compile_template(until).render(ctx.names) if is_template(until) else until
+        text = until
+        if is_template(until):
+            from flowctl.expressions import compile_template
+
+            text = compile_template(until).render(ctx.names)
     except ExpressionError as exc:
         raise StepFailure(
             ctx.masker.mask(str(exc)), kind=FailureKind.EXPRESSION, retryable=False

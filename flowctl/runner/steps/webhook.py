@@ -5,15 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from flowctl.errors import ExpressionError
-from flowctl.expressions import compile_template, is_template, render_json
+from flowctl.expressions import is_template
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import HttpRequest, WebhookStep
+
+if TYPE_CHECKING:  # imported when a request is sent: most runs send none
+    import httpx
 
 MAX_BODY = 1024 * 1024  # bytes of a response body kept
 _RETRYABLE_4XX = frozenset({408, 429})
@@ -45,7 +46,11 @@ EXECUTOR = WebhookExecutor()
 
 
 def _render(text: str, names: Any) -> str:
-    return compile_template(text).render(names) if is_template(text) else text
+    if not is_template(text):
+        return text
+    from flowctl.expressions import compile_template
+
+    return compile_template(text).render(names)
 
 
 def display_url(url: str) -> str:
@@ -68,6 +73,10 @@ def display_url(url: str) -> str:
 
 async def send_request(ctx: StepContext, http: HttpRequest) -> Outputs:
     """Send one request (also used for rollback actions); return the response as outputs."""
+    import httpx
+
+    from flowctl.expressions import render_json
+
     names = ctx.names
     try:
         url = _render(http.url, names)

@@ -1,0 +1,106 @@
+"""The optimizer's analysis at the end of a run, kept within a budget of the run's time.
+
+`flowctl optimize` reads a whole history. At the end of every run the same analysis must
+cost little next to the run: at most BUDGET_SHARE of the run's duration or BUDGET_FLOOR,
+whichever is larger, however long the history has grown. Its cost is predicted from the
+workflow's size and the bytes of history read (a model measured on the project's machine,
+below); the history is read from its end, as many of the latest runs as the budget allows.
+When not even the latest run fits, the analysis is skipped with a note saying how to get it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowctl.errors import FlowctlError, HistoryError
+from flowctl.spec.model import Workflow
+
+BUDGET_SHARE = 0.05
+BUDGET_FLOOR = 0.050  # seconds
+
+# The cost model, in CPU seconds, measured with benchmarks/peers.py's W1 and W5 histories
+# on the project's 2-core machine and rounded up: importing the optimizer (once per
+# process), its work per step of the workflow (structure, data flow, critical path, replays
+# of the DAG) and per byte of history read (JSON decoding and the per-step aggregates).
+# A 1,000-step workflow with one run recorded: about 0.1 s of analysis after the import.
+IMPORT_SECONDS = 0.040
+STEP_SECONDS = 100e-6
+BYTE_SECONDS = 50e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the end-of-run analysis may read: the last `tail_bytes` of the history (None:
+    all of it), or nothing, and why."""
+
+    budget: float
+    tail_bytes: int | None
+    skip: str | None = None
+
+
+def plan_analysis(steps: int, history_bytes: int, run_seconds: float, *, imported: bool) -> Plan:
+    """How much history fits in the budget of a run that took `run_seconds`."""
+    budget = max(BUDGET_SHARE * run_seconds, BUDGET_FLOOR)
+    fixed = (0.0 if imported else IMPORT_SECONDS) + STEP_SECONDS * steps
+    room = budget - fixed
+    if room <= 0:
+        return Plan(
+            budget,
+            None,
+            f"analysing {steps} steps would take about {fixed * 1000:.0f} ms, more than "
+            f"the end-of-run budget of {budget * 1000:.0f} ms",
+        )
+    fits = int(room / BYTE_SECONDS)
+    return Plan(budget, None if fits >= history_bytes else fits)
+
+
+def end_of_run_analysis(
+    wf: Workflow, history: Path | None, run_seconds: float
+) -> tuple[Mapping[str, Any] | None, str | None]:
+    """(the optimization report as JSON, or None; a note on what was or was not analysed)."""
+    if not wf.optimization_enabled:
+        return None, "optimization_enabled is false"
+    if history is None or not history.is_file():
+        return None, "no history recorded for this run"
+    steps = sum(1 for _ in wf.walk())
+    plan = plan_analysis(
+        steps,
+        history.stat().st_size,
+        run_seconds,
+        imported="flowctl.optimize.analyze" in sys.modules,
+    )
+    hint = _hint(wf, history)
+    if plan.skip is not None:
+        return None, f"optimization skipped: {plan.skip} ({_rule()}); for it, run {hint}"
+    from flowctl.optimize.analyze import analyze_history
+
+    try:
+        report = analyze_history(history, workflow=wf.name, spec=wf, tail_bytes=plan.tail_bytes)
+    except FlowctlError as err:
+        if isinstance(err, HistoryError) and plan.tail_bytes is not None:
+            return None, (
+                f"optimization skipped: the latest run's record is more history than "
+                f"{plan.budget * 1000:.0f} ms can analyse ({_rule()}); for it, run {hint}"
+            )
+        return None, f"optimization skipped: {err}"
+    if plan.tail_bytes is None:
+        return report.to_json(), None
+    return report.to_json(), (
+        f"analysed the latest {report.summary.runs} runs only (the last "
+        f"{plan.tail_bytes // 1024} KiB of the history), to keep within "
+        f"{plan.budget * 1000:.0f} ms ({_rule()}); for all of it, run {hint}"
+    )
+
+
+def _rule() -> str:
+    return f"{BUDGET_SHARE:.0%} of the run or {BUDGET_FLOOR * 1000:.0f} ms, whichever is larger"
+
+
+def _hint(wf: Workflow, history: Path) -> str:
+    spec = "" if wf.source.startswith("<") else f" --spec {shlex.quote(wf.source)}"
+    return f"`flowctl optimize {shlex.quote(str(history))}{spec}`"
