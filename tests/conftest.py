@@ -1,7 +1,10 @@
-"""Shared by every test: a neutral environment; tests/e2e marked `e2e` and `slow`."""
+"""Shared by every test: a neutral environment, signal dispositions restored after each test,
+and tests/e2e marked `e2e` and `slow`."""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,18 @@ _E2E = Path(__file__).parent / "e2e"
 def _neutral_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _AMBIENT:
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_signal_dispositions() -> Iterator[None]:
+    # Tests share a process with the next test on the same xdist worker. A test that leaves
+    # SIGINT ignored makes every flowctl it starts later ignore Ctrl-C too (an ignored
+    # signal stays ignored across exec), so a later test's SIGINT would do nothing.
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        if signal.getsignal(sig) is not handler and handler is not None:
+            signal.signal(sig, handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
