@@ -12,12 +12,15 @@ result = resume_workflow(result.run_id)   # continue a failed, interrupted or pa
 from __future__ import annotations
 
 from flowctl.runner.events import RunObserver
+from flowctl.runner.executors.api import ExecutorChoice, ExecutorKind
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.runner.resume.run import aresume, plan_resume, resume_workflow
 from flowctl.runner.session import arun_workflow, run_workflow
 from flowctl.status import RunStatus, StepStatus
 
 __all__ = [
+    "ExecutorChoice",
+    "ExecutorKind",
     "RunObserver",
     "RunResult",
     "RunStatus",

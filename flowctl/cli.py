@@ -45,6 +45,24 @@ Output = Annotated[str, typer.Option("--output", help="text or json.")]
 NoProgress = Annotated[
     bool, typer.Option("--no-progress", help="Plain lines instead of the live view.")
 ]
+Executor = Annotated[
+    str | None,
+    typer.Option(
+        "--executor", help="Where action steps run: local or dask (default $FLOWCTL_EXECUTOR)."
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Dask scheduler address, tcp://HOST:8786 (default $FLOWCTL_DASK_SCHEDULER); "
+        "without one, a local cluster.",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", help="Worker processes of the local Dask cluster.", min=1),
+]
 
 
 def _print_version(value: bool) -> None:
@@ -104,6 +122,10 @@ def validate(
         str, typer.Option("--format", help="text or json.", case_sensitive=False)
     ] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", help="dask: also check what cannot run on a Dask worker."),
+    ] = None,
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="Also list dependencies inferred from files."),
@@ -112,7 +134,11 @@ def validate(
     """Check workflow files: YAML, schema and graph. Exit 2 with every problem listed."""
     from flowctl.commands.validate import run_validate
 
-    _call(lambda: run_validate(specs, fmt=format.lower(), strict=strict, verbose=verbose))
+    _call(
+        lambda: run_validate(
+            specs, fmt=format.lower(), strict=strict, verbose=verbose, executor=executor
+        )
+    )
 
 
 @app.command()
@@ -145,6 +171,9 @@ def run(
     ] = None,
     output: Output = "text",
     no_progress: NoProgress = False,
+    executor: Executor = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
     force_all: Annotated[
         bool,
         typer.Option("--force-all", help="Run steps with sources/generates even if up to date."),
@@ -185,6 +214,9 @@ def run(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            executor=executor,
+            scheduler=scheduler,
+            workers=workers,
             force_all=force_all,
             force_run=force_run or (),
             watch=watch,
@@ -214,6 +246,9 @@ def resume(
     history: History = None,
     output: Output = "text",
     no_progress: NoProgress = False,
+    executor: Executor = None,
+    scheduler: Scheduler = None,
+    workers: Workers = None,
 ) -> None:
     """Continue a failed, interrupted, timed-out or paused run from its audit log.
 
@@ -235,6 +270,9 @@ def resume(
             no_progress=no_progress,
             approve=approve or (),
             auto_approve=auto_approve,
+            executor=executor,
+            scheduler=scheduler,
+            workers=workers,
         )
     )
 
@@ -327,6 +365,23 @@ def optimize(
             history, workflow=workflow, top=top, fmt=format.lower(), output=output, spec_path=spec
         )
     )
+
+
+@app.command()
+def agents(
+    spec: Annotated[
+        Path | None, typer.Argument(help="Workflow file (default: every agent in history).")
+    ] = None,
+    history: History = None,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    state_dir: StateDir = DEFAULT_STATE_DIR,
+) -> None:
+    """List agents: capabilities, pool size, and from history their runs, success rate,
+    p50/p95 latency, queue wait p95 and utilisation."""
+    from flowctl.commands.agents import run_agents
+
+    path = history if history is not None else state_dir / "history.jsonl"
+    _call(lambda: run_agents(spec, path, fmt=format.lower()))
 
 
 def main() -> None:

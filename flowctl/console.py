@@ -26,8 +26,9 @@ def safe_text(text: str) -> str:
 def one_line(text: str, *, limit: int = 300) -> str:
     """`text` as a single safe line: lines joined with " | ", cut at `limit` characters."""
     joined = " | ".join(part.strip() for part in text.splitlines() if part.strip())
-    joined = safe_text(joined)
-    return joined if len(joined) <= limit else joined[: limit - 1] + "…"
+    from flowctl.secrets import clip
+
+    return clip(safe_text(joined), limit, marker="…")
 
 
 def make_console(*, stderr: bool = False) -> Console:

@@ -32,6 +32,7 @@ class StepReport:
     error: str | None = None
     log_tail: str = ""
     reason: str | None = None  # why it was skipped or cancelled
+    agent: str | None = None  # the agent of its last attempt (agent_capability steps)
     up_to_date: bool = False  # passed without running: its files had not changed
 
 
@@ -51,7 +52,9 @@ def _xml_text(text: str) -> str:
 
 def _first_line(text: str) -> str:
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= _MESSAGE_LIMIT else line[: _MESSAGE_LIMIT - 1] + "…"
+    from flowctl.secrets import clip
+
+    return clip(line, _MESSAGE_LIMIT, marker="…")
 
 
 def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:
@@ -63,6 +66,10 @@ def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:
         classname=_xml_text(workflow),
         time=f"{max(step.duration, 0.0):.3f}",
     )
+    if step.agent is not None:
+        # Testcase properties, as pytest's record_property writes them (Jenkins, GitLab).
+        props = ET.SubElement(case, "properties")
+        ET.SubElement(props, "property", name="agent", value=_xml_text(step.agent))
     outcome: str | None = None
     if step.status is StepStatus.FAILED:
         error = step.error or "step failed"
@@ -139,10 +146,13 @@ def step_reports(
     reported as rolled back); failed steps get the tail of their log.
     """
     last: dict[str, StepFinished | StepResult] = {}
+    agents: dict[str, str] = {}
     for item in items:
         step = item.step if isinstance(item, StepFinished) else item.id
         last.pop(step, None)  # re-inserted: the order is that of the last finish
         last[step] = item
+        if item.agent is not None:  # a rollback finish does not say which agent ran it
+            agents[step] = item.agent
     reports = []
     for step, item in last.items():
         tail = ""
@@ -156,6 +166,7 @@ def step_reports(
                 error=item.error,
                 log_tail=tail,
                 reason=item.reason,
+                agent=agents.get(step),
                 up_to_date=item.up_to_date,
             )
         )

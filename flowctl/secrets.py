@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from flowctl.errors import FlowctlError
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4
 
-_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
-
 
 class SecretTooShortError(FlowctlError):
     """A secret is so short that masking it would mangle ordinary text and hide nothing."""
-
-
-def _lower_escapes(text: str) -> str:
-    # Other encoders (JavaScript, Go) write %2f where Python writes %2F.
-    return _PERCENT_ESCAPE.sub(lambda m: m.group().lower(), text)
 
 
 def _base64_middles(data: bytes) -> list[str]:
@@ -49,44 +41,114 @@ def _utf8(text: str) -> bytes:
         return text.encode("utf-8", "surrogatepass")
 
 
-def _forms_of_unit(unit: str) -> set[str]:
-    data = _utf8(unit)
-    forms = {
-        unit,
-        json.dumps(unit)[1:-1],
-        json.dumps(unit, ensure_ascii=False)[1:-1],
-    }
-    for url in (quote(data), quote(data, safe=""), quote_plus(data)):
-        forms.update((url, _lower_escapes(url)))
-    standard = [base64.b64encode(data).decode("ascii"), *_base64_middles(data)]
-    for encoded in standard:
-        forms.add(encoded)
-        forms.add(encoded.rstrip("="))
-        urlsafe = encoded.translate(str.maketrans("+/", "-_"))
-        forms.add(urlsafe)
-        forms.add(urlsafe.rstrip("="))
-    return forms
+# Characters no encoder escapes: they stand for themselves in every form.
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_JSON_SHORT = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",  # PHP's json_encode
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
 
 
-def secret_forms(value: str) -> set[str]:
-    """Every string that reveals `value`: raw, escaped, encoded, and each of its lines."""
+def _any_case(hex_digits: str) -> str:
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in hex_digits)
+
+
+def _char_pattern(ch: str) -> tuple[str, int]:
+    """A regex for one character of a secret in any of its textual spellings, and the
+    longest text it matches: raw; percent-encoded by any encoder (Python, httpx,
+    encodeURIComponent: each escapes a different set), with `+` or `%20` for a space, in
+    either hex case; JSON-escaped (`\\/` as PHP writes it, `\\u0026` as Go does)."""
+    if ch in _PLAIN:
+        return ch, 1  # no encoder escapes a letter or digit; a literal keeps masking fast
+    spellings = {re.escape(ch)}
+    data = _utf8(ch)
+    spellings.add("".join(f"%{_any_case(f'{b:02X}')}" for b in data))
+    if ch == " ":
+        spellings.add(r"\+")
+    if ch in _JSON_SHORT:
+        spellings.add(re.escape(_JSON_SHORT[ch]))
+    units = ch.encode("utf-16-be", "surrogatepass")
+    spellings.add(
+        "".join(
+            "\\\\u" + _any_case(f"{units[k]:02X}{units[k + 1]:02X}")
+            for k in range(0, len(units), 2)
+        )
+    )
+    longest = max(len(ch), 3 * len(data), 6 * (len(units) // 2), 2)
+    return "(?:" + "|".join(sorted(spellings, key=lambda s: (-len(s), s))) + ")", longest
+
+
+def _text_pattern(unit: str) -> tuple[str, int]:
+    parts = [_char_pattern(ch) for ch in unit]
+    return "".join(p for p, _ in parts), sum(n for _, n in parts)
+
+
+def _wrapped(encoded: str) -> tuple[str, int]:
+    """A base64 string as `base64` prints it: a line break may stand between any two
+    characters (76 columns by default, any width with -w)."""
+    return r"(?:\r?\n)?".join(re.escape(c) for c in encoded), 3 * len(encoded)
+
+
+def secret_patterns(value: str) -> list[tuple[str, int]]:
+    """Regexes that match every form of `value` (and of each of its lines): raw, URL- and
+    JSON-escaped in any style, base64 and base64url at every alignment, wrapped at any
+    width. Each comes with the longest text it can match."""
     units = {value}
     for line in value.splitlines():
         for candidate in (line, line.strip()):
             if len(candidate) >= MIN_SECRET_LENGTH:
                 units.add(candidate)
-    forms: set[str] = set()
+    patterns: dict[str, int] = {}
     for unit in units:
-        forms |= _forms_of_unit(unit)
-    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+        pattern, longest = _text_pattern(unit)
+        patterns[pattern] = longest
+        data = _utf8(unit)
+        for encoded in (base64.b64encode(data).decode("ascii"), *_base64_middles(data)):
+            for form in (encoded, encoded.translate(str.maketrans("+/", "-_"))):
+                if len(form.rstrip("=")) >= MIN_SECRET_LENGTH:
+                    # Padding is optional: base64url usually drops it.
+                    pattern, longest = _wrapped(form.rstrip("="))
+                    pad = len(form) - len(form.rstrip("="))
+                    patterns[pattern + (f"(?:={{{pad}}})?" if pad else "")] = longest + pad
+    return sorted(patterns.items(), key=lambda item: (-item[1], item[0]))
+
+
+# Every live masker: `clip` masks with all of them before it cuts, so code that shortens a
+# message for display cannot leave half a secret (which no masker recognises any more).
+_LIVE: weakref.WeakSet[SecretMasker] = weakref.WeakSet()
+
+
+def mask_known(text: str) -> str:
+    """`text` with the secrets of every masker of this process masked."""
+    for masker in list(_LIVE):
+        text = masker.mask(text)
+    return text
+
+
+def clip(text: str, limit: int, *, keep_end: bool = False, marker: str = "...") -> str:
+    """Mask, then shorten `text` to at most `limit` characters (its start, or with
+    `keep_end` its end). Masking first matters: a cut secret is no longer a secret's form,
+    so masking after cutting shows its first (or last) characters."""
+    text = mask_known(text)
+    if len(text) <= limit:
+        return text
+    keep = max(0, limit - len(marker))
+    return marker + text[len(text) - keep :] if keep_end else text[:keep] + marker
 
 
 class SecretMasker:
     """Replaces every registered secret, in every form SPEC.md names, with "***"."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        _LIVE.add(self)
         self._values: set[str] = set()
-        self._forms: set[str] = set()
+        self._patterns: dict[str, int] = {}
         self._pattern: re.Pattern[str] | None = None
         self._longest = 0
         for value in secrets:
@@ -103,12 +165,13 @@ class SecretMasker:
         if value in self._values:
             return
         self._values.add(value)
-        self._forms |= secret_forms(value)
+        for pattern, longest in secret_patterns(value):
+            self._patterns.setdefault(pattern, longest)
         # Longest first: at any position the regex must prefer the whole encoding over a
         # shorter form that is its prefix, or the tail of the longer form would leak.
-        ordered = sorted(self._forms, key=lambda f: (-len(f), f))
-        self._pattern = re.compile("|".join(re.escape(f) for f in ordered))
-        self._longest = len(ordered[0])
+        ordered = sorted(self._patterns.items(), key=lambda item: (-item[1], item[0]))
+        self._pattern = re.compile("|".join(p for p, _ in ordered))
+        self._longest = ordered[0][1]
 
     def __bool__(self) -> bool:
         return self._pattern is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ def test_every_example_is_covered_here() -> None:
         "document_processing.yaml",
         "orchestrator_worker.yaml",
         "react.yaml",
+        "scale_out.yaml",
     }
     assert {p.name for p in EXAMPLES.glob("*.yaml")} == covered
     # examples/optimize/ is run by tests/optimize/test_example_history.py
@@ -118,3 +120,20 @@ def test_react_loop_reasons_and_acts_until_done(
     assert code == 0
     assert result["workflow_data"]["search"]["low"] == target
     assert log_of(tmp_path, result, "answer").strip() == f"found {target} in {iterations} steps"
+
+
+def test_scale_out_runs_locally_in_one_process(tmp_path: Path) -> None:
+    # With --executor dask the same file runs on a cluster: tests/runner/test_dask_executor.py
+    # and docs/scale-out.md. Here, the local executor: one process, no Dask worker.
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from scale_out_steps import crunch
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    expected = sum(crunch(seed, 1000)["checksum"] for seed in range(8)) % 2_147_483_648
+    code, result = run_json(tmp_path, "examples/scale_out.yaml", "--input", "rounds=1000")
+    assert code == 0 and result["status"] == "completed"
+    assert log_of(tmp_path, result, "report").splitlines() == [
+        f"checksum {expected} from 1 processes on 0 Dask workers",
+        "this line ran on: flowctl's own host, no Dask worker",
+    ]

@@ -26,6 +26,9 @@ def resume_command(
     no_progress: bool = False,
     approve: Sequence[str] = (),
     auto_approve: bool = False,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> int:
     """Resume RUN_ID (a full id or a unique prefix); returns the exit code, as `run` does.
 
@@ -33,6 +36,7 @@ def resume_command(
     that already completed is left as it is: exit 0, saying so.
     """
     from flowctl.console import safe_text
+    from flowctl.runner.executors.choose import checked_choice
     from flowctl.runner.resume.run import aresume, plan_resume
 
     from .run import present, watched
@@ -44,6 +48,19 @@ def resume_command(
     )
     for warning in plan.warnings:
         sys.stderr.write(f"warning: {safe_text(warning)}\n")
+    # The journal names the spec and the directory: say which ones this resume trusts.
+    sys.stderr.write(
+        f"resuming run {plan.run_id}: spec {safe_text(plan.workflow.source)},"
+        f" working directory {safe_text(str(plan.workdir))}\n"
+    )
+    # A kill after run_finished but before the history line loses that line: put it back
+    # (once: the journal's finished sessions say how many lines the run must have).
+    from flowctl.runner.resume.history_repair import repair_history
+    from flowctl.runner.session import history_path
+
+    lines = history_path(plan.paths.state_dir, history, True)
+    if lines is not None and repair_history(plan.workflow, plan.paths.audit, lines, plan.run_id):
+        sys.stderr.write(f"repaired the missing history record of run {plan.run_id}\n")
     if plan.complete:
         if output == "json" and plan.paths.report.is_file():
             sys.stdout.write(plan.paths.report.read_text(encoding="utf-8"))
@@ -53,10 +70,18 @@ def resume_command(
                 "(use --from STEP to run steps again)\n"
             )
         return int(ExitCode.OK)
+    choice = checked_choice(
+        plan.workflow,
+        executor=executor,
+        scheduler=scheduler,
+        workers=workers,
+        recorded=plan.executor,
+    )
     result, console = watched(
         lambda observers, interactive: asyncio.run(
             aresume(
                 plan,
+                executor=choice,
                 history=history,
                 observers=observers,
                 handle_signals=True,

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from flowctl.errors import ExitCode, StateError, UsageError
 from flowctl.runner.events import RunObserver
+from flowctl.runner.executors.api import ExecutorChoice
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
 from flowctl.state.paths import DEFAULT_STATE_DIR
@@ -41,6 +42,9 @@ def run_command(
     no_progress: bool = False,
     approve: Sequence[str] = (),
     auto_approve: bool = False,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
     force_all: bool = False,
     force_run: Sequence[str] = (),
     watch: bool = False,
@@ -52,6 +56,7 @@ def run_command(
     130 interrupted.
     """
     from flowctl.commands.input_args import load_inputs_file, parse_input_args
+    from flowctl.runner.executors.choose import checked_choice
     from flowctl.runner.inputs import resolve_inputs
     from flowctl.runner.preflight import check_supported
     from flowctl.runner.prepare import check_approvals, secrets_masker
@@ -68,6 +73,7 @@ def run_command(
     given.update(parse_input_args(inputs))  # the command line wins over the file
     wf = load_workflow(spec)
     check_approvals(wf, approve)
+    choice = checked_choice(wf, executor=executor, scheduler=scheduler, workers=workers)
     if watch and dry_run:
         raise UsageError("--watch and --dry-run cannot be used together")
     if watch:
@@ -87,6 +93,7 @@ def run_command(
                 no_progress=no_progress,
                 approve=approve,
                 auto_approve=auto_approve,
+                executor=choice,
                 force_all=force_all and first,
                 force_run=force_run if first else (),
             )
@@ -94,8 +101,8 @@ def run_command(
         return watch_runs(spec, once, state_dir=state_dir)
     if dry_run:
         check_supported(wf, default_registry())
+        _masker = secrets_masker(wf)  # alive while inputs resolve: their errors are masked
         resolve_inputs(wf, given)
-        secrets_masker(wf)
         return _dry_run(
             wf,
             max_parallel,
@@ -116,6 +123,7 @@ def run_command(
         no_progress=no_progress,
         approve=approve,
         auto_approve=auto_approve,
+        executor=choice,
         force_all=force_all,
         force_run=force_run,
     )
@@ -146,6 +154,7 @@ def _run(
     no_progress: bool,
     approve: Sequence[str],
     auto_approve: bool,
+    executor: ExecutorChoice,
     force_all: bool = False,
     force_run: Sequence[str] = (),
 ) -> int:
@@ -163,6 +172,7 @@ def _run(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            executor=executor,
             force_all=force_all,
             force_run=force_run,
         ),

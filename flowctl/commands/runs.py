@@ -119,8 +119,9 @@ def show_run(state_dir: Path, run_id: str, *, console: Console | None = None) ->
         if not step.status.finished and not live and step.status is not StepStatus.WAITING:
             status, style = "interrupted", "yellow"  # it was in flight when the run died
         detail = step.error or step.note or ""
-        if step.agent:
-            detail = f"on {step.agent}" + (f": {detail}" if detail else "")
+        where = step.agent or step.worker
+        if where:
+            detail = f"on {where}" + (f": {detail}" if detail else "")
         table.add_row(
             Text(symbols.of(step.status) if status != "interrupted" else "!", style=style),
             Text(safe_text(step.id)),

@@ -8,8 +8,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flowctl.errors import ExitCode, Problem, Severity, UsageError
+
+if TYPE_CHECKING:
+    from flowctl.spec.model import Workflow
 
 STDIN = Path("-")
 
@@ -53,12 +57,16 @@ class FileVerdict:
         }
 
 
-def check_file(path: Path, *, strict: bool = False) -> FileVerdict:
-    """Validate one file (`-` reads standard input); never raises for a bad spec."""
-    from flowctl.spec.load import validate_path, validate_text
+def check_file(path: Path, *, strict: bool = False, remote: bool = False) -> FileVerdict:
+    """Validate one file (`-` reads standard input); never raises for a bad spec.
+
+    With `remote` (or a spec whose `executor:` is dask), also what cannot cross to a Dask
+    worker: this imports the modules its python steps name, as `run` would.
+    """
+    from flowctl.spec.load import validate_path, validate_stream
 
     if path == STDIN:
-        validation = validate_text(sys.stdin.read(), "<stdin>")
+        validation = validate_stream(sys.stdin.buffer, "<stdin>")
     else:
         validation = validate_path(path)
     workflow = validation.workflow
@@ -68,20 +76,43 @@ def check_file(path: Path, *, strict: bool = False) -> FileVerdict:
         if workflow is not None
         else ()
     )
-    return FileVerdict(validation.source, list(validation.problems), steps, strict, inferred)
+    problems = list(validation.problems)
+    if workflow is not None and (
+        remote or (workflow.executor is not None and workflow.executor.kind == "dask")
+    ):
+        problems += _remote_problems(workflow)
+    return FileVerdict(validation.source, problems, steps, strict, inferred)
+
+
+def _remote_problems(workflow: Workflow) -> list[Problem]:
+    from flowctl.runner.calls.pycall import ensure_on_sys_path
+    from flowctl.runner.executors.choose import remote_problems
+
+    if workflow.source and Path(workflow.source).is_file():
+        ensure_on_sys_path(Path(workflow.source).resolve().parent)
+    return remote_problems(workflow)
 
 
 def run_validate(
-    paths: Sequence[Path], *, fmt: str = "text", strict: bool = False, verbose: bool = False
+    paths: Sequence[Path],
+    *,
+    fmt: str = "text",
+    strict: bool = False,
+    verbose: bool = False,
+    executor: str | None = None,
 ) -> int:
-    """Check every file, print what was found; 0 when all are valid, else 2."""
+    """Check every file, print what was found; 0 when all are valid, else 2. With
+    `executor="dask"`, also what cannot run on a Dask worker."""
     try:
         chosen = ValidateFormat(fmt)
     except ValueError:
         raise UsageError(f"unknown format {fmt!r}; choose one of: text, json") from None
     if not paths:
         raise UsageError("give at least one workflow file to validate")
-    verdicts = [check_file(path, strict=strict) for path in paths]
+    if executor not in (None, "local", "dask"):
+        raise UsageError(f"unknown executor {executor!r}: choose one of local, dask")
+    remote = executor == "dask"
+    verdicts = [check_file(path, strict=strict, remote=remote) for path in paths]
     if chosen is ValidateFormat.JSON:
         document = {
             "valid": all(v.valid for v in verdicts),

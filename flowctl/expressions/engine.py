@@ -159,7 +159,9 @@ def evaluate_condition(source: str, names: Mapping[str, Any]) -> bool:
         return value != 0
     if isinstance(value, list | dict):
         return bool(value)
-    shown = value if len(value) <= 40 else value[:37] + "..."
+    from flowctl.secrets import clip
+
+    shown = clip(value, 40)
     raise ExpressionError(
         source,
         f"it evaluates to the string {shown!r}, not a boolean; compare explicitly, e.g. x == 'yes'",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pprint as _pprint
+import re
 from collections.abc import Callable, Iterable, Iterator, Sized
 from typing import Any
 
@@ -22,6 +23,20 @@ from flowctl.expressions.limits import (
     text_size,
 )
 from flowctl.expressions.values import raw, to_native, to_text
+
+# Jinja's urlize and wordwrap take time quadratic in the length of one word (urlize's
+# regexes backtrack over a long run of dots; textwrap re-slices a long word per line), in
+# C code that no operation budget or signal interrupts. Both are refused past these costs,
+# which keep one call well under 0.1 s.
+MAX_WRAP_LINES = 100_000
+MAX_QUADRATIC_COST = 4_000_000  # urlize: sum of squared word lengths
+MAX_WRAP_COST = 10_000_000_000  # wordwrap: sum of (long word length)**2 / width
+MAX_URLIZE_TEXT = 200_000
+_WORDS = re.compile(r"\S+")
+
+
+def _word_lengths(text: str) -> Iterator[int]:
+    return (m.end() - m.start() for m in _WORDS.finditer(text))
 
 
 def _width(width: Any, what: str) -> int:
@@ -59,7 +74,22 @@ def wordwrap(
         lines = len(text) // width + text.count("\n") + 1
         if len(text) + lines * len(separator) > MAX_TEXT:
             raise refuse(f"wordwrap would make more than {MAX_TEXT:,} characters")
+        if lines > MAX_WRAP_LINES:
+            raise refuse(f"wordwrap would make more than {MAX_WRAP_LINES:,} lines")
+        cost = sum(n * n // width for n in _word_lengths(text) if n > width)
+        if cost > MAX_WRAP_COST:
+            raise refuse("wordwrap would take too long: words far longer than the width")
     return jf.do_wordwrap(env, text, width, break_long_words, wrapstring, break_on_hyphens)
+
+
+@pass_eval_context
+def urlize(eval_ctx: EvalContext, value: Any, *args: Any, **kwargs: Any) -> str:
+    text = to_text(value)
+    if len(text) > MAX_URLIZE_TEXT:
+        raise refuse(f"urlize takes at most {MAX_URLIZE_TEXT:,} characters")
+    if sum(n * n for n in _word_lengths(text)) > MAX_QUADRATIC_COST:
+        raise refuse("urlize would take too long: a word of the text is far too long")
+    return str(jf.do_urlize(eval_ctx, text, *args, **kwargs))
 
 
 def batch(value: Iterable[Any], linecount: int, fill_with: Any = None) -> Iterator[list[Any]]:
@@ -157,5 +187,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "string": string,
     "sum": sum_,
     "tojson": tojson,
+    "urlize": urlize,
     "wordwrap": wordwrap,
 }

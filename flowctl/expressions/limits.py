@@ -12,7 +12,7 @@ MAX_REPEAT = 1_000_000  # items or characters made by repetition, padding, fill 
 MAX_TEXT = 32_000_000  # characters of any one value made or printed (above the 16 MiB output file)
 MAX_RANGE = 100_000  # items of one range(), as Jinja's own sandbox allows
 MAX_OPERATIONS = 10_000_000  # loop iterations, calls and filter work of one evaluation
-MAX_CPU_SECONDS = 1.0  # CPU time of one evaluation, checked between operations
+MAX_CPU_SECONDS = 0.5  # CPU time of one evaluation: a timeout or Ctrl-C waits at most this
 MAX_JSON_INDENT = 8
 
 

@@ -71,6 +71,9 @@ class _Kind(enum.Enum):
     SUBSHELL = "$( )"
     BACKTICK = "` `"
     ARITH = "$(( ))"
+    ARITH_BRACKET = "$[ ]"
+    SUBSCRIPT = "a[ ]"
+    PARAM = "${ }"
     DOUBLE = '"'
     SINGLE = "'"
     ANSI = "$'"
@@ -78,7 +81,49 @@ class _Kind(enum.Enum):
     HEREDOC = "<<"
 
 
-_CODE = frozenset({_Kind.TOP, _Kind.SUBSHELL, _Kind.BACKTICK, _Kind.ARITH})
+_CODE = frozenset(
+    {_Kind.TOP, _Kind.SUBSHELL, _Kind.BACKTICK, _Kind.ARITH, _Kind.ARITH_BRACKET, _Kind.SUBSCRIPT}
+)
+# Where commands are parsed (as opposed to arithmetic expressions).
+_COMMANDS = frozenset({_Kind.TOP, _Kind.SUBSHELL, _Kind.BACKTICK})
+# Where bash evaluates text as arithmetic: `a[$(cmd)]` in a value there runs cmd.
+_ARITHMETIC = frozenset({_Kind.ARITH, _Kind.ARITH_BRACKET, _Kind.SUBSCRIPT})
+_QUOTES = frozenset({_Kind.DOUBLE, _Kind.SINGLE, _Kind.ANSI})
+
+# Words after which the next word is still a command name.
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "do", "while", "until", "!", "{", "time"})
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMMAND_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\[\[(?=[ \t\n])|!(?=[ \t])|\{(?=[ \t\n])")
+_SUBSCRIPTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[")
+_ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\+?=")
+# `declare -i`, `typeset -ri`, `local -i` (options come before the names).
+_DECLARE = re.compile(r"(?:declare|typeset|local|readonly|export)((?:[ \t]+[-+][A-Za-z]+)*)")
+_INTEGER_DECLARATION = re.compile(
+    r"(?<![\w-])(?:declare|typeset|local|readonly|export)((?:[ \t]+[-+][A-Za-z]+)*)"
+    r"((?:[ \t]+[A-Za-z_][^ \t\n;&|]*)*)"
+)
+# `[[ x -eq y ]]`: bash evaluates both operands as arithmetic, quoted or not.
+_ARITH_OPERATOR = re.compile(r"-(?:eq|ne|lt|le|gt|ge)(?=[ \t\n])")
+_WORD_THEN_OPERATOR = re.compile(
+    r"(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|\\.|[^\s\"'\\])+[ \t]+-(?:eq|ne|lt|le|gt|ge)(?=[ \t\n])"
+)
+_DBRACKET_END = re.compile(r"\]\](?=[ \t\n;&|)]|\Z)")
+
+
+def _has_integer_flag(options: str) -> bool:
+    return any(o.startswith("-") and "i" in o for o in options.split())
+
+
+def _integer_names(text: str) -> frozenset[str]:
+    """Names the script declares integer: assigning to them later is arithmetic too."""
+    names: set[str] = set()
+    for match in _INTEGER_DECLARATION.finditer(text):
+        if _has_integer_flag(match.group(1)):
+            for word in match.group(2).split():
+                name = _NAME.match(word)
+                if name:
+                    names.add(name.group())
+    return frozenset(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +137,17 @@ class _Heredoc:
 class _Frame:
     kind: _Kind
     depth: int = 0  # open parentheses inside this frame
+    brackets: int = 0  # open [ inside a $[ ] or a[ ] frame
     heredoc: _Heredoc | None = None
+    # ${ }: "op" right after the name, "arith" in an offset/length, "word" otherwise.
+    phase: str = "op"
+    # Command frames: where a command name may come, and the arithmetic contexts of
+    # the current command (`let`, `declare -i`, `[[ x -eq y ]]` operands).
+    at_command: bool = True
+    arith_command: bool = False
+    arith_word: bool = False
+    arith_next: bool = False
+    dbracket: bool = False
 
 
 @dataclass(slots=True)
@@ -107,6 +162,7 @@ class _Quoter:
     used: set[int] = field(default_factory=set)
     tokens: dict[int, re.Match[str]] = field(default_factory=dict)
     values: list[str] = field(default_factory=list)
+    integer_names: frozenset[str] = frozenset()
 
     def run(self) -> ShellScript:
         nonce = self.capture.nonce
@@ -115,6 +171,7 @@ class _Quoter:
             # tokens: as data, it holds their text.
             self.values.append(_TOKEN.sub(self._expanded, text) if "@@" in text else text)
         self.tokens = {m.start(): m for m in _TOKEN.finditer(self.text) if m.group(1) == nonce}
+        self.integer_names = _integer_names(self.text)
         i = 0
         while i < len(self.text):
             i = self._step(i)
@@ -151,13 +208,17 @@ class _Quoter:
         """Handle the text at i; returns where to go on."""
         frame = self.stack[-1]
         if frame.kind is _Kind.HEREDOC:
-            return self._heredoc_line(i, frame)
+            return self._heredoc(i, frame)
         token = self.tokens.get(i)
         if token is not None:
-            self.out.append(self._replacement(int(token.group(2)), frame.kind))
+            if frame.kind in _COMMANDS:
+                self._track_command(i, frame)  # a value can be a whole word: `[[ {{ n }} -eq`
+            self.out.append(self._replacement(int(token.group(2))))
             return token.end()
         if frame.kind in _CODE:
             return self._code(i, frame)
+        if frame.kind is _Kind.PARAM:
+            return self._param(i, frame)
         c = self.text[i]
         if frame.kind is _Kind.SINGLE:
             if c == "'":
@@ -184,15 +245,18 @@ class _Quoter:
 
     def _code(self, i: int, frame: _Frame) -> int:
         text, c = self.text, self.text[i]
+        if frame.kind in _COMMANDS:
+            self._track_command(i, frame)
         if c == "\\":
             return self._escape(i)
-        if c == "'":
-            self._push(_Kind.SINGLE)
+        if c == "'" or c == '"':
+            self._push(_Kind.SINGLE if c == "'" else _Kind.DOUBLE)
+            if self._word_start(i) and _SUBSCRIPTED.match(text, i + 1):
+                # unset 'a[…]', printf -v "a[…]": the subscript is still arithmetic.
+                return self._subscript(i + 1, self._emit(i, 1))
         elif text.startswith("$'", i):
             self._push(_Kind.ANSI)
             return self._emit(i, 2)
-        elif c == '"':
-            self._push(_Kind.DOUBLE)
         elif self._opens_substitution(i):
             return self._substitution(i)
         elif c == "`":
@@ -201,7 +265,8 @@ class _Quoter:
             else:
                 self._push(_Kind.BACKTICK)
         elif c == "(":
-            if frame.kind is not _Kind.ARITH and text.startswith("((", i) and self._word_start(i):
+            # `((` opens arithmetic wherever it stands: `for((`, `if((`, `&& ((`.
+            if frame.kind not in _ARITHMETIC and text.startswith("((", i):
                 self._push(_Kind.ARITH)
                 return self._emit(i, 2)
             frame.depth += 1
@@ -213,9 +278,20 @@ class _Quoter:
             elif frame.kind is _Kind.ARITH and text.startswith("))", i):
                 self.stack.pop()
                 return self._emit(i, 2)
-        elif c == "#" and frame.kind is not _Kind.ARITH and self._word_start(i):
+        elif c == "[" and frame.kind in (_Kind.ARITH_BRACKET, _Kind.SUBSCRIPT):
+            frame.brackets += 1
+        elif c == "]" and frame.kind in (_Kind.ARITH_BRACKET, _Kind.SUBSCRIPT):
+            if frame.brackets:
+                frame.brackets -= 1
+            else:
+                self.stack.pop()
+        elif frame.kind in _ARITHMETIC:
+            pass  # `<<` is a shift, `#` a base: neither starts anything here
+        elif c == "#" and self._word_start(i):
             self._push(_Kind.COMMENT)
-        elif text.startswith("<<", i) and not text.startswith("<<<", i):
+        elif self._word_start(i) and _SUBSCRIPTED.match(text, i):
+            return self._subscript(i, i)
+        elif text.startswith("<<", i) and not text.startswith("<<<", i) and not frame.dbracket:
             return self._heredoc_start(i)
         elif c == "\n" and self.pending:
             self.out.append(c)
@@ -226,18 +302,134 @@ class _Quoter:
         self.out.append(c)
         return i + 1
 
+    def _subscript(self, name_at: int, i: int) -> int:
+        """`name[` at name_at (i is where the output stands): the subscript is arithmetic."""
+        end = _SUBSCRIPTED.match(self.text, name_at)
+        assert end is not None
+        self._push(_Kind.SUBSCRIPT)
+        return self._emit(i, end.end() - i)
+
+    def _track_command(self, i: int, frame: _Frame) -> None:
+        """Follow the words of a command: which of them bash evaluates as arithmetic."""
+        text, c = self.text, self.text[i]
+        if c in " \t":
+            frame.arith_word = False
+            return
+        if c in ";&|\n(" and not self._escaped(i):
+            if not frame.dbracket:
+                frame.at_command, frame.arith_command = True, False
+            frame.arith_word = False
+            return
+        if not self._word_start(i):
+            return
+        if frame.dbracket:
+            end = _DBRACKET_END.match(text, i)
+            if end:
+                frame.dbracket = frame.arith_next = False
+            elif _ARITH_OPERATOR.match(text, i):
+                frame.arith_next = True
+            else:
+                frame.arith_word = frame.arith_next or bool(_WORD_THEN_OPERATOR.match(text, i))
+                frame.arith_next = False
+            return
+        if not frame.at_command:
+            return
+        word = _COMMAND_WORD.match(text, i)
+        if word is None:
+            frame.at_command = False
+            return
+        name = word.group()
+        if name in _KEYWORDS:
+            return
+        assignment = _ASSIGNMENT.match(text, i)
+        if assignment:
+            # A=1 cmd: still before the command name; `declare -i A` makes it arithmetic.
+            frame.arith_word = assignment.group(1) in self.integer_names
+            return
+        frame.at_command = False
+        if name == "[[":
+            frame.dbracket = True
+        elif name == "let":
+            frame.arith_command = True
+        else:
+            declare = _DECLARE.match(text, i)
+            if declare and declare.end(0) >= word.end() and _has_integer_flag(declare.group(1)):
+                frame.arith_command = True
+
+    def _escaped(self, i: int) -> bool:
+        slashes = 0
+        while i - slashes - 1 >= 0 and self.text[i - slashes - 1] == "\\":
+            slashes += 1
+        return slashes % 2 == 1
+
+    def _param(self, i: int, frame: _Frame) -> int:
+        """Inside `${…}`: an offset, a length and a subscript are arithmetic."""
+        text, c = self.text, self.text[i]
+        if c == "}":
+            self.stack.pop()
+            return self._emit(i, 1)
+        if frame.phase == "op":
+            if c == "[":
+                self._push(_Kind.SUBSCRIPT)
+                return self._emit(i, 1)
+            if c == ":" and text[i + 1 : i + 2] not in ("-", "=", "?", "+"):
+                frame.phase = "arith"
+                return self._emit(i, 1)
+            frame.phase = "word"
+        if c == "\\":
+            return self._escape(i)
+        if c == '"':
+            self._push(_Kind.DOUBLE)
+        elif c == "'" and not self._in_double():
+            self._push(_Kind.SINGLE)
+        elif self._opens_substitution(i):
+            return self._substitution(i)
+        self.out.append(c)
+        return i + 1
+
+    def _in_double(self) -> bool:
+        for frame in reversed(self.stack):
+            if frame.kind is not _Kind.PARAM:
+                return frame.kind in (_Kind.DOUBLE, _Kind.HEREDOC)
+        return False
+
     def _opens_substitution(self, i: int) -> bool:
-        return self.text.startswith("$(", i) or self.text[i] == "`"
+        return self.text.startswith(("$(", "${", "$["), i) or self.text[i] == "`"
 
     def _substitution(self, i: int) -> int:
-        if self.text.startswith("$((", i):
+        text = self.text
+        if text.startswith("$((", i):
             self._push(_Kind.ARITH)
             return self._emit(i, 3)
-        if self.text.startswith("$(", i):
+        if text.startswith("$(", i):
             self._push(_Kind.SUBSHELL)
             return self._emit(i, 2)
+        if text.startswith("$[", i):
+            self._push(_Kind.ARITH_BRACKET)
+            return self._emit(i, 2)
+        if text.startswith("${", i):
+            self._push(_Kind.PARAM)
+            return self._emit(i, self._param_name_end(i + 2) - i)
         self._push(_Kind.BACKTICK)
         return self._emit(i, 1)
+
+    def _param_name_end(self, j: int) -> int:
+        """Where the name of `${name…}` (with a leading # or !) ends; j is after `${`."""
+        text = self.text
+        if text[j : j + 1] in ("#", "!") and text[j + 1 : j + 2] not in ("}", ""):
+            j += 1
+        if j in self.tokens:
+            return j
+        name = _NAME.match(text, j)
+        if name:
+            return name.end()
+        if text[j : j + 1].isdigit():
+            while text[j : j + 1].isdigit():
+                j += 1
+            return j
+        if text[j : j + 1] and text[j] in "@*#?$!-" and j + 1 not in self.tokens:
+            return j + 1
+        return j
 
     def _push(self, kind: _Kind) -> None:
         self.stack.append(_Frame(kind))
@@ -258,18 +450,43 @@ class _Quoter:
     def _word_start(self, i: int) -> bool:
         return i == 0 or self.text[i - 1] in _WORD_BREAK
 
-    def _replacement(self, n: int, kind: _Kind) -> str:
+    def _arithmetic(self) -> str | None:
+        """The arithmetic context the current position is in, if any."""
+        for frame in reversed(self.stack):
+            kind = frame.kind
+            if kind in _ARITHMETIC:
+                return kind.value
+            if kind is _Kind.PARAM:
+                if frame.phase == "arith":
+                    return "${v:offset:length}"
+                continue
+            if kind in _QUOTES:
+                continue
+            if kind in _COMMANDS:
+                if frame.arith_command:
+                    return "let / declare -i"
+                if frame.arith_word:
+                    return "[[ … -eq … ]]" if frame.dbracket else "an integer variable"
+            return None
+        return None
+
+    def _replacement(self, n: int) -> str:
         self.used.add(n)
         ref = f"${{{self._name(n)}}}"
-        if kind is _Kind.ARITH:
+        context = self._arithmetic()
+        if context is not None:
             if not _INTEGER.match(self.values[n]):
-                raise _Refused(f"value {n + 1} is used in shell arithmetic but is not an integer")
+                raise _Refused(
+                    f"value {n + 1} is used in shell arithmetic ({context}) but is not an"
+                    " integer: bash would run code hidden in it"
+                )
             return ref
+        kind = next(f.kind for f in reversed(self.stack) if f.kind is not _Kind.PARAM)
         if kind in (_Kind.DOUBLE, _Kind.COMMENT, _Kind.HEREDOC):
             return ref
-        if kind is _Kind.SINGLE:
+        if kind is _Kind.SINGLE and self.stack[-1].kind is _Kind.SINGLE:
             return f"'\"{ref}\"'"
-        if kind is _Kind.ANSI:
+        if kind is _Kind.ANSI and self.stack[-1].kind is _Kind.ANSI:
             return f"'\"{ref}\"$'"
         return f'"{ref}"'
 
@@ -304,30 +521,34 @@ class _Quoter:
         self.pending.append(_Heredoc("".join(word), strip_tabs, expands=not quoted))
         return self._emit(i, j - i)
 
-    def _heredoc_line(self, i: int, frame: _Frame) -> int:
-        """One line of a here-document body (or its closing delimiter line)."""
+    def _heredoc(self, i: int, frame: _Frame) -> int:
+        """Here-document body text at i; at a line start, maybe its closing delimiter line.
+
+        An unquoted delimiter makes the body expand as double-quoted text does: `$(…)`,
+        `${…}` and `$((…))` in it are followed like anywhere else.
+        """
         doc = frame.heredoc
         assert doc is not None
         text = self.text
-        newline = text.find("\n", i)
-        end = len(text) if newline < 0 else newline
-        line = text[i:end]
-        if (line.lstrip("\t") if doc.strip_tabs else line) == doc.delimiter:
-            self.stack.pop()
-            return self._emit(i, end + 1 - i)
-        j = i
-        while j < end:
-            token = self.tokens.get(j)
-            if token is not None:
-                if not doc.expands:
-                    raise _Refused(
-                        "a {{ }} value inside a quoted here-document (<<'EOF') cannot be"
-                        " passed as data; use an unquoted delimiter"
-                    )
-                self.out.append(self._replacement(int(token.group(2)), _Kind.HEREDOC))
-                j = token.end()
-            elif text[j] == "\\" and doc.expands and j + 1 < end:
-                j = self._escape(j)
-            else:
-                j = self._emit(j, 1)
-        return self._emit(end, 1) if newline >= 0 else end
+        if i == 0 or text[i - 1] == "\n":
+            newline = text.find("\n", i)
+            end = len(text) if newline < 0 else newline
+            line = text[i:end]
+            if (line.lstrip("\t") if doc.strip_tabs else line) == doc.delimiter:
+                self.stack.pop()
+                return self._emit(i, end + 1 - i)
+        token = self.tokens.get(i)
+        if token is not None:
+            if not doc.expands:
+                raise _Refused(
+                    "a {{ }} value inside a quoted here-document (<<'EOF') cannot be"
+                    " passed as data; use an unquoted delimiter"
+                )
+            self.out.append(self._replacement(int(token.group(2))))
+            return token.end()
+        if doc.expands:
+            if text[i] == "\\" and text[i + 1 : i + 2] not in ("", "\n"):
+                return self._escape(i)
+            if self._opens_substitution(i):
+                return self._substitution(i)
+        return self._emit(i, 1)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flowctl.errors import Problem, Severity
+from flowctl.graph.agents import check_agents
 from flowctl.graph.dataflow import check_dataflow
 from flowctl.graph.flow import check_flow
 from flowctl.graph.index import StepIndex
+from flowctl.graph.nestedshell import check_nested_shells
 from flowctl.graph.refcheck import check_ids, check_refs
 from flowctl.spec.model import Workflow
 
@@ -14,6 +16,8 @@ def check_workflow(wf: Workflow) -> list[Problem]:
     """Errors first, then warnings; each group in file order (line, column), stable."""
     index = StepIndex(wf)
     problems = [*check_ids(index), *check_refs(index), *check_flow(index), *check_dataflow(index)]
+    problems.extend(check_agents(wf))
+    problems.extend(check_nested_shells(index))
     return sorted(problems, key=_sort_key)
 
 

@@ -303,6 +303,7 @@ class WorkflowAggregate:
     """The runs of one workflow: per-run columns and per-step aggregates."""
 
     __slots__ = (
+        "capacity",
         "dropped_steps",
         "durations",
         "first_started",
@@ -334,6 +335,9 @@ class WorkflowAggregate:
         self.spec_index: dict[tuple[str | None, str | None], int] = {}
         self.steps: dict[str, StepAggregate] = {}
         self.max_parallel: int | None = None  # of the latest run that recorded it
+        # Steps the latest run's executor could run at once (a Dask cluster's threads);
+        # None: the local executor, whose limit is max_parallel_steps alone.
+        self.capacity: int | None = None
         self.sla_targets: dict[str, float] | None = None  # likewise
         self.first_started: str | None = None
         self.last_started: str | None = None
@@ -363,6 +367,8 @@ class WorkflowAggregate:
         limit = run.get("max_parallel_steps")
         if limit is not None and limit >= 1:
             self.max_parallel = limit
+        capacity = run.get("executor_capacity")
+        self.capacity = capacity if capacity is not None and capacity >= 1 else None
         sla = run.get("sla_targets")
         if sla is not None:
             self.sla_targets = {str(k): float(v) for k, v in sla.items() if type(v) in (int, float)}
@@ -422,6 +428,8 @@ class WorkflowAggregate:
                 mine.merge(step, base)
         if later.max_parallel is not None:
             self.max_parallel = later.max_parallel
+        if later.runs:
+            self.capacity = later.capacity
         if later.sla_targets is not None:
             self.sla_targets = later.sla_targets
         if self.first_started is None:

@@ -149,6 +149,9 @@ class _Analysis:
             completed_durations=done if duration_of == "completed" else [],
             sla=self._sla(),
         )
+        from flowctl.optimize.agentstats import load_agent_history
+
+        ctx.agents = load_agent_history(self.path, agg.offsets)
         found = recommend(ctx)
         speedups = [r.change for r in found if r.change is not None]
         combined = reduce(Change.combine, speedups, Change())
@@ -180,6 +183,9 @@ class _Analysis:
             recommendations=tuple(r.rendered() for r in found[:top]),
             recommendations_total=len(found),
             notes=tuple(self.notes) + self._data_notes(views),
+            agents=tuple(
+                s.to_json() for s in (ctx.agents.stats.values() if ctx.agents is not None else ())
+            ),
         )
 
     # -- the workflow's structure ------------------------------------------------------------

@@ -42,6 +42,7 @@ _RUN_FIELDS: dict[str, frozenset[type]] = {
     "workflow_version": _OPT_STR,
     "spec_sha256": _OPT_STR,
     "max_parallel_steps": _OPT_INT,
+    "executor_capacity": _OPT_INT,
     "sla_targets": frozenset({dict, _NONE}),
     "inputs_sha256": _OPT_STR,
 }

@@ -29,6 +29,7 @@ class RecommendationType(enum.StrEnum):
     SLA = "sla"
     REGRESSION = "regression"
     FLAKY = "flaky"
+    ROUTING = "routing"  # agents: route away, remove unused, adaptive routing
 
 
 class Level(enum.StrEnum):
@@ -269,6 +270,7 @@ class OptimizationReport:
     recommendations: tuple[Recommendation, ...]  # the top N, best first
     recommendations_total: int  # before the top-N cut
     notes: tuple[str, ...] = ()  # what could not be analysed, and why
+    agents: tuple[Mapping[str, Any], ...] = ()  # per-agent statistics (workflows with agents)
 
     @property
     def bottlenecks(self) -> tuple[str, ...]:
@@ -292,4 +294,5 @@ class OptimizationReport:
             "recommendations": [r.to_json() for r in self.recommendations],
             "recommendations_total": self.recommendations_total,
             "notes": list(self.notes),
+            **({"agents": [dict(a) for a in self.agents]} if self.agents else {}),
         }

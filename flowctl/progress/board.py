@@ -13,6 +13,7 @@ from typing import Any
 
 from flowctl.progress import words
 from flowctl.runner.events import (
+    AgentFailover,
     ApprovalDecided,
     ApprovalRequested,
     CircuitChanged,
@@ -24,6 +25,7 @@ from flowctl.runner.events import (
     RunStarted,
     RunStatusChanged,
     StepFinished,
+    StepPlaced,
     StepRetrying,
     StepStarted,
     StepWaiting,
@@ -53,6 +55,7 @@ class _Row:
     started: float | None = None
     duration: float | None = None
     agent: str | None = None
+    worker: str | None = None  # the remote worker of its latest attempt
     note: str | None = None
     decision: str | None = None  # a human_task's `approved by alice`, kept once it is done
     tags: frozenset[Tag] = frozenset()
@@ -69,6 +72,7 @@ class RowView:
     agent: str | None
     note: str | None
     handled: bool = False  # a failure that did not fail the run
+    worker: str | None = None  # the remote worker of its latest attempt
 
 
 @dataclass(slots=True)
@@ -171,6 +175,7 @@ class RunBoard:
         self._appliers: dict[type, Callable[[Any], None]] = {
             StepStarted: self._step_started,
             StepRetrying: self._step_retrying,
+            StepPlaced: self._step_placed,
             StepFinished: self._finish,
             StepWaiting: self._step_waiting,
             ApprovalRequested: self._approval_requested,
@@ -180,6 +185,7 @@ class RunBoard:
             RollbackStarted: self._rollback_started,
             RollbackActionDone: self._rollback_action,
             RollbackFinished: self._rollback_finished,
+            AgentFailover: self._failed_over,
             RunStarted: self._run_started,
             RunFinished: self._run_finished,
         }
@@ -208,12 +214,19 @@ class RunBoard:
             row.started = event.ts
         self._running[row.step] = row
 
+    def _step_placed(self, event: StepPlaced) -> None:
+        self._row(event.step).worker = event.worker
+
     def _step_retrying(self, event: StepRetrying) -> None:
         row = self._row(event.step)
         row.status = StepStatus.RETRYING
         row.attempt = event.attempt
         row.note = f"retry in {event.delay:.1f}s: {event.error}"
         self._running.setdefault(row.step, row)
+
+    def _failed_over(self, event: AgentFailover) -> None:
+        row = self._row(event.step)
+        row.note = f"failing over from {event.agent}: {event.error}"
 
     def _finish(self, event: StepFinished) -> None:
         row = self._row(event.step)
@@ -420,6 +433,7 @@ class RunBoard:
             row.agent,
             row.note,
             handled=Tag.HANDLED in row.tags,
+            worker=row.worker,
         )
 
 

@@ -261,7 +261,8 @@ class LiveProgress(Closing):
         if not snap.rows:
             return Text("")
         steps = [self._text(r.step) for r in snap.rows]
-        agents = [self._text(r.agent or "") for r in snap.rows]
+        # One "where" column: the agent of an agent step, else a remote worker.
+        agents = [self._text(r.agent or (r.worker or "").removeprefix("tcp://")) for r in snap.rows]
         step_w = min(max(cell_len(step) for step in steps), _STEP_WIDTH)
         agent_w = min(max(cell_len(agent) for agent in agents), _AGENT_WIDTH)
         lines = [

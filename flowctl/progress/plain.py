@@ -20,6 +20,7 @@ from flowctl.progress.format import (
 )
 from flowctl.progress.pausing import PauseCount
 from flowctl.runner.events import (
+    AgentFailover,
     ApprovalDecided,
     ApprovalRequested,
     CircuitChanged,
@@ -31,6 +32,7 @@ from flowctl.runner.events import (
     RunStarted,
     RunStatusChanged,
     StepFinished,
+    StepPlaced,
     StepRetrying,
     StepStarted,
     StepWaiting,
@@ -62,8 +64,13 @@ class PlainProgress(Closing):
         self._held: list[str] = []
         self._hold = _is_terminal(stream)  # a log file gets its lines as they come
         self._pauses = PauseCount(lambda: None, self._release)
+        self._workers: dict[str, str] = {}  # step -> the remote worker of its last attempt
 
     def handle(self, event: RunEvent) -> None:
+        if isinstance(event, StepPlaced):
+            # No line of its own: the step's next line (done, failed, retrying) names it.
+            self._workers[event.step] = event.worker
+            return
         if isinstance(event, StepFinished):
             if event.status is StepStatus.FAILED and not event.handled:
                 self.failures.append(event)
@@ -93,10 +100,14 @@ class PlainProgress(Closing):
         if isinstance(event, StepRetrying):
             return (
                 f"{sym.retry} {safe_text(event.step)} retrying in {event.delay:.1f}s: "
-                f"{one_line(event.error)}"
+                f"{one_line(event.error)}{self._where(event.step)}"
             )
         if isinstance(event, StepFinished):
-            return self._finished(event)
+            line = self._finished(event)
+            if event.status in (StepStatus.COMPLETED, StepStatus.FAILED, StepStatus.CANCELLED):
+                line += self._where(event.step)
+            self._workers.pop(event.step, None)
+            return line
         if isinstance(event, StepWaiting):
             return f"{sym.of(StepStatus.WAITING)} {safe_text(event.step)} waiting for approval"
         if isinstance(event, ApprovalRequested):
@@ -107,6 +118,11 @@ class PlainProgress(Closing):
             approved, text = words.decision(event.data)
             mark = sym.of(StepStatus.COMPLETED if approved else StepStatus.FAILED)
             return f"{mark} {safe_text(event.step)} {text}"
+        if isinstance(event, AgentFailover):
+            return (
+                f"{sym.retry} {safe_text(event.step)} failing over from agent "
+                f"{safe_text(event.agent)}: {one_line(event.error)}"
+            )
         if isinstance(event, CircuitChanged):
             return f"{sym.circuit} {words.circuit(event.name, event.state, event.step)}"
         if isinstance(event, RollbackStarted | RollbackActionDone | RollbackFinished):
@@ -125,6 +141,10 @@ class PlainProgress(Closing):
         if isinstance(event, RunFinished):
             return self._run_finished(event)
         return None
+
+    def _where(self, step: str) -> str:
+        worker = self._workers.get(step)
+        return f" (on {safe_text(worker)})" if worker else ""
 
     def _finished(self, event: StepFinished) -> str:
         mark = self._symbols.of(event.status)

@@ -32,6 +32,29 @@ class StepStarted:
     ts: float
     parent: str | None = None
     agent: str | None = None
+    capability: str | None = None
+    routing: Mapping[str, Any] | None = None  # the routing decision, when one was made
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentFailover:
+    """Every attempt of `step` on `agent` failed; the next capable agent is asked for."""
+
+    step: str
+    attempt: int  # the last attempt on `agent`
+    agent: str
+    error: str  # masked
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepPlaced:
+    """An attempt ran (or runs) on this worker of a remote executor (a Dask address)."""
+
+    step: str
+    attempt: int
+    worker: str
+    ts: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +97,7 @@ class StepFinished:
     params: Mapping[str, Any] | None = None
     variables: Mapping[str, Any] | None = None  # loop variables (item, index) it saw
     writes: tuple[tuple[tuple[str, ...], Any], ...] | None = None
+    agent: str | None = None  # the agent of the last attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +182,8 @@ RunEvent = (
     RunStarted
     | StepStarted
     | StepRetrying
+    | StepPlaced
+    | AgentFailover
     | StepFinished
     | StepWaiting
     | ApprovalRequested

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowctl.errors import InputError, Problem
+from flowctl.secrets import clip
 from flowctl.spec.model import InputSpec, Workflow
+from flowctl.spec.yamlload import DEFAULT_MAX_DEPTH
 
 _INTEGER = re.compile(r"^[-+]?[0-9]+$")
 _NUMBER = re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$")
@@ -36,8 +38,13 @@ class InputsError(InputError):
         return "\n".join(str(p) for p in self._problems)
 
 
+# An input error names the value; a jsonschema message can hold all of it.
+_MAX_MESSAGE = 500
+
+
 def problem(message: str, *, path: str | None = None) -> Problem:
-    return Problem(message, path=path, code="input")
+    # Masked (every `secrets:` value, once the run's masker exists), then shortened.
+    return Problem(clip(message, _MAX_MESSAGE), path=path, code="input")
 
 
 def resolve_inputs(wf: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,11 +80,42 @@ def resolve_inputs(wf: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
                 )
             )
             continue
+        depth = nesting_depth(value, DEFAULT_MAX_DEPTH)
+        if depth > DEFAULT_MAX_DEPTH:
+            # Everything that walks the value (schema checks, the journal) would recurse.
+            problems.append(
+                problem(
+                    f"input {name!r} is nested deeper than the limit of {DEFAULT_MAX_DEPTH} levels",
+                    path=f"inputs.{name}",
+                )
+            )
+            continue
         problems.extend(_validate(spec, value))
         resolved[name] = value
     if problems:
         raise InputsError(problems)
     return resolved
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """Levels of lists and mappings in `value` (0 for a scalar), counted without recursion;
+    stops at limit + 1."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
 
 
 def _unknown_message(name: str, declared: Mapping[str, InputSpec]) -> str:
@@ -130,7 +168,7 @@ def coerce(spec: InputSpec, value: Any) -> Any:
     if "string" in types:
         return value
     expected = " or ".join(_EXPECTED.get(k, k) for k in types)
-    shown = value if len(value) <= 60 else value[:57] + "..."
+    shown = clip(value, 60)
     raise ValueError(f"expected {expected}, got {shown!r}")
 
 

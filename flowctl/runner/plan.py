@@ -89,8 +89,9 @@ class Plan:
 
 
 def _short(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _SUMMARY_LIMIT else line[: _SUMMARY_LIMIT - 1] + "…"
+    from flowctl.secrets import clip
+
+    return clip(" ".join(text.split()), _SUMMARY_LIMIT, marker="…")
 
 
 def describe(step: Step) -> str:

@@ -1,60 +1,33 @@
-"""Refuse, before anything runs, a workflow that uses features this flowctl cannot run yet."""
+"""Refuse, before anything runs, a workflow whose step types the registry in use cannot run.
+
+The built-in registry runs every step type; a registry given to `run_workflow(registry=)`
+may leave some out, and a run must not silently skip what the author wrote.
+"""
 
 from __future__ import annotations
 
 from flowctl.errors import Problem, SpecError
 from flowctl.runner.steps.registry import Registry
-from flowctl.spec.model import Step, Workflow
-
-# Step keys that are parsed and validated but not executed yet (agents: SPEC.md 6).
-# Running a spec that uses them would silently drop what its author asked for, so `run`
-# refuses it instead.
-_UNSUPPORTED_KEYS = ("agent_capability",)
-
-
-def _uses(step: Step, key: str) -> bool:
-    value = getattr(step, key)
-    return bool(value) if isinstance(value, tuple) else value is not None
+from flowctl.spec.model import Workflow
 
 
 def unsupported(wf: Workflow, registry: Registry) -> list[Problem]:
-    """Every use of a feature `flowctl run` does not support yet, with its location."""
-    problems = []
-    if wf.agents:
-        problems.append(
-            Problem(
-                "agents are not supported yet by `flowctl run`",
-                wf.where("agents"),
-                path="agents",
-                code="unsupported",
-            )
+    """Every step whose type the registry has no executor for, with its location."""
+    return [
+        Problem(
+            f"step '{step.id}' has type {step.type.value}, which the step registry of this "
+            "run has no executor for",
+            step.where("type"),
+            path=step.id,
+            code="unsupported",
         )
-    for step, _ in wf.walk():
-        if step.type not in registry:
-            problems.append(
-                Problem(
-                    f"step '{step.id}' has type {step.type.value}, which `flowctl run` "
-                    "does not support yet",
-                    step.where("type"),
-                    path=step.id,
-                    code="unsupported",
-                )
-            )
-        for key in _UNSUPPORTED_KEYS:
-            if _uses(step, key):
-                problems.append(
-                    Problem(
-                        f"step '{step.id}' uses {key}, which `flowctl run` does not support yet",
-                        step.where(key),
-                        path=step.id,
-                        code="unsupported",
-                    )
-                )
-    return problems
+        for step, _ in wf.walk()
+        if step.type not in registry
+    ]
 
 
 def check_supported(wf: Workflow, registry: Registry) -> None:
-    """Raise SpecError (exit 2) listing every unsupported feature the workflow uses."""
+    """Raise SpecError (exit 2) listing every step the registry cannot run."""
     problems = unsupported(wf, registry)
     if problems:
         raise SpecError(problems)

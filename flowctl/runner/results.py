@@ -10,6 +10,7 @@ from typing import Any
 from flowctl.errors import ExitCode
 from flowctl.spec.model import StepType
 from flowctl.state.paths import RunPaths
+from flowctl.state.records import AgentAttempt
 from flowctl.status import RunStatus, StepStatus
 
 
@@ -46,6 +47,10 @@ class StepResult:
     handled: bool = False  # failed, and its error handlers all completed: counts as success
     by_condition: bool = False  # skipped because its own `condition` was false
     restored: bool = False  # finished in an earlier session of a resumed run
+    capability: str | None = None  # agent_capability of a step run on an agent
+    agent: str | None = None  # the agent of its last attempt
+    agent_wait: float = 0.0  # seconds queued for an agent slot
+    agent_attempts: tuple[AgentAttempt, ...] = ()
 
     @property
     def succeeded(self) -> bool:

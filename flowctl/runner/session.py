@@ -24,6 +24,8 @@ from flowctl.runner.events import (
     RunObserver,
     RunStarted,
 )
+from flowctl.runner.executors.api import LOCAL, Executor, ExecutorChoice
+from flowctl.runner.executors.choose import open_executor
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.prepare import check_approvals as check_approvals  # re-exported
 from flowctl.runner.prepare import secrets_masker as secrets_masker  # re-exported
@@ -37,11 +39,13 @@ from flowctl.secrets import SecretMasker
 from flowctl.spec.model import LoopStep, Step, StepType, Workflow
 from flowctl.state.audit import AuditJournal
 from flowctl.state.paths import DEFAULT_STATE_DIR, HISTORY_FILE, RunPaths, allocate_run
+from flowctl.state.projectroot import project_root, recorded_path
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.agents.dispatch import AgentSetup
     from flowctl.runner.approval.gate import ApprovalGate
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Replay, Restore
@@ -101,6 +105,12 @@ def spec_path(wf: Workflow) -> str:
     return str(source.resolve()) if wf.source and source.is_file() else wf.source
 
 
+def _recorded_spec(wf: Workflow, root: Path) -> str:
+    """The spec as the journal stores it: relative to the project root when it is a file."""
+    source = Path(wf.source)
+    return recorded_path(source, root) if wf.source and source.is_file() else wf.source
+
+
 class _HttpClient:
     """One httpx client per run, made on first use (most runs never call a webhook)."""
 
@@ -136,6 +146,7 @@ async def arun_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice = LOCAL,
     force_all: bool = False,
     force_run: Sequence[str] = (),
 ) -> RunResult:
@@ -149,6 +160,8 @@ async def arun_workflow(
     cancelled, exit code 130) and a second one stops at once (KeyboardInterrupt).
     human_task steps named in `approve` (or all, with `auto_approve`) are approved up
     front; with `interactive` the others are asked on the terminal; otherwise they wait
+    and the run ends `waiting_approval` (`flowctl approve`, then resume). `executor` says
+    where action steps run (executors/choose.py picks it from options, env and spec).
     and the run ends `waiting_approval` (`flowctl approve`, then resume).
     Steps with `sources`/`generates` whose files and definition are unchanged since their
     last success are not run (`up_to_date`), except with `force_all`, or when named in
@@ -160,8 +173,8 @@ async def arun_workflow(
     reg = registry if registry is not None else default_registry()
     check_supported(wf, reg)
     check_approvals(wf, approve)
+    masker = secrets_masker(wf)  # first: input errors are masked with it
     resolved = resolve_inputs(wf, inputs or {})
-    masker = secrets_masker(wf)
     limit = _check_max_parallel(max_parallel, wf)
     state = Path(state_dir)
     files = _file_options(wf, state, force_all=force_all, force_run=force_run)
@@ -175,6 +188,7 @@ async def arun_workflow(
         approvals=ApprovalOptions(
             approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
         ),
+        executor=executor,
         files=files,
     )
     return await run.execute(
@@ -206,9 +220,12 @@ class RunSession:
         max_parallel: int,
         approvals: ApprovalOptions,
         resumption: Resumption | None = None,
+        executor: ExecutorChoice = LOCAL,
         files: FileOptions | None = None,
     ) -> None:
         self.wf = wf
+        self.executor = executor
+        self.capacity: int | None = None  # of the remote executor, once it is open
         self.inputs = inputs
         self.masker = masker
         self.paths = paths
@@ -264,48 +281,29 @@ class RunSession:
             from flowctl.runner.calls.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
-        journal = self._start_journal(observers, workdir, durable, rebuild_notes)
-        scratch = Path(tempfile.mkdtemp(prefix=f"flowctl-{paths.run_id}-"))
-        http = _HttpClient()
-        cache = _step_cache(wf, paths, self.masker)
-        sched = Scheduler(
-            wf,
-            run_id=paths.run_id,
-            data=data,
-            masker=self.masker,
-            paths=paths,
-            observers=self.observers,
-            registry=registry,
-            max_parallel=self.max_parallel,
-            workdir=workdir,
-            scratch=scratch,
-            http_client=http,
-            cache=cache,
-            gate=self._gate(),
-            restore=resumption.restore if resumption is not None else None,
-            file_options=self.files,
-        )
+        executor = await open_executor(self.executor, wf, workdir)  # before the journal
+        self.capacity = executor.capacity if executor is not None else None
         try:
-            outcome = await self._drive(sched, journal, handle_signals)
+            return await self._run_on(
+                executor, data, rebuild_notes, observers, registry, workdir, durable, handle_signals
+            )
         finally:
-            with contextlib.suppress(Exception):
-                await http.aclose()
-            if cache is not None:
-                cache.close()
-                _evict_files(wf, paths.state_dir)
-            shutil.rmtree(scratch, ignore_errors=True)
-        return self._finish(sched, journal, outcome, record=True)
+            if executor is not None:
+                await executor.aclose()
 
-    def _start_journal(
+    async def _run_on(
         self,
+        executor: Executor | None,
+        data: RunData,
+        rebuild_notes: list[str],
         observers: Sequence[RunObserver],
+        registry: Registry,
         workdir: Path,
         durable: bool,
-        rebuild_notes: list[str],
-    ) -> AuditJournal:
-        """Open the journal, put its observer first, announce the run; on a resume, write
-        the notes of what was restored and rebuilt before anything else happens."""
+        handle_signals: bool,
+    ) -> RunResult:
         wf, paths, resumption = self.wf, self.paths, self.resumption
+        root = project_root(paths.state_dir)
         journal = AuditJournal(
             paths.audit,
             paths.run_id,
@@ -318,13 +316,14 @@ class RunSession:
             run_data={
                 "workflow": wf.name,
                 "version": wf.version,
-                "spec": spec_path(wf),
+                "spec": _recorded_spec(wf, root),
                 "spec_sha256": wf.sha256,
                 "inputs": self.inputs,
                 "max_parallel": self.max_parallel,
-                "workdir": str(workdir),
+                "workdir": recorded_path(workdir, root),
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
+                **_executor_data(self.executor, executor),
             },
         )
         self.observers = [audit, *observers]
@@ -343,34 +342,68 @@ class RunSession:
             for text in rebuild_notes:
                 journal.append("resume_warning", data={"warning": text})
             journal.checkpoint()
-        return journal
+        scratch = Path(tempfile.mkdtemp(prefix=f"flowctl-{paths.run_id}-"))
+        http = _HttpClient()
+        cache = _step_cache(wf, paths, self.masker)
+        sched = Scheduler(
+            wf,
+            run_id=paths.run_id,
+            data=data,
+            masker=self.masker,
+            paths=paths,
+            observers=self.observers,
+            registry=registry,
+            max_parallel=self.max_parallel,
+            workdir=workdir,
+            scratch=scratch,
+            http_client=http,
+            cache=cache,
+            gate=self._gate(),
+            restore=resumption.restore if resumption is not None else None,
+            executor=executor,
+            agents=self._agents(),
+            file_options=self.files,
+        )
+        try:
+            with _signals(handle_signals, sched) as controller:
+                try:
+                    outcome = await sched.run()
+                except asyncio.CancelledError:
+                    # Cancelled from outside (an API caller) or forced by a second signal:
+                    # the journal still gets its run_finished, then the cancel goes on.
+                    forced = controller is not None and controller.forced
+                    cancelled = SchedulerOutcome(
+                        status=RunStatus.CANCELLED, error=sched.stop_reason or "cancelled"
+                    )
+                    self._finish(sched, journal, cancelled, record=not forced)
+                    if forced:
+                        raise KeyboardInterrupt from None
+                    raise
+                except Exception as exc:
+                    # A bug in flowctl: close the journal as a failed run, then let it show.
+                    broken = SchedulerOutcome(
+                        status=RunStatus.FAILED, error=f"internal error: {type(exc).__name__}"
+                    )
+                    self._finish(sched, journal, broken, record=False)
+                    raise
+        finally:
+            with contextlib.suppress(Exception):
+                await http.aclose()
+            if cache is not None:
+                cache.close()
+                _evict_files(wf, paths.state_dir)
+            shutil.rmtree(scratch, ignore_errors=True)
+        return self._finish(sched, journal, outcome, record=True)
 
-    async def _drive(
-        self, sched: Scheduler, journal: AuditJournal, handle_signals: bool
-    ) -> SchedulerOutcome:
-        """Run the scheduler under the signal handlers. A cancel or a crash still closes
-        the journal with run_finished before it propagates."""
-        with _signals(handle_signals, sched) as controller:
-            try:
-                return await sched.run()
-            except asyncio.CancelledError:
-                # Cancelled from outside (an API caller) or forced by a second signal:
-                # the journal still gets its run_finished, then the cancel goes on.
-                forced = controller is not None and controller.forced
-                cancelled = SchedulerOutcome(
-                    status=RunStatus.CANCELLED, error=sched.stop_reason or "cancelled"
-                )
-                self._finish(sched, journal, cancelled, record=not forced)
-                if forced:
-                    raise KeyboardInterrupt from None
-                raise
-            except Exception as exc:
-                # A bug in flowctl: close the journal as a failed run, then let it show.
-                broken = SchedulerOutcome(
-                    status=RunStatus.FAILED, error=f"internal error: {type(exc).__name__}"
-                )
-                self._finish(sched, journal, broken, record=False)
-                raise
+    def _agents(self) -> AgentSetup | None:
+        """The agent setup of a workflow with agents: history to learn from, and on
+        resume the attempts of earlier sessions (circuits and learning are rebuilt)."""
+        if not self.wf.agents:
+            return None
+        from flowctl.runner.agents.dispatch import AgentSetup
+
+        journal = self.resumption.replay.agent_samples if self.resumption is not None else ()
+        return AgentSetup(history=self.history, journal=tuple(journal), run_id=self.paths.run_id)
 
     def _gate(self) -> ApprovalGate | None:
         from flowctl.runner.approval.gate import ApprovalGate
@@ -461,6 +494,7 @@ class RunSession:
                     edges=sched.edges,
                     max_parallel=self.max_parallel,
                     inputs_sha256=sha256_json(dict(self.inputs)),
+                    executor_capacity=self.capacity,
                 ),
             )
         optimization, note = _optimization(wf, self.history, result.duration)
@@ -471,6 +505,14 @@ class RunSession:
             ),
         )
         return result
+
+
+def _executor_data(choice: ExecutorChoice, executor: Executor | None) -> dict[str, Any]:
+    """run_started's record of the executor (none for local: journals stay as they were);
+    resume runs on the same one unless told otherwise, the optimizer reads its capacity."""
+    if executor is None:
+        return {}
+    return {"executor": {**choice.describe(), "capacity": executor.capacity}}
 
 
 def _file_options(
@@ -608,6 +650,7 @@ def run_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice = LOCAL,
     force_all: bool = False,
     force_run: Sequence[str] = (),
 ) -> RunResult:
@@ -634,6 +677,7 @@ def run_workflow(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            executor=executor,
             force_all=force_all,
             force_run=force_run,
         )

@@ -27,6 +27,7 @@ from flowctl.spec.model import (
     CircuitBreakerSpec,
     ConditionCase,
     ConditionStep,
+    ExecutorSpec,
     HttpRequest,
     HumanTaskStep,
     InputSpec,
@@ -34,6 +35,7 @@ from flowctl.spec.model import (
     ParallelStep,
     RetryPolicy,
     RollbackAction,
+    Routing,
     ShellCommand,
     SlaTargets,
     Step,
@@ -167,6 +169,11 @@ class _Build:
                     **common,
                     command=self.shell(raw) if "run" in raw else None,
                     python=raw.get("python"),
+                    resources=_frozen(
+                        {k: _resource(v) for k, v in (raw.get("resources") or {}).items()}
+                    ),
+                    routing=Routing(raw["routing"]) if "routing" in raw else None,
+                    failover=bool(raw.get("failover", True)),
                     sources=tuple(str(p) for p in raw.get("sources") or ()),
                     generates=tuple(str(p) for p in raw.get("generates") or ()),
                 )
@@ -238,6 +245,25 @@ class _Build:
             or 0.0,
         )
 
+    def agent(self, name: str, raw: Mapping[str, Any]) -> AgentSpec:
+        path: JsonPath = ("agents", name)
+        breaker = raw.get("circuit_breaker")
+        return AgentSpec(
+            name=name,
+            capabilities=tuple(raw.get("capabilities") or ()),
+            python=raw.get("python"),
+            command=self.shell(raw) if "run" in raw else None,
+            max_concurrency=int(raw.get("max_concurrency", 1)),
+            timeout=self.duration(raw.get("timeout"), (*path, "timeout"), None),
+            env=_frozen({k: _text(v) for k, v in (raw.get("env") or {}).items()}),
+            tags=tuple(raw.get("tags") or ()),
+            circuit_breaker=self.breaker({"name": f"agent.{name}", **breaker}, path)
+            if breaker is not None
+            else None,
+            location=self.loc(path, key=True),
+            key_locations=MappingProxyType({k: self.loc((*path, k), key=True) for k in raw}),
+        )
+
     def cache(self, raw: Mapping[str, Any] | None, path: JsonPath) -> CacheSpec | None:
         if raw is None:
             return None
@@ -287,19 +313,17 @@ class _Build:
             else None,
             optimization_enabled=bool(raw.get("optimization_enabled", True)),
             adaptive_routing=bool(raw.get("adaptive_routing", False)),
+            routing=_routing(raw),
             agents=_frozen(
-                {
-                    name: AgentSpec(
-                        name=name,
-                        capabilities=tuple(a.get("capabilities") or ()),
-                        python=a.get("python"),
-                        command=self.shell(a) if "run" in a else None,
-                        max_concurrency=int(a.get("max_concurrency", 1)),
-                        location=self.loc(("agents", name), key=True),
-                    )
-                    for name, a in (raw.get("agents") or {}).items()
-                }
+                {name: self.agent(name, a) for name, a in (raw.get("agents") or {}).items()}
             ),
+            executor=ExecutorSpec(
+                kind=raw["executor"].get("type", "local"),
+                scheduler=raw["executor"].get("scheduler"),
+                workers=raw["executor"].get("workers"),
+            )
+            if raw.get("executor")
+            else None,
             key_locations=MappingProxyType(
                 {k: self.loc((k,), key=True) for k in raw if isinstance(k, str)}
             ),
@@ -307,6 +331,13 @@ class _Build:
         if self.problems:
             raise SpecError(self.problems)
         return workflow
+
+
+def _routing(raw: Mapping[str, Any]) -> Routing:
+    """`routing:`, or `adaptive_routing: true` (its alias); validate reports a conflict."""
+    if "routing" in raw:
+        return Routing(raw["routing"])
+    return Routing.ADAPTIVE if raw.get("adaptive_routing") is True else Routing.FIRST_AVAILABLE
 
 
 def _fold_dependencies(steps: list[Step]) -> tuple[Step, ...]:
@@ -330,6 +361,20 @@ def _fold_dependencies(steps: list[Step]) -> tuple[Step, ...]:
         deps.update(dict.fromkeys(upstream))
         folded[index] = replace(step, dependencies=tuple(deps))
     return tuple(folded)
+
+
+_BYTES = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def _resource(value: Any) -> float:
+    """A resource amount: a number, or a size such as "4GB" or "512MiB" (in bytes).
+    The schema has checked the form."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip().lower().replace(" ", "")
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return float(digits) * _BYTES[text[len(digits) :]]
 
 
 def _expression(value: Any) -> str | None:

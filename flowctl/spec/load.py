@@ -5,10 +5,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from flowctl.errors import FlowctlError, Problem, Severity, SpecError
 from flowctl.spec.model import Workflow
-from flowctl.spec.yamlload import DEFAULT_MAX_BYTES, LoadedDocument, load_yaml, load_yaml_text
+from flowctl.spec.yamlload import (
+    DEFAULT_MAX_BYTES,
+    LoadedDocument,
+    load_yaml,
+    load_yaml_bytes,
+    load_yaml_text,
+    read_capped,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,18 @@ def validate_path(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Validati
         doc, raw = load_yaml(path, max_bytes=max_bytes)
     except FlowctlError as exc:
         return Validation(str(path), None, exc.problems)
+    return _check(doc, raw, graph_checks=True)
+
+
+def validate_stream(
+    handle: BinaryIO, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Validation:
+    """Like validate_path, for standard input or a pipe: at most max_bytes are read."""
+    try:
+        raw = read_capped(handle, source, max_bytes)
+        doc = load_yaml_bytes(raw, source)
+    except FlowctlError as exc:
+        return Validation(source, None, exc.problems)
     return _check(doc, raw, graph_checks=True)
 
 

@@ -40,6 +40,15 @@ class TriggerRule(enum.StrEnum):
     ALL_DONE = "all_done"
 
 
+class Routing(enum.StrEnum):
+    """How a step with agent_capability picks one of the capable agents (SPEC.md 6)."""
+
+    FIRST_AVAILABLE = "first_available"
+    ROUND_ROBIN = "round_robin"
+    LEAST_BUSY = "least_busy"
+    ADAPTIVE = "adaptive"
+
+
 class BackoffStrategy(enum.StrEnum):
     FIXED = "fixed"
     LINEAR = "linear"
@@ -152,14 +161,32 @@ class SlaTargets:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentSpec:
-    """An agent of SPEC.md section 6. Parsed and validated; not yet executable."""
+    """An agent of SPEC.md section 6: a pool of `max_concurrency` workers; exactly one of
+    python and command is set."""
 
     name: str
     capabilities: tuple[str, ...]
     python: str | None = None
     command: ShellCommand | None = None
     max_concurrency: int = 1
+    timeout: float | None = None  # per attempt, unless the step sets its own
+    env: Mapping[str, str] = field(default_factory=_no_entries)  # values are templates
+    tags: tuple[str, ...] = ()
+    circuit_breaker: CircuitBreakerSpec | None = None
     location: Location | None = None
+    key_locations: Mapping[str, Location] = field(default_factory=_no_entries)
+
+    def where(self, key: str) -> Location | None:
+        return self.key_locations.get(key, self.location)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutorSpec:
+    """The spec's `executor:`: where action steps run unless the command line says."""
+
+    kind: str = "local"  # "local" or "dask"
+    scheduler: str | None = None  # a Dask scheduler address
+    workers: int | None = None  # worker processes of a local Dask cluster
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,6 +241,11 @@ class ActionStep(Step):
 
     command: ShellCommand | None = None
     python: str | None = None  # "package.module:function"
+    # Dask worker resources an attempt needs ({"cpu": 2, "memory": 4e9, "gpu": 1});
+    # ignored by the local executor.
+    resources: Mapping[str, float] = field(default_factory=_no_entries)
+    routing: Routing | None = None  # None = the workflow's routing
+    failover: bool = True  # with agent_capability: try the next agent when one gives up
     # Glob patterns (templates) relative to the working directory: the files the step reads
     # and writes. With them a step whose files and definition did not change is not run.
     sources: tuple[str, ...] = ()
@@ -297,7 +329,9 @@ class Workflow:
     sla_targets: SlaTargets | None = None
     optimization_enabled: bool = True
     adaptive_routing: bool = False
+    routing: Routing = Routing.FIRST_AVAILABLE  # adaptive_routing: true makes it ADAPTIVE
     agents: Mapping[str, AgentSpec] = field(default_factory=_no_entries)
+    executor: ExecutorSpec | None = None
     key_locations: Mapping[str, Location] = field(default_factory=_no_entries)
 
     def walk(self) -> Iterator[tuple[Step, Step | None]]:

@@ -13,11 +13,13 @@ stack, so hostile documents cannot recurse, expand, or smuggle objects:
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -26,6 +28,8 @@ from flowctl.errors import Location, SpecError
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_ALIAS_BUDGET = 100_000  # nodes that aliases may re-expand, whole document
+# Text that aliases may re-expand: a 4 MiB scalar aliased 100,000 times is few nodes.
+DEFAULT_ALIAS_BYTES = 2 * DEFAULT_MAX_BYTES
 
 JsonPath = tuple[str | int, ...]
 
@@ -73,12 +77,36 @@ def load_yaml(
     alias_budget: int = DEFAULT_ALIAS_BUDGET,
 ) -> tuple[LoadedDocument, bytes]:
     """Read and parse a file; returns the document and the raw bytes (for hashing)."""
+    raw = read_spec_bytes(path, max_bytes)
+    doc = load_yaml_bytes(raw, str(path), max_depth=max_depth, alias_budget=alias_budget)
+    return doc, raw
+
+
+def load_yaml_bytes(
+    raw: bytes,
+    source: str,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    alias_budget: int = DEFAULT_ALIAS_BUDGET,
+) -> LoadedDocument:
+    """Decode (UTF-8, an optional BOM) and parse the bytes of a spec."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _error(source, line, 1, "file is not valid UTF-8 text") from None
+    return load_yaml_text(text, source, max_depth=max_depth, alias_budget=alias_budget)
+
+
+def read_spec_bytes(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a spec file, at most `max_bytes` of them read whatever the file claims.
+
+    Regular files and pipes (`<(…)`) are read; a directory, a device (`/dev/zero` behind a
+    symlink grows without end), a socket is refused before any byte is read.
+    """
     source = str(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise _error(source, 1, 1, f"file is {size:,} bytes, over the {max_bytes:,}-byte limit")
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise SpecError.single(f"{source}: no such file", code="file") from None
     except IsADirectoryError:
@@ -87,15 +115,41 @@ def load_yaml(
         ) from None
     except OSError as exc:
         raise SpecError.single(f"{source}: cannot read: {exc.strerror}", code="file") from None
-    if len(raw) > max_bytes:  # the file grew between stat and read
-        raise _error(source, 1, 1, f"file is over the {max_bytes:,}-byte limit")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise _error(source, line, 1, "file is not valid UTF-8 text") from None
-    doc = load_yaml_text(text, source, max_depth=max_depth, alias_budget=alias_budget)
-    return doc, raw
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise SpecError.single(f"{source}: is a directory, not a workflow file", code="file")
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode)):
+            raise SpecError.single(
+                f"{source}: is a device or other special file, not a workflow file", code="file"
+            )
+        if info.st_size > max_bytes:
+            raise _error(
+                source, 1, 1, f"file is {info.st_size:,} bytes, over the {max_bytes:,}-byte limit"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        return read_capped(handle, source, max_bytes)
+
+
+def read_capped(handle: BinaryIO, source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a stream (a file, a pipe, standard input) but never more than max_bytes + 1."""
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while total <= max_bytes:
+            chunk = handle.read(min(1 << 20, max_bytes + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise SpecError.single(f"{source}: cannot read: {exc.strerror}", code="file") from None
+    if total > max_bytes:
+        raise _error(source, 1, 1, f"file is over the {max_bytes:,}-byte limit")
+    return b"".join(chunks)
 
 
 def load_yaml_text(
@@ -104,9 +158,10 @@ def load_yaml_text(
     *,
     max_depth: int = DEFAULT_MAX_DEPTH,
     alias_budget: int = DEFAULT_ALIAS_BUDGET,
+    alias_bytes: int = DEFAULT_ALIAS_BYTES,
 ) -> LoadedDocument:
     """Parse YAML text into a LoadedDocument; every problem is a SpecError with its location."""
-    builder = _Builder(source, max_depth, alias_budget)
+    builder = _Builder(source, max_depth, alias_budget, alias_bytes)
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         for event in yaml.parse(text, Loader=loader_cls):
@@ -136,7 +191,17 @@ def _error(source: str, line: int, col: int, message: str, *, code: str = "yaml"
 class _Container:
     """A mapping or sequence under construction."""
 
-    __slots__ = ("explicit", "key", "path", "pending_key", "pending_key_loc", "size", "value")
+    __slots__ = (
+        "depth",
+        "explicit",
+        "key",
+        "nbytes",
+        "path",
+        "pending_key",
+        "pending_key_loc",
+        "size",
+        "value",
+    )
 
     def __init__(self, value: dict[str, Any] | list[Any], path: JsonPath) -> None:
         self.value = value
@@ -145,19 +210,26 @@ class _Container:
         self.pending_key_loc: Location | None = None
         self.key: bool = isinstance(value, dict)  # mappings: is the next node a key?
         self.size = 1
+        self.nbytes = 0  # scalar text inside, keys included, aliases expanded
+        self.depth = 1  # levels of collections, this one included, aliases expanded
         self.explicit: set[str] = set()  # keys written out, as opposed to merged by `<<`
 
 
 class _Builder:
     """Turns parser events into data, enforcing the limits as it goes."""
 
-    def __init__(self, source: str, max_depth: int, alias_budget: int) -> None:
+    def __init__(
+        self, source: str, max_depth: int, alias_budget: int, alias_bytes_budget: int
+    ) -> None:
         self.source = source
         self.max_depth = max_depth
         self.alias_budget = alias_budget
+        self.alias_bytes_budget = alias_bytes_budget
         self.alias_used = 0
+        self.alias_bytes = 0
         self.stack: list[_Container] = []
-        self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded size)
+        # anchor -> (value, expanded nodes, expanded bytes, collection depth)
+        self.anchors: dict[str, tuple[Any, int, int, int]] = {}
         self.open_anchors: list[str | None] = []
         self.locations: dict[JsonPath, Location] = {}
         self.key_locations: dict[JsonPath, Location] = {}
@@ -184,8 +256,9 @@ class _Builder:
         if isinstance(event, yaml.ScalarEvent):
             self.check_tag(event)
             value = self.resolve(event)
-            self.add(value, 1, event)
-            self.remember(event.anchor, value, 1)
+            nbytes = len(event.value)
+            self.add(value, 1, event, nbytes, 0)
+            self.remember(event.anchor, value, 1, nbytes, 0)
         elif isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
             self.check_tag(event)
             if len(self.stack) >= self.max_depth:
@@ -203,20 +276,33 @@ class _Builder:
             anchor = self.open_anchors.pop()
             if isinstance(container.value, dict) and not container.key:
                 raise self.fail(event.start_mark, "a mapping key has no value")
-            self.attach(container.value, container.size)
-            self.remember(anchor, container.value, container.size)
+            self.attach(container.value, container.size, container.nbytes, container.depth)
+            self.remember(
+                anchor, container.value, container.size, container.nbytes, container.depth
+            )
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor not in self.anchors:
                 raise self.fail(event.start_mark, f"unknown alias *{event.anchor}")
-            value, size = self.anchors[event.anchor]
+            value, size, nbytes, depth = self.anchors[event.anchor]
             self.alias_used += size
-            if self.alias_used > self.alias_budget:
+            self.alias_bytes += nbytes
+            if self.alias_used > self.alias_budget or self.alias_bytes > self.alias_bytes_budget:
+                what = (
+                    f"{self.alias_budget:,} nodes"
+                    if self.alias_used > self.alias_budget
+                    else f"{self.alias_bytes_budget:,} bytes of text"
+                )
                 raise self.fail(
                     event.start_mark,
-                    f"aliases expand to more than {self.alias_budget:,} nodes "
-                    "(a 'billion laughs' document?)",
+                    f"aliases expand to more than {what} (a 'billion laughs' document?)",
                 )
-            self.add(value, size, event)
+            if len(self.stack) + depth > self.max_depth:
+                raise self.fail(
+                    event.start_mark,
+                    f"alias *{event.anchor} makes the nesting deeper than the limit of"
+                    f" {self.max_depth} levels",
+                )
+            self.add(value, size, event, nbytes, depth)
         elif isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
@@ -271,14 +357,15 @@ class _Builder:
         assert top.pending_key is not None
         return (*top.path, top.pending_key)
 
-    def add(self, value: Any, size: int, event: Any) -> None:
+    def add(self, value: Any, size: int, event: Any, nbytes: int, depth: int) -> None:
         """A complete node (scalar or alias) arrived."""
         if self.stack and self.stack[-1].key:
+            self.stack[-1].nbytes += nbytes
             self.set_key(value, event)
             return
         path = self.child_path(event)
         self.locations[path] = self.loc(event.start_mark)
-        self.attach(value, size)
+        self.attach(value, size, nbytes, depth)
 
     def set_key(self, value: Any, event: Any) -> None:
         top = self.stack[-1]
@@ -298,7 +385,7 @@ class _Builder:
         top.pending_key_loc = self.loc(event.start_mark)
         top.key = False
 
-    def attach(self, value: Any, size: int) -> None:
+    def attach(self, value: Any, size: int, nbytes: int, depth: int) -> None:
         if not self.stack:
             if self.has_root:
                 return
@@ -306,6 +393,8 @@ class _Builder:
             return
         top = self.stack[-1]
         top.size += size
+        top.nbytes += nbytes
+        top.depth = max(top.depth, depth + 1)
         if isinstance(top.value, list):
             top.value.append(value)
             return
@@ -331,9 +420,9 @@ class _Builder:
             for k, v in source.items():
                 top.value.setdefault(k, v)
 
-    def remember(self, anchor: str | None, value: Any, size: int) -> None:
+    def remember(self, anchor: str | None, value: Any, size: int, nbytes: int, depth: int) -> None:
         if anchor is not None:
-            self.anchors[anchor] = (value, size)
+            self.anchors[anchor] = (value, size, nbytes, depth)
 
 
 def _key_text(value: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Mapping
@@ -14,6 +13,8 @@ from typing import Any
 from flowctl.closing import Closing
 from flowctl.errors import StateError
 from flowctl.secrets import SecretMasker
+from flowctl.state.nofollow import describe_open_error, open_state_file
+from flowctl.state.strictjson import dumps_strict, loads_strict
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
@@ -55,7 +56,7 @@ class AuditEvent:
 
 
 def _encode_line(record: Mapping[str, Any]) -> bytes:
-    text = json.dumps(record, default=str, ensure_ascii=False, separators=(",", ":"))
+    text = dumps_strict(record, default=str, ensure_ascii=False, separators=(",", ":"))
     # A lone surrogate (from an undecodable file name or env value) becomes a \udcXX
     # escape, which is valid JSON, instead of failing the write.
     return (text + "\n").encode("utf-8", "backslashreplace")
@@ -146,9 +147,10 @@ class AuditJournal(Closing):
         self._sync: _GroupSync | None = None
         self._closed = False
         try:
-            self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = open_state_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         except OSError as exc:
-            raise StateError(f"cannot open audit journal {path}: {exc}") from exc
+            reason = describe_open_error(path, exc)
+            raise StateError(f"cannot open audit journal {path}: {reason}") from exc
         try:
             self._end_torn_line()
         except OSError as exc:
@@ -262,8 +264,8 @@ def _int_or_none(value: Any) -> bool:
 
 def _parse_event(raw: bytes) -> AuditEvent | None:
     try:
-        obj = json.loads(raw)
-    except ValueError:  # includes UnicodeDecodeError
+        obj = loads_strict(raw)
+    except (ValueError, RecursionError):  # includes UnicodeDecodeError, NaN and Infinity
         return None
     if not isinstance(obj, dict):
         return None

@@ -119,6 +119,12 @@ class StepCache(Closing):
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
             return self._conn
+        if self.path.is_symlink():
+            # sqlite has no O_NOFOLLOW; a planted link would point the cache's writes elsewhere.
+            raise StateError(
+                f"cannot open step cache {self.path}: it is a symbolic link, and flowctl does"
+                " not follow symlinks in its state files"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from flowctl.errors import HistoryError
+from flowctl.state.nofollow import describe_open_error, open_state_file
 from flowctl.state.records import RecordError, RunRecord
 
 # A line longer than this is refused unread (a hostile or corrupt file must not exhaust
@@ -53,9 +54,9 @@ def append_record(path: Path, record: RunRecord) -> None:
     ).encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = open_state_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     except OSError as exc:
-        raise HistoryError(f"{path}: cannot append: {exc.strerror or exc}") from exc
+        raise HistoryError(f"{path}: cannot append: {describe_open_error(path, exc)}") from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size

@@ -50,6 +50,31 @@ def _float(value: Any, key: str) -> float:
         raise RecordError(f"field {key!r} is out of range") from None
 
 
+@dataclass(frozen=True, slots=True)
+class AgentAttempt:
+    """One attempt of a step on an agent: what adaptive routing learns from."""
+
+    agent: str
+    ok: bool
+    duration: float  # seconds
+
+    def to_json(self) -> list[Any]:
+        return [self.agent, self.ok, self.duration]
+
+    @classmethod
+    def from_json(cls, data: Any) -> AgentAttempt:
+        if not (
+            isinstance(data, list)
+            and len(data) == 3
+            and isinstance(data[0], str)
+            and isinstance(data[1], bool)
+            and isinstance(data[2], _NUMBER)
+            and not isinstance(data[2], bool)
+        ):
+            raise RecordError("field 'agent_attempts' must hold [agent, ok, seconds] items")
+        return cls(data[0], data[1], _float(data[2], "agent_attempts"))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepRecord:
     """What one step did in one run. Loop children are named `<loop>[<i>].<child>`."""
@@ -72,8 +97,23 @@ class StepRecord:
     inputs_sha256: str | None = None  # of the resolved params (caching advice)
     outputs_sha256: str | None = None  # of the outputs (caching advice)
     metrics: Mapping[str, float] = field(default_factory=dict)
+    # Steps run on an agent (SPEC.md 6): the capability asked for, the agent that ran the
+    # last attempt, seconds waiting for an agent slot, and every attempt's agent and outcome.
+    capability: str | None = None
+    agent: str | None = None
+    agent_wait: float = 0.0
+    agent_attempts: tuple[AgentAttempt, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
+        out = self._base_json()
+        if self.capability is not None:
+            out["capability"] = self.capability
+            out["agent"] = self.agent
+            out["agent_wait"] = self.agent_wait
+            out["agent_attempts"] = [a.to_json() for a in self.agent_attempts]
+        return out
+
+    def _base_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "type": self.type,
@@ -123,6 +163,12 @@ class StepRecord:
                 for k, v in metrics.items()
                 if isinstance(v, _NUMBER) and not isinstance(v, bool)
             },
+            capability=_opt(data, "capability", str, None),
+            agent=_opt(data, "agent", str, None),
+            agent_wait=_float(_opt(data, "agent_wait", _NUMBER, 0.0) or 0.0, "agent_wait"),
+            agent_attempts=tuple(
+                AgentAttempt.from_json(a) for a in _opt(data, "agent_attempts", list, []) or []
+            ),
         )
 
 
@@ -143,9 +189,25 @@ class RunRecord:
     max_parallel_steps: int | None = None
     sla_targets: Mapping[str, float] | None = None
     inputs_sha256: str | None = None
+    executor_capacity: int | None = None  # steps a remote executor runs at once (Dask threads)
     format: int = HISTORY_FORMAT
+    # The workflow's agents: name -> (capabilities, max_concurrency); empty without agents.
+    agents: Mapping[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
+    routing: str | None = None  # the workflow's routing strategy, with agents
 
     def to_json(self) -> dict[str, Any]:
+        data = self._fields()
+        if self.executor_capacity is not None:  # only runs on a remote executor have one
+            data["executor_capacity"] = self.executor_capacity
+        if self.agents:
+            data["agents"] = {
+                name: {"capabilities": list(caps), "max_concurrency": size}
+                for name, (caps, size) in self.agents.items()
+            }
+            data["routing"] = self.routing
+        return data
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "format": self.format,
             "run_id": self.run_id,
@@ -209,6 +271,24 @@ class RunRecord:
                 else None
             ),
             inputs_sha256=_opt(data, "inputs_sha256", str, None),
+            executor_capacity=_opt(data, "executor_capacity", int, None),
             steps=tuple(StepRecord.from_json(s) for s in steps_raw),
             edges=tuple(edges),
+            agents=_agents(_opt(data, "agents", dict, None) or {}),
+            routing=_opt(data, "routing", str, None),
         )
+
+
+def _agents(raw: Mapping[str, Any]) -> dict[str, tuple[tuple[str, ...], int]]:
+    out = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise RecordError("field 'agents' must map names to objects")
+        caps = entry.get("capabilities")
+        size = entry.get("max_concurrency")
+        if not isinstance(caps, list) or not all(isinstance(c, str) for c in caps):
+            raise RecordError(f"field 'agents.{name}.capabilities' must be a list of names")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise RecordError(f"field 'agents.{name}.max_concurrency' must be a positive integer")
+        out[str(name)] = (tuple(caps), size)
+    return out

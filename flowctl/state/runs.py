@@ -54,6 +54,7 @@ class StepSummary:
     error: str | None = None
     note: str | None = None  # why skipped, an approval decision, "cached", ...
     agent: str | None = None
+    worker: str | None = None  # the remote worker of its latest attempt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -297,6 +298,8 @@ def _fold_steps(events: Sequence[AuditEvent]) -> list[StepSummary]:
                 agent=_text(data.get("agent")) or step.agent,
                 error=None,
             )
+        elif kind == "step_placed":
+            step = replace(step, worker=_text(data.get("worker")) or step.worker)
         elif kind == "step_retrying":
             step = replace(step, status=StepStatus.RETRYING, error=_text(data.get("error")))
         elif kind in _FINAL_EVENTS or _final_status(data) is not None:

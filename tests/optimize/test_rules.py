@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from flowctl.optimize.report import ChangeAction, Level, RecommendationType
+from flowctl.state.records import RunRecord
 from tests.optimize.kit import analyze, by_id, chain, of_type, run, simple_runs, step, write
 
 T = RecommendationType
@@ -258,6 +259,35 @@ def test_queued_runs_get_a_higher_limit_worth_what_the_replay_says(tmp_path: Pat
         1,
     )
     assert change.yaml == "max_parallel_steps: 3"
+
+
+def _queued_runs(**fields: object) -> list[RunRecord]:
+    # Four independent 1 s steps under max_parallel_steps=1: 4 s; with 4 slots: 1 s.
+    steps = [step(name, 1.0, queued=float(i)) for i, name in enumerate("abcd")]
+    return [run(i, steps, max_parallel_steps=1, **fields) for i in range(5)]
+
+
+def test_on_a_dask_cluster_the_advice_stops_at_its_capacity(tmp_path: Path) -> None:
+    report = analyze(write(tmp_path / "h.jsonl", _queued_runs(executor_capacity=2)))
+    rec = by_id(report)["concurrency:max_parallel_steps"]
+    (change,) = rec.specific_changes
+    assert change.value == 2  # the DAG's width is 4, the cluster runs 2 at once
+    assert rec.expected_improvement == pytest.approx(100 * 2 / 4)
+    assert rec.evidence["executor_capacity"] == 2
+    assert rec.description.endswith(
+        "The Dask cluster runs 2 steps at once; add workers to go further."
+    )
+    assert (
+        "executor_capacity"
+        not in by_id(analyze(write(tmp_path / "l.jsonl", _queued_runs())))[
+            "concurrency:max_parallel_steps"
+        ].evidence
+    )
+
+
+def test_no_concurrency_advice_when_the_cluster_is_already_full(tmp_path: Path) -> None:
+    report = analyze(write(tmp_path / "h.jsonl", _queued_runs(executor_capacity=1)))
+    assert not of_type(report, T.CONCURRENCY)
 
 
 def test_no_queueing_no_concurrency_advice(tmp_path: Path) -> None:

@@ -158,11 +158,11 @@ def test_a_killed_command_names_the_signal(tmp_path: Path) -> None:
     assert failure.message.startswith("command killed by SIGTERM (exit code 143)")
 
 
-def test_agents_are_not_supported_yet(tmp_path: Path) -> None:
+def test_an_agent_step_without_agents_fails_without_retries(tmp_path: Path) -> None:
     step = ActionStep(id="a", type=StepType.ACTION, location=HERE, agent_capability="ocr")
     failure = fail(make_ctx(step, tmp_path))
-    assert failure.kind is FailureKind.UNSUPPORTED
-    assert failure.message == "agents are not supported yet"
+    assert failure.kind is FailureKind.VALIDATION
+    assert failure.message == "step 'a' asks for agent capability 'ocr', but this run has no agents"
     assert not failure.retryable
 
 

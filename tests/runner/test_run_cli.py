@@ -309,7 +309,10 @@ def test_unsupported_features_are_refused_with_their_location(tmp_path: Path) ->
     )
     assert proc.returncode == 2
     spec = tmp_path / "wf.yaml"
-    assert f"{spec}:7:5: error: step 'classify' uses agent_capability" in proc.stderr
+    assert (
+        f"{spec}:7:5: error: step 'classify' asks for agent capability 'ocr', which no agent has"
+        in proc.stderr
+    )
     assert "circuit_breaker" not in proc.stderr  # runs since issue 4
 
 

@@ -364,24 +364,16 @@ def test_run_workflow_refuses_to_nest_in_a_running_loop(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (
-            "name: ag\nagents:\n  fast: {capabilities: [ocr], python: 'x:y'}\nsteps:\n"
-            f"  - id: a\n    python: {FUNCS}:noop\n",
-            "agents are not supported yet by `flowctl run`",
-        ),
-    ],
-)
-def test_unsupported_step_types_and_agents_are_refused(
-    tmp_path: Path, text: str, message: str
-) -> None:
-    from flowctl.errors import SpecError
+def test_a_workflow_with_an_agent_no_step_uses_runs(tmp_path: Path) -> None:
     from tests.runner.sched_kit import write_spec
 
-    with pytest.raises(SpecError, match=message):
-        run_workflow(write_spec(tmp_path, text), state_dir=tmp_path / "s")
+    text = (
+        "name: ag\nagents:\n  fast: {capabilities: [ocr], python: 'x:y'}\nsteps:\n"
+        f"  - id: a\n    python: {FUNCS}:noop\n"
+    )
+    result = run_workflow(write_spec(tmp_path, text), state_dir=tmp_path / "s")
+    assert result.status is RunStatus.COMPLETED
+    assert result.step("a").agent is None
 
 
 def test_max_parallel_below_one_is_a_usage_error(tmp_path: Path) -> None:

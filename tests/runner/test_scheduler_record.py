@@ -211,7 +211,7 @@ def test_a_missing_or_short_secret_is_refused_before_anything_runs(
     assert not (tmp_path / ".flowctl" / "runs").exists()
 
 
-def test_agent_capability_is_still_refused_by_name(tmp_path: Path) -> None:
+def test_an_agent_capability_no_agent_has_is_refused_with_its_location(tmp_path: Path) -> None:
     spec = tmp_path / "wf.yaml"
     spec.write_text(
         "name: unsupported\nsteps:\n  - id: a\n    cache: {key: k}\n"
@@ -222,7 +222,7 @@ def test_agent_capability_is_still_refused_by_name(tmp_path: Path) -> None:
 
     with pytest.raises(SpecError) as info:
         run_workflow(spec, state_dir=tmp_path / "state")
-    assert "step 'a' uses agent_capability, which `flowctl run`" in str(info.value)
+    assert "step 'a' asks for agent capability 'ocr', which no agent has" in str(info.value)
     assert "uses cache" not in str(info.value)  # issue 4 runs cache, handlers, sagas
     assert str(info.value).startswith(f"{spec}:6:5: ")  # with the key's location
     assert info.value.exit_code is ExitCode.USAGE

@@ -40,6 +40,10 @@ agents:
     working_dir: tools
     env: {MODEL: big}
     max_concurrency: 1
+    timeout: 2m
+    tags: [gpu]
+    circuit_breaker: {failure_threshold: 2, reset_timeout: 1m}
+executor: {type: dask, scheduler: "tcp://127.0.0.1:8786", workers: 2}
 steps:
   - id: fetch
     name: Fetch the document
@@ -69,12 +73,15 @@ steps:
     error_handlers: [alert]
   - id: ocr
     agent_capability: ocr
+    routing: adaptive
+    failover: true
     dependencies: [fetch]
     input_mapping: {document: workflow.fetched, pages: 3, strict: true}
     input_validation: {type: object, required: [document]}
     trigger_rule: all_success
   - id: classify
     python: "pipeline.classify:run"
+    resources: {cpu: 2, memory: 4GB, gpu: 1}
     dependencies: [ocr]
     condition: steps.ocr.status == "completed"
     next_steps: [route]

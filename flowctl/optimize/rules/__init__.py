@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flowctl.optimize.report import Recommendation, RecommendationType
+from flowctl.optimize.rules.agents import agents
 from flowctl.optimize.rules.base import Context, Rule
 from flowctl.optimize.rules.caching import caching
 from flowctl.optimize.rules.concurrency import concurrency
@@ -24,6 +25,7 @@ RULES: tuple[Rule, ...] = (
     retry,
     timeout,
     flaky,
+    agents,
     sla,
 )
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from flowctl.optimize.agentstats import AgentHistory
 from flowctl.optimize.aggregate import CACHED, FAILED, RETRIED, StepAggregate, WorkflowAggregate
 from flowctl.optimize.dataflow import DataFlow
 from flowctl.optimize.model import DagModel
@@ -140,6 +141,7 @@ class Context:
     completed_durations: list[float]  # sorted
     sla: Sla
     found: list[Recommendation] = field(default_factory=list)  # rules run in order
+    agents: AgentHistory | None = None  # workflows with agents
 
     @property
     def baseline(self) -> float:

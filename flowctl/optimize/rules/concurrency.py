@@ -29,6 +29,12 @@ def concurrency(ctx: Context) -> Iterator[Recommendation]:
     # The median run may not queue at its own width when queueing comes from containers'
     # children; then offer twice the limit and let the replay say what it is worth.
     proposed = width if width > limit else limit * 2
+    capacity = ctx.aggregate.capacity
+    if capacity is not None:
+        # On a Dask cluster more slots than worker threads only queue on the workers.
+        proposed = min(proposed, capacity)
+        if proposed <= limit:
+            return
     change = Change(max_parallel=proposed, sets_max_parallel=True)
     gain = ctx.model.improvement(change)
     recorded = ctx.aggregate.max_parallel
@@ -43,6 +49,11 @@ def concurrency(ctx: Context) -> Iterator[Recommendation]:
             f"waited for a free slot under max_parallel_steps={limit} (median "
             f"{seconds(typical)} a run). Raise it to {proposed} if what the steps call "
             "can take the extra load."
+            + (
+                f" The Dask cluster runs {capacity} steps at once; add workers to go further."
+                if capacity is not None and proposed == capacity
+                else ""
+            )
         ),
         expected_improvement=gain,
         implementation_effort=Level.LOW,
@@ -54,6 +65,7 @@ def concurrency(ctx: Context) -> Iterator[Recommendation]:
             median_queued_seconds=typical,
             dag_width=width,
             current_limit=limit,
+            **({"executor_capacity": capacity} if capacity is not None else {}),
         ),
         change=change,
     )

@@ -52,6 +52,8 @@ from flowctl.status import RunStatus, StepStatus
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.agents.dispatch import AgentSetup
+    from flowctl.runner.executors.api import Executor
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Restore
     from flowctl.runner.steps.base import Approvals
@@ -90,6 +92,8 @@ class Scheduler:
         cache: StepCache | None = None,
         gate: Approvals | None = None,
         restore: Restore | None = None,
+        executor: Executor | None = None,
+        agents: AgentSetup | None = None,
         file_options: FileOptions | None = None,
     ) -> None:
         self.workflow = workflow
@@ -105,8 +109,10 @@ class Scheduler:
         self.cache = cache
         self.gate = gate
         self.restore = restore
+        self.executor = executor  # where action steps' work runs; None = this process
         self.file_options = file_options  # sources/generates: None when no step declares any
         self.breakers = CircuitBreakers()
+        self.agents = agents.dispatcher(workflow, self.breakers) if agents is not None else None
         self.saga = Saga()
         self.validator = ParamValidator()
         self.results: dict[str, StepResult] = {}
@@ -149,6 +155,8 @@ class Scheduler:
                 breakers=self.breakers,
                 validator=self.validator,
                 emit=self.emit,
+                executor=self.executor,
+                agents=self.agents,
                 workflow_name=self.workflow.name,
                 file_options=self.file_options,
             )
@@ -219,6 +227,7 @@ class Scheduler:
                 params=params if isinstance(params, Mapping) else None,
                 variables=variables,
                 writes=tuple((tuple(p), v) for p, v in writes) if writes else None,
+                agent=result.agent,
             )
         )
 

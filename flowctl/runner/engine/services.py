@@ -18,8 +18,10 @@ from flowctl.state.paths import safe_file_stem
 if TYPE_CHECKING:
     import httpx
 
+    from flowctl.runner.agents.dispatch import AgentDispatcher
     from flowctl.runner.engine.rundata import ParamValidator, RunData
     from flowctl.runner.events import RunEvent
+    from flowctl.runner.executors.api import Executor
     from flowctl.runner.failure.circuit import CircuitBreakers
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.steps.base import Approvals
@@ -66,5 +68,7 @@ class RunServices:
     breakers: CircuitBreakers
     validator: ParamValidator
     emit: Callable[[RunEvent], None]
+    executor: Executor | None = None  # where action steps' work runs; None = this process
+    agents: AgentDispatcher | None = None  # workflows with agents
     workflow_name: str = ""
     file_options: FileOptions | None = None  # sources/generates; None when no step has any

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,13 @@ from flowctl.runner.engine.rundata import (
     step_env,
 )
 from flowctl.runner.engine.steplog import FileStepLog
-from flowctl.runner.events import CircuitChanged, StepRetrying, StepStarted
+from flowctl.runner.events import (
+    AgentFailover,
+    CircuitChanged,
+    StepPlaced,
+    StepRetrying,
+    StepStarted,
+)
 from flowctl.runner.failure.circuit import counts_against_circuit
 from flowctl.runner.failure.retry import call_with_retries
 from flowctl.runner.results import StepResult
@@ -34,9 +41,11 @@ from flowctl.runner.steps.base import (
     StepFailure,
 )
 from flowctl.spec.model import ActionStep, CircuitBreakerSpec, Step, StepType
+from flowctl.state.records import AgentAttempt
 from flowctl.status import StepStatus
 
 if TYPE_CHECKING:
+    from flowctl.runner.agents.dispatch import Grant
     from flowctl.runner.engine.scheduler import ScopeRun
     from flowctl.runner.filesteps import FileCheck
 
@@ -52,6 +61,9 @@ class _Progress:
     params: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    agent: str | None = None  # the agent of the latest attempt
+    agent_wait: float = 0.0  # seconds queued for agent slots
+    agent_attempts: list[AgentAttempt] = field(default_factory=list)
 
     def begin(self, attempt: int) -> None:
         self.attempts = attempt
@@ -173,6 +185,7 @@ class _StepRun:
         self.cached = False
         self.up_to_date = False
         self.writes: Writes = []
+        self.grant: Grant | None = None  # the agent slot held (agent steps)
 
     async def run(self) -> tuple[StepResult, bool]:
         step = self.step
@@ -215,6 +228,7 @@ class _StepRun:
         finally:
             self.slot.release()
             self.limit.release()
+            self.let_go()
         return result, record
 
     async def _outputs(self) -> Outputs:
@@ -233,6 +247,10 @@ class _StepRun:
             self.cached = True
         elif self.entry.container is not None:
             outputs = await self._container(self.entry.container)
+        elif isinstance(step, ActionStep) and step.agent_capability and self.services.agents:
+            from flowctl.runner.agents.failover import run_with_failover
+
+            outputs = await run_with_failover(self.services.agents, step, self)
         else:
             outputs = await call_with_retries(
                 step.retry_policy, self._attempt, on_retry=self._on_retry
@@ -400,9 +418,14 @@ class _StepRun:
             )
         return progress.params
 
-    def _context(self, attempt: int) -> StepContext:
+    def _context(self, attempt: int, grant: Grant | None = None) -> StepContext:
         step, progress = self.step, self.progress
         params = self._params()  # inside the first attempt: a failure is that attempt's
+        env: Mapping[str, str] = progress.env
+        if grant is not None:
+            from flowctl.runner.agents.invoke import agent_env
+
+            env = agent_env(grant.agent, self.names, env)
         return StepContext(
             step=step,
             qualified_id=self.qid,
@@ -410,22 +433,39 @@ class _StepRun:
             attempt=attempt,
             params=params,
             names=self.names,
-            env=progress.env,
+            env=env,
             log=self.log,
             masker=self.services.masker,
             workdir=self.services.workdir,
             # Not made up front: a directory per attempt costs as much as the rest of a no-op
             # step's scheduling (shell steps write files beside the path instead).
             scratch=self.services.files.new_scratch(create=False),
-            timeout=step.timeout,
+            timeout=self._attempt_timeout(grant) or step.timeout,
             idempotency_key=self.key,
             http_client=self.services.http_client,
             metrics=progress.metrics,
             approvals=self.services.gate if step.type is StepType.HUMAN_TASK else None,
+            agent=grant.agent.name if grant is not None else None,
+            **self._executor(attempt),
         )
 
-    def _begin(self, attempt: int) -> StepContext:
+    def _executor(self, attempt: int) -> dict[str, Any]:
+        """The run's executor for this attempt, and where to report the worker it used."""
+        executor = self.services.executor
+        if executor is None:
+            return {}
+        return {"executor": executor, "placed": functools.partial(self._placed, attempt)}
+
+    def _placed(self, attempt: int, worker: str) -> None:
+        self.services.emit(
+            StepPlaced(step=self.qid, attempt=attempt, worker=worker, ts=time.time())
+        )
+
+    def _begin(
+        self, attempt: int, grant: Grant | None = None, routing: Mapping[str, Any] | None = None
+    ) -> StepContext:
         self.progress.begin(attempt)
+        agent = grant.agent.name if grant is not None else None
         self.services.emit(
             StepStarted(
                 step=self.qid,
@@ -433,45 +473,127 @@ class _StepRun:
                 attempt=attempt,
                 ts=time.time(),
                 parent=self.scope.parent,
+                agent=agent,
+                capability=self.step.agent_capability if agent is not None else None,
+                routing=routing,
             )
         )
         if attempt > 1 and self.log.written:
-            self.log.write(f"--- attempt {attempt} ---\n")
+            where = f" on agent {agent}" if agent is not None else ""
+            self.log.write(f"--- attempt {attempt}{where} ---\n")
         try:
-            return self._context(attempt)
+            return self._context(attempt, grant)
         except Exception as exc:
             raise _as_failure(exc) from None
 
-    async def _attempt(self, attempt: int) -> Outputs:
+    # -- agents (failover.AgentAttempts) -----------------------------------------------------
+
+    def hold(self, grant: Grant) -> None:
+        self.grant = grant
+        self.progress.agent = grant.agent.name
+        self.progress.agent_wait += grant.queued
+
+    def let_go(self) -> None:
+        if self.grant is not None and self.services.agents is not None:
+            self.services.agents.release(self.grant.agent)
+        self.grant = None
+
+    async def on_agent(self, grant: Grant) -> Outputs:
+        """The step's retry_policy on one agent; attempt numbers go on from the last agent's."""
+        before = self.progress.attempts
+        routing = grant.decision.to_json(grant.queued)
+
+        async def attempt(n: int) -> Outputs:
+            return await self._attempt(before + n, grant, routing if n == 1 else None)
+
+        def on_retry(n: int, failure: StepFailure, delay: float) -> None:
+            self._on_retry(before + n, failure, delay)
+
+        return await call_with_retries(self.step.retry_policy, attempt, on_retry=on_retry)
+
+    def failed_over(self, grant: Grant, failure: StepFailure) -> None:
+        self.services.emit(
+            AgentFailover(
+                step=self.qid,
+                attempt=self.progress.attempts,
+                agent=grant.agent.name,
+                error=self.services.masker.mask(failure.message),
+                ts=time.time(),
+            )
+        )
+        self._note(
+            f"[flowctl] every attempt on agent {grant.agent.name} failed; trying the next agent\n"
+        )
+
+    async def _attempt(
+        self, attempt: int, grant: Grant | None = None, routing: Mapping[str, Any] | None = None
+    ) -> Outputs:
         """One attempt of a leaf step, holding a slot, within the step's timeout.
 
         With a circuit_breaker, an open circuit fails the attempt fast (it still counts
         as an attempt, and retry_policy may try again), and the attempt's outcome moves
-        the circuit; every change of state is audited.
+        the circuit; every change of state is audited. On an agent (`grant`), the agent's
+        own breaker counts too, and the outcome teaches adaptive routing.
         """
-        executor = self.entry.leaf
+        executor: StepExecutor | None
+        if grant is None:
+            executor = self.entry.leaf
+        else:
+            assert self.services.agents is not None
+            executor = self.services.agents.executor(grant.agent)
         assert executor is not None
         waited = time.perf_counter()
         await self.slot.acquire()
         self.progress.queued += time.perf_counter() - waited
-        ctx = self._begin(attempt)
-        circuit = self.step.circuit_breaker
-        if circuit is None:
+        ctx = self._begin(attempt, grant, routing)
+        circuits = [
+            c
+            for c in (
+                self.step.circuit_breaker,
+                grant.agent.circuit_breaker if grant is not None else None,
+            )
+            if c is not None
+        ]
+        if not circuits and grant is None:
             return await self._call(executor, ctx)
-        self._circuit_moved(circuit, self.services.breakers.before_attempt(circuit))
+        breakers = self.services.breakers
+        passed: list[CircuitBreakerSpec] = []
         try:
-            outputs = await self._call(executor, ctx)
+            for circuit in circuits:
+                self._circuit_moved(circuit, breakers.before_attempt(circuit))
+                passed.append(circuit)
+        except StepFailure:
+            for circuit in passed:
+                breakers.release(circuit)
+            raise
+        began = time.perf_counter()
+        try:
+            outputs = await self._call(executor, ctx, grant)
         except StepFailure as failure:
-            if counts_against_circuit(failure):
-                self._circuit_moved(circuit, self.services.breakers.record(circuit, success=False))
-            else:
-                self.services.breakers.release(circuit)
+            counts = counts_against_circuit(failure)
+            for circuit in passed:
+                if counts:
+                    self._circuit_moved(circuit, breakers.record(circuit, success=False))
+                else:
+                    breakers.release(circuit)
+            if counts:
+                self._observe(grant, ok=False, duration=time.perf_counter() - began)
             raise
         except BaseException:  # cancelled, or waiting for an approval: no verdict
-            self.services.breakers.release(circuit)
+            for circuit in passed:
+                breakers.release(circuit)
             raise
-        self._circuit_moved(circuit, self.services.breakers.record(circuit, success=True))
+        for circuit in passed:
+            self._circuit_moved(circuit, breakers.record(circuit, success=True))
+        self._observe(grant, ok=True, duration=time.perf_counter() - began)
         return outputs
+
+    def _observe(self, grant: Grant | None, *, ok: bool, duration: float) -> None:
+        if grant is None or self.services.agents is None:
+            return
+        capability = grant.decision.capability
+        self.services.agents.observe(capability, grant.agent, ok=ok, duration=duration)
+        self.progress.agent_attempts.append(AgentAttempt(grant.agent.name, ok, round(duration, 6)))
 
     def _circuit_moved(self, circuit: CircuitBreakerSpec, state: str | None) -> None:
         if state is not None:
@@ -479,16 +601,22 @@ class _StepRun:
                 CircuitChanged(name=circuit.name, state=str(state), step=self.qid, ts=time.time())
             )
 
-    def _attempt_timeout(self) -> float | None:
+    def _attempt_timeout(self, grant: Grant | None = None) -> float | None:
         """A human_task waits as long as its approval allows unless its author set a
-        timeout: the default per-attempt timeout is meant for machines, not people."""
+        timeout: the default per-attempt timeout is meant for machines, not people. On an
+        agent, the agent's timeout applies unless the step sets its own."""
         step = self.step
-        if step.type is StepType.HUMAN_TASK and "timeout" not in step.key_locations:
-            return None
+        if "timeout" not in step.key_locations:
+            if step.type is StepType.HUMAN_TASK:
+                return None
+            if grant is not None and grant.agent.timeout is not None:
+                return grant.agent.timeout
         return step.timeout
 
-    async def _call(self, executor: StepExecutor, ctx: StepContext) -> Outputs:
-        limit = self._attempt_timeout()
+    async def _call(
+        self, executor: StepExecutor, ctx: StepContext, grant: Grant | None = None
+    ) -> Outputs:
+        limit = self._attempt_timeout(grant)
         timer = asyncio.timeout(limit)
         try:
             async with timer:
@@ -496,7 +624,7 @@ class _StepRun:
         except TimeoutError as exc:
             if timer.expired():
                 raise StepFailure(
-                    f"timed out after {format_duration(self.step.timeout)}",
+                    f"timed out after {format_duration(limit or self.step.timeout)}",
                     kind=FailureKind.TIMEOUT,
                 ) from None
             raise _as_failure(exc) from None
@@ -573,5 +701,9 @@ class _StepRun:
             log_path=self.log.path if self.log.written else None,
             continue_on_failure=self.step.continue_on_failure,
             cached=self.cached,
+            capability=self.step.agent_capability if progress.agent is not None else None,
+            agent=progress.agent,
+            agent_wait=progress.agent_wait,
+            agent_attempts=tuple(progress.agent_attempts),
             up_to_date=self.up_to_date,
         )

@@ -18,6 +18,7 @@ def run_record(
     edges: Sequence[tuple[str, str]],
     max_parallel: int,
     inputs_sha256: str | None,
+    executor_capacity: int | None = None,
 ) -> RunRecord:
     """The history line of a finished run (SPEC.md 5)."""
     records = []
@@ -48,6 +49,9 @@ def run_record(
         max_parallel_steps=max_parallel,
         sla_targets=sla,
         inputs_sha256=inputs_sha256,
+        executor_capacity=executor_capacity,
+        agents={a.name: (a.capabilities, a.max_concurrency) for a in wf.agents.values()},
+        routing=wf.routing.value if wf.agents else None,
     )
 
 
@@ -71,4 +75,8 @@ def _step_record(result: StepResult, step: Step | None) -> StepRecord:
         inputs_sha256=result.inputs_sha256,
         outputs_sha256=result.outputs_sha256,
         metrics=dict(result.metrics),
+        capability=result.capability,
+        agent=result.agent,
+        agent_wait=round(result.agent_wait, 6),
+        agent_attempts=result.agent_attempts,
     )

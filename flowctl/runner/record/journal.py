@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flowctl.runner.events import (
+    AgentFailover,
     ApprovalDecided,
     ApprovalRequested,
     CircuitChanged,
@@ -19,6 +20,7 @@ from flowctl.runner.events import (
     RunFinished,
     RunStarted,
     StepFinished,
+    StepPlaced,
     StepRetrying,
     StepStarted,
     StepWaiting,
@@ -96,10 +98,17 @@ class AuditObserver:
                 data["parent"] = event.parent
             if event.agent is not None:
                 data["agent"] = event.agent
+                data["capability"] = event.capability
+                if event.routing is not None:
+                    data["routing"] = event.routing
             journal.append("step_started", step=event.step, attempt=event.attempt, data=data)
         elif isinstance(event, StepFinished):
             if not event.restored:
                 self._finished(event)
+        elif isinstance(event, StepPlaced):
+            journal.append(
+                "step_placed", step=event.step, attempt=event.attempt, data={"worker": event.worker}
+            )
         elif isinstance(event, StepRetrying):
             journal.append(
                 "step_retrying",
@@ -127,6 +136,13 @@ class AuditObserver:
         elif isinstance(event, ApprovalDecided):
             journal.append("approval_decided", step=event.step, data=event.data)
             self._checkpoint(now=True)
+        elif isinstance(event, AgentFailover):
+            journal.append(
+                "agent_failover",
+                step=event.step,
+                attempt=event.attempt,
+                data={"agent": event.agent, "error": event.error},
+            )
         elif isinstance(event, CircuitChanged):
             journal.append(
                 "circuit_state", step=event.step, data={"name": event.name, "state": event.state}
@@ -158,6 +174,8 @@ class AuditObserver:
                 data["reason"] = event.reason
             if event.cached:
                 data["cached"] = True
+            if event.agent is not None:
+                data["agent"] = event.agent
             if event.up_to_date:
                 data["up_to_date"] = True
             if event.params is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,9 +9,11 @@ from typing import Any
 
 from flowctl.errors import StateError
 from flowctl.runner.record.journal import iso
-from flowctl.runner.results import RunResult
+from flowctl.runner.results import RunResult, StepResult
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import Workflow
+from flowctl.state.nofollow import describe_open_error, open_state_file
+from flowctl.state.strictjson import dumps_strict
 from flowctl.status import StepStatus
 
 REPORT_FORMAT = 1
@@ -95,6 +96,7 @@ def build_report(
                 "reason": r.reason,
                 "log": str(r.log_path) if r.log_path is not None else None,
                 "metrics": dict(r.metrics),
+                **_agent_fields(r),
             }
         )
     paths = result.paths
@@ -132,6 +134,18 @@ def build_report(
     return masked
 
 
+def _agent_fields(result: StepResult) -> dict[str, Any]:
+    """The agent keys of a step in report.json (only steps run on an agent have them)."""
+    if result.capability is None and result.agent is None:
+        return {}
+    return {
+        "capability": result.capability,
+        "agent": result.agent,
+        "agent_wait": round(result.agent_wait, 6),
+        "agent_attempts": [a.to_json() for a in result.agent_attempts],
+    }
+
+
 def report_text(value: Mapping[str, Any]) -> str:
     """JSON for people and machines: one key per line, one list item per line.
 
@@ -140,7 +154,7 @@ def report_text(value: Mapping[str, Any]) -> str:
     """
 
     def encode(item: Any) -> str:
-        return json.dumps(item, default=str, ensure_ascii=False)
+        return dumps_strict(item, default=str, ensure_ascii=False)
 
     lines = []
     for key, item in value.items():
@@ -157,7 +171,12 @@ def write_json(path: Path, value: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(report_text(value), encoding="utf-8")
+        # O_EXCL and O_NOFOLLOW: a planted .report.json.<pid>.tmp symlink is not written
+        # through (os.replace then swaps the name itself, never a link's target).
+        tmp.unlink(missing_ok=True)
+        fd = open_state_file(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(report_text(value))
         tmp.replace(path)
     except OSError as exc:
-        raise StateError(f"cannot write {path}: {exc}") from exc
+        raise StateError(f"cannot write {path}: {describe_open_error(path, exc)}") from exc

@@ -8,10 +8,12 @@ event (written by `resume --from`) forgets a step's earlier state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flowctl.runner.agents.learning import JournalSample
 from flowctl.runner.approval.decisions import (
     DECIDED,
     REQUESTED,
@@ -46,6 +48,10 @@ _FINAL_STATUS = {
     "step_rolled_back": StepStatus.ROLLED_BACK,
     "step_waiting": StepStatus.WAITING,
 }
+
+
+# Events that end an attempt on an agent (a cancelled or skipped one teaches nothing).
+_ATTEMPT_ENDS = frozenset({"step_retrying", "agent_failover", "step_failed", "step_completed"})
 
 
 def local_id(qid: str) -> str:
@@ -143,12 +149,24 @@ class Restored:
             handled=data.get("handled") is True,
             by_condition=data.get("by_condition") is True,
             restored=True,
+            agent=_text(data.get("agent")),
         )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# Durations from a journal are data that may be crafted: NaN or -1e308 reached datetime
+# arithmetic. Anything outside 0 .. 100 years counts as 0.
+_MAX_SECONDS = 100 * 365 * 24 * 3600.0
 
 
 def _number(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        number = float(value)
+        if math.isfinite(number) and 0.0 <= number <= _MAX_SECONDS:
+            return number
     return 0.0
 
 
@@ -163,6 +181,9 @@ class Replay:
         self.decisions: dict[str, ApprovalDecision] = {}
         self.requested: dict[str, float] = {}  # qid -> when its pending request was made
         self.next_seq = 1
+        # Attempts on agents (resume rebuilds circuits and adaptive routing from them).
+        self.agent_samples: list[JournalSample] = []
+        self._on_agent: dict[str, tuple[str, str, float]] = {}  # qid -> agent, capability, ts
 
     @classmethod
     def of(cls, events: Iterable[AuditEvent]) -> Replay:
@@ -182,7 +203,10 @@ class Replay:
             self.last_finished = event
         elif qid is None:
             return
-        elif kind in STEP_EVENTS:
+        elif kind in STEP_EVENTS or kind == "agent_failover":
+            self._agent_event(event)
+            if kind == "agent_failover":
+                return
             self.latest.pop(qid, None)  # re-inserted last: dict order = order of last change
             self.latest[qid] = event
         elif kind == RESET:
@@ -198,6 +222,23 @@ class Replay:
             decision = decision_from_event(event)
             if decision is not None:
                 self.decisions[qid] = decision
+
+    def _agent_event(self, event: AuditEvent) -> None:
+        """Pair each step_started on an agent with the event that ended its attempt."""
+        qid, data, moment = event.step, event.data, parse_ts(event.ts)
+        if qid is None or moment is None:
+            return
+        if event.event == "step_started":
+            agent, capability = data.get("agent"), data.get("capability")
+            if isinstance(agent, str) and isinstance(capability, str):
+                self._on_agent[qid] = (agent, capability, moment)
+            return
+        started = self._on_agent.pop(qid, None)
+        if started is None or event.event not in _ATTEMPT_ENDS:
+            return
+        agent, capability, began = started
+        ok = event.event == "step_completed"
+        self.agent_samples.append(JournalSample(capability, agent, ok, max(0.0, moment - began)))
 
     @property
     def complete(self) -> bool:

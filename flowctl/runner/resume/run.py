@@ -20,6 +20,8 @@ from typing import Any
 
 from flowctl.errors import FlowctlError, StateError, UsageError
 from flowctl.runner.events import RunObserver
+from flowctl.runner.executors.api import LOCAL, ExecutorChoice
+from flowctl.runner.executors.choose import checked_choice
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.results import RunResult
 from flowctl.runner.resume.restore import RESET, Replay, Restore, local_id
@@ -36,6 +38,7 @@ from flowctl.runner.steps.registry import Registry, default_registry
 from flowctl.spec.model import LoopStep, ParallelStep, Step, Workflow
 from flowctl.state.audit import AuditEvent, parse_ts, read_journal, utc_timestamp
 from flowctl.state.paths import DEFAULT_STATE_DIR, RunPaths
+from flowctl.state.projectroot import project_root, trusted_path
 from flowctl.status import RunStatus, StepStatus
 
 # A step that --skip may mark done: it did not finish well (or did not finish at all).
@@ -63,6 +66,7 @@ class ResumePlan:
     started_from: float
     notes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    executor: Mapping[str, Any] | None = None  # the run_started record of a remote executor
 
     @property
     def run_id(self) -> str:
@@ -110,7 +114,8 @@ def plan_resume(
             f"run {paths.run_id} never started (its audit log has no run_started); "
             "nothing to resume"
         )
-    wf = _load_spec(paths.run_id, started, force=force)
+    root = project_root(state)
+    wf = _load_spec(paths.run_id, started, root, force=force)
     check_supported(wf, default_registry())
     inputs = _inputs(wf, started)
     first = replay.first_started or started
@@ -118,11 +123,12 @@ def plan_resume(
         paths=paths,
         workflow=wf,
         inputs=inputs,
-        workdir=_workdir(started),
+        workdir=_workdir(started, root, paths.run_id),
         max_parallel=_max_parallel(wf, started),
         replay=replay,
         started_from=parse_ts(first.ts) or time.time(),
         warnings=warnings,
+        executor=_executor(started),
     )
     if skip_outputs is not None and skip is None:
         raise UsageError("--outputs needs --skip STEP (the step those outputs are for)")
@@ -133,11 +139,11 @@ def plan_resume(
     return plan
 
 
-def _load_spec(run_id: str, started: AuditEvent, *, force: bool) -> Workflow:
+def _load_spec(run_id: str, started: AuditEvent, root: Path, *, force: bool) -> Workflow:
     spec, recorded = started.data.get("spec"), started.data.get("spec_sha256")
     if not isinstance(spec, str) or not spec:
         raise StateError(f"run {run_id} did not record its spec file; it cannot be resumed")
-    path = Path(spec)
+    path = trusted_path(spec, root, "spec", run_id)
     if not path.is_file():
         raise StateError(f"the spec of run {run_id} is gone: {spec} is not a file")
     wf = load(path)
@@ -159,11 +165,19 @@ def _inputs(wf: Workflow, started: AuditEvent) -> dict[str, Any]:
         raise StateError(f"the inputs recorded by this run no longer fit its spec: {err}") from None
 
 
-def _workdir(started: AuditEvent) -> Path:
+def _workdir(started: AuditEvent, root: Path, run_id: str) -> Path:
     recorded = started.data.get("workdir")
-    if isinstance(recorded, str) and Path(recorded).is_dir():
-        return Path(recorded)
-    return Path.cwd()
+    if not isinstance(recorded, str) or not recorded:
+        return Path.cwd()
+    path = trusted_path(recorded, root, "working directory", run_id)
+    if not path.is_dir():
+        raise StateError(f"the working directory of run {run_id} is gone: {path} is not one")
+    return path
+
+
+def _executor(started: AuditEvent) -> Mapping[str, Any] | None:
+    recorded = started.data.get("executor")
+    return recorded if isinstance(recorded, Mapping) else None
 
 
 def _max_parallel(wf: Workflow, started: AuditEvent) -> int:
@@ -364,6 +378,7 @@ async def aresume(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice = LOCAL,
 ) -> RunResult:
     """Continue a planned run to its end (or its next pause) and return what happened."""
     wf = plan.workflow
@@ -389,6 +404,7 @@ async def aresume(
             notes=tuple(plan.notes),
             started_from=plan.started_from,
         ),
+        executor=executor,
     )
     return await run.execute(
         observers=observers,
@@ -453,11 +469,13 @@ def resume_workflow(
     approve: Sequence[str] = (),
     auto_approve: bool = False,
     interactive: bool = False,
+    executor: ExecutorChoice | None = None,
 ) -> RunResult:
     """Resume a run synchronously (the Python API of `flowctl resume`).
 
     A run that already completed is returned as recorded, and nothing is written.
-    Other options are those of `aresume`.
+    Without `executor`, the run resumes where $FLOWCTL_EXECUTOR, the spec, or else its
+    journal says it ran. Other options are those of `aresume`.
     """
     plan = plan_resume(
         state_dir, run_id, from_step=from_step, skip=skip, skip_outputs=skip_outputs, force=force
@@ -483,5 +501,6 @@ def resume_workflow(
             approve=approve,
             auto_approve=auto_approve,
             interactive=interactive,
+            executor=executor or checked_choice(plan.workflow, recorded=plan.executor),
         )
     )

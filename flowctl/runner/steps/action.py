@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -15,10 +14,11 @@ from typing import Any
 
 from flowctl.errors import ExpressionError
 from flowctl.expressions import is_template
-from flowctl.runner.calls.process import ProcessResult, run_process
-from flowctl.runner.calls.pycall import PythonRefError, resolve
+from flowctl.runner.calls.process import ProcessResult
+from flowctl.runner.calls.pycall import PythonRefError, PythonTarget, resolve
+from flowctl.runner.executors.api import ExecutorKind
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
-from flowctl.secrets import SecretMasker
+from flowctl.secrets import SecretMasker, clip
 from flowctl.spec.model import ActionStep, ShellCommand
 
 OUTPUT_FILE = "output"  # <ctx.scratch>.output; exported as $FLOWCTL_OUTPUT
@@ -49,7 +49,8 @@ _POSIX_SHELLS = frozenset({"sh", "dash", "ash", "bash", "ksh", "mksh", "zsh"})
 
 
 class ActionExecutor:
-    """Runs `run:` commands and `python:` callables; agents are not supported yet.
+    """Runs `run:` commands and `python:` callables (agent steps go through
+    flowctl.runner.agents, which runs the chosen agent's command or callable).
 
     Shell semantics follow GitHub Actions: `sh -e -c SCRIPT` by default, and for bash
     `bash --noprofile --norc -e -o pipefail -c SCRIPT`, so a failing line fails the step;
@@ -76,7 +77,10 @@ class ActionExecutor:
             )
         if step.agent_capability is not None:
             raise StepFailure(
-                "agents are not supported yet", kind=FailureKind.UNSUPPORTED, retryable=False
+                f"step {step.id!r} asks for agent capability {step.agent_capability!r}, "
+                "but this run has no agents",
+                kind=FailureKind.VALIDATION,
+                retryable=False,
             )
         if step.command is not None:
             return await run_shell(ctx, step.command)
@@ -125,18 +129,17 @@ async def run_shell(ctx: StepContext, command: ShellCommand) -> Outputs:
     output_path = ctx.scratch.with_name(f"{ctx.scratch.name}.{OUTPUT_FILE}")
     metrics_path = ctx.scratch.with_name(f"{ctx.scratch.name}.{METRICS_FILE}")
 
-    env = dict(os.environ)
-    env.update(ctx.env)
+    # Additions to the environment of the host the command runs on (the executor's).
+    env = dict(ctx.env)
     env.update(step_env)
-    env.setdefault("FLOWCTL_IDEMPOTENCY_KEY", ctx.idempotency_key)
+    if "FLOWCTL_IDEMPOTENCY_KEY" not in env and "FLOWCTL_IDEMPOTENCY_KEY" not in os.environ:
+        env["FLOWCTL_IDEMPOTENCY_KEY"] = ctx.idempotency_key
     env["FLOWCTL_RUN_ID"] = ctx.run_id
     env["FLOWCTL_STEP_ID"] = ctx.qualified_id
     env["FLOWCTL_ATTEMPT"] = str(ctx.attempt)
     env.update(script_env)
-    env["FLOWCTL_OUTPUT"] = str(output_path)
-    env["FLOWCTL_METRICS"] = str(metrics_path)
 
-    result = await _spawn(ctx, shell, script_text, cwd, env)
+    result = await _spawn(ctx, shell, script_text, cwd, env, (output_path, metrics_path))
     outputs: dict[str, Any] = {
         "exit_code": result.exit_code,
         "stdout": result.stdout.rstrip("\n"),
@@ -161,16 +164,21 @@ async def run_shell(ctx: StepContext, command: ShellCommand) -> Outputs:
 
 
 async def _spawn(
-    ctx: StepContext, shell: list[str], script: str, cwd: Path, env: dict[str, str]
+    ctx: StepContext,
+    shell: list[str],
+    script: str,
+    cwd: Path,
+    env: dict[str, str],
+    files: tuple[Path, Path],
 ) -> ProcessResult:
     argv = _direct_argv(script) if Path(shell[0]).name in _POSIX_SHELLS else None
-    if argv is not None:
-        try:
-            return await run_process(argv, cwd=cwd, env=env, masker=ctx.masker, log=ctx.log)
-        except (OSError, ValueError):
-            pass  # let the shell handle or report it the way users know ("not found", 127)
+    # A plain command is exec'd directly; if that cannot start, the shell handles or
+    # reports it the way users know ("not found", 127).
+    argvs = [argv, [*shell, script]] if argv is not None else [[*shell, script]]
     try:
-        return await run_process([*shell, script], cwd=cwd, env=env, masker=ctx.masker, log=ctx.log)
+        return await ctx.executor.shell(
+            ctx, argvs, cwd=cwd, env=env, output_path=files[0], metrics_path=files[1]
+        )
     except ValueError as exc:  # a NUL byte in an environment value or in the script
         raise StepFailure(f"cannot start the command: {exc}", retryable=False) from None
     except OSError as exc:
@@ -219,14 +227,27 @@ def resolve_working_dir(working_dir: str | None, ctx: StepContext) -> Path:
     """The directory a command runs in (SECURITY.md 9).
 
     A literal path is the author's choice and used as written (relative to ctx.workdir).
-    A templated one must stay inside ctx.workdir, or inside the absolute directory the
-    author wrote literally before the first `{{`, so an input value cannot move it away.
+    A templated one must stay inside the directory its literal prefix names: `/tmp/` for
+    `/tmp/{{ x }}` and `/tmp/run-{{ x }}`, `ctx.workdir/sub/` for `sub/{{ x }}`, ctx.workdir
+    when it starts with a placeholder. The check is on the resolved path (`..` and
+    symlinks followed), so an input value cannot move the command anywhere else.
     """
-    return working_dir_in(working_dir, ctx.workdir, ctx.names, ctx.masker)
+    return working_dir_in(
+        working_dir,
+        ctx.workdir,
+        ctx.names,
+        ctx.masker,
+        check_exists=ctx.executor.local_files,
+    )
 
 
 def working_dir_in(
-    working_dir: str | None, workdir: Path, names: Mapping[str, Any], masker: SecretMasker
+    working_dir: str | None,
+    workdir: Path,
+    names: Mapping[str, Any],
+    masker: SecretMasker,
+    *,
+    check_exists: bool = True,
 ) -> Path:
     """resolve_working_dir without a StepContext (also used to find a step's files)."""
     if working_dir is None:
@@ -236,21 +257,23 @@ def working_dir_in(
     else:
         rendered = _render(working_dir, names)
         literal = working_dir[: min(_find(working_dir, "{{"), _find(working_dir, "{%"))]
-        base = Path(literal).parent if literal.startswith("/") else workdir
-        path = base / rendered
-        normal = Path(os.path.normpath(path))
-        base_normal = Path(os.path.normpath(base))
-        if normal != base_normal and base_normal not in normal.parents:
+        base = workdir / literal[: literal.rfind("/") + 1]
+        path = workdir / rendered
+        real, real_base = path.resolve(), base.resolve()
+        if real != real_base and real_base not in real.parents:
             raise StepFailure(
                 masker.mask(
-                    f"working_dir {working_dir!r} resolves to {str(normal)!r}, outside "
-                    f"{str(base_normal)!r}; a templated working_dir must stay inside it"
+                    f"security: working_dir {working_dir!r} resolves to {str(real)!r},"
+                    f" outside {str(real_base)!r} (the directory written before its first"
+                    " placeholder); a templated working_dir must stay inside it"
                 ),
-                kind=FailureKind.VALIDATION,
+                kind=FailureKind.SECURITY,
                 retryable=False,
             )
+        path = real
     path = Path(os.path.normpath(path))
-    if not path.is_dir():
+    # On a remote executor the directory is on the worker's host: the worker checks it.
+    if check_exists and not path.is_dir():
         raise StepFailure(masker.mask(f"working_dir {str(path)!r} is not a directory"))
     return path
 
@@ -265,13 +288,13 @@ def _exit_message(ctx: StepContext, result: ProcessResult) -> str:
         head = f"command killed by {result.signal_name} (exit code {result.exit_code})"
     else:
         head = f"command exited with code {result.exit_code}"
-    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    # Masked before it is cut: a secret cut in half is no longer recognised as one.
+    stderr = ctx.masker.mask(result.stderr)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         return head
-    tail = " | ".join(lines[-STDERR_TAIL_LINES:])
-    if len(tail) > 500:
-        tail = "..." + tail[-497:]
-    return ctx.masker.mask(f"{head}: {tail}")
+    tail = clip(" | ".join(lines[-STDERR_TAIL_LINES:]), 500, keep_end=True)
+    return f"{head}: {tail}"
 
 
 # -- $FLOWCTL_OUTPUT and $FLOWCTL_METRICS ----------------------------------------------------
@@ -353,9 +376,9 @@ def parse_output_file(text: str) -> dict[str, Any]:
             key, value_text = line.split("=", 1)
             key = key.strip()
         else:
-            raise ValueError(f"line {index}: expected key=value, got {line[:80]!r}")
+            raise ValueError(f"line {index}: expected key=value, got {clip(line, 80)!r}")
         if not _OUTPUT_KEY.match(key):
-            raise ValueError(f"line {index}: {key[:80]!r} is not a valid output name")
+            raise ValueError(f"line {index}: {clip(key, 80)!r} is not a valid output name")
         values[key] = value_text
     return values
 
@@ -390,23 +413,30 @@ async def call_python(ctx: StepContext, reference: str) -> Outputs:
             kind=FailureKind.VALIDATION,
             retryable=False,
         )
+    remote = ctx.executor.kind is not ExecutorKind.LOCAL
     try:
-        target = resolve(reference)
-        target.check_params(ctx.params)
+        target: PythonTarget | None = resolve(reference)
     except PythonRefError as exc:
-        raise StepFailure(ctx.masker.mask(exc.message), retryable=False) from None
+        if not remote:
+            raise StepFailure(ctx.masker.mask(exc.message), retryable=False) from None
+        target = None  # maybe importable on the workers only: they say if it is not
     kwargs: dict[str, Any] = dict(ctx.params)
-    if target.accepts_ctx:
-        kwargs["ctx"] = ctx
+    if target is not None:
+        try:
+            target.check_params(ctx.params)
+        except PythonRefError as exc:
+            raise StepFailure(ctx.masker.mask(exc.message), retryable=False) from None
+        if target.accepts_ctx and remote:
+            raise StepFailure(
+                f"{reference} takes `ctx`, which cannot cross to a Dask worker "
+                "(remove the parameter, or run with --executor local)",
+                kind=FailureKind.UNSUPPORTED,
+                retryable=False,
+            )
+        if target.accepts_ctx:
+            kwargs["ctx"] = ctx
     try:
-        if target.is_async:
-            value = await target.function(**kwargs)
-        else:
-            # Sync code may block; it runs on a worker thread. A timeout abandons it there
-            # (Python cannot kill a thread): the step fails, the thread finishes on its own.
-            value = await asyncio.to_thread(target.function, **kwargs)
-            if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
-                value = await value
+        value = await ctx.executor.python(ctx, reference, kwargs)
     except StepFailure as exc:
         exc.message = ctx.masker.mask(exc.message)
         exc.args = (exc.message,)

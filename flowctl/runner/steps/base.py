@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import httpx
 
     from flowctl.runner.approval.decisions import ApprovalDecision
+    from flowctl.runner.executors.api import Executor
     from flowctl.secrets import SecretMasker
 
 Outputs = Mapping[str, Any]
@@ -29,6 +30,7 @@ class FailureKind(enum.StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     CANCELLED = "cancelled"
     UNSUPPORTED = "unsupported"  # a feature this flowctl does not run yet: never retried
+    SECURITY = "security"  # a value tried to leave what the author allowed: never retried
 
 
 class StepFailure(Exception):
@@ -91,6 +93,12 @@ class StepLog(Protocol):
     def write(self, text: str) -> None: ...
 
 
+def _local_executor() -> Executor:
+    from flowctl.runner.executors.local import LOCAL_EXECUTOR
+
+    return LOCAL_EXECUTOR
+
+
 @dataclass(slots=True, kw_only=True)
 class StepContext:
     """Everything one attempt of one step may use. Also the `ctx` given to python steps."""
@@ -113,6 +121,10 @@ class StepContext:
     http_client: Callable[[], Awaitable[httpx.AsyncClient]]  # one shared client per run
     metrics: dict[str, float] = field(default_factory=dict)
     approvals: Approvals | None = None  # set for human_task steps
+    executor: Executor = field(default_factory=_local_executor)  # runs action work
+    # Told where the attempt ran (a Dask worker's address), for the journal and progress.
+    placed: Callable[[str], None] | None = None
+    agent: str | None = None  # the agent running this attempt (agent_capability steps)
 
     @property
     def step_id(self) -> str:

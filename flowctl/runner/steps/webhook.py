@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -11,7 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 from flowctl.errors import ExpressionError
 from flowctl.expressions import is_template
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
+from flowctl.secrets import clip
 from flowctl.spec.model import HttpRequest, WebhookStep
+from flowctl.state.strictjson import loads_strict
 
 if TYPE_CHECKING:  # imported when a request is sent: most runs send none
     import httpx
@@ -113,12 +115,15 @@ async def send_request(ctx: StepContext, http: HttpRequest) -> Outputs:
             content=body if not http.has_json else None,
             timeout=timeout,
         )
-        response = await client.send(request, stream=True)
-        try:
-            raw, truncated = await _read_capped(response)
-        finally:
-            await response.aclose()
-    except httpx.TimeoutException:
+        # httpx's timeout bounds each read; a server sending a byte now and then would hold
+        # the step for ever. The deadline covers the whole request, body included.
+        async with asyncio.timeout(timeout):
+            response = await client.send(request, stream=True)
+            try:
+                raw, truncated = await _read_capped(response)
+            finally:
+                await response.aclose()
+    except (httpx.TimeoutException, TimeoutError):
         raise StepFailure(
             f"{method} {shown}: no response within {timeout:g} s", kind=FailureKind.TIMEOUT
         ) from None
@@ -139,7 +144,7 @@ async def send_request(ctx: StepContext, http: HttpRequest) -> Outputs:
     ctx.log.write(f"{method} {shown} -> HTTP {status} in {elapsed_ms:.0f} ms\n")
     outputs = _outputs(response, raw, truncated)
     if not _expected(status, http.expect_status):
-        snippet = " ".join(outputs["body"][:_SNIPPET].split())
+        snippet = clip(" ".join(ctx.masker.mask(outputs["body"]).split()), _SNIPPET)
         expected = (
             ", ".join(str(s) for s in http.expect_status) if http.expect_status else "any 2xx"
         )
@@ -192,6 +197,6 @@ def _outputs(response: httpx.Response, raw: bytes, truncated: bool) -> dict[str,
     if truncated:
         outputs["body_truncated"] = True
     elif text.strip():
-        with contextlib.suppress(ValueError):
-            outputs["json"] = json.loads(text)
+        with contextlib.suppress(ValueError, RecursionError):
+            outputs["json"] = loads_strict(text)  # NaN is not JSON: such a body is text only
     return outputs

@@ -1,0 +1,3 @@
+#include "mini.h"
+
+int m_add(int x) { return x + 1; }

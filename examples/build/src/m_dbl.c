@@ -1,0 +1,3 @@
+#include "mini.h"
+
+int m_dbl(int x) { return m_add(x) + m_add(x); }

@@ -1,0 +1,3 @@
+#include "mini.h"
+
+int m_inc(int x) { return m_add(m_add(x)); }

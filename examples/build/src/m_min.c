@@ -1,0 +1,3 @@
+#include "mini.h"
+
+int m_min(int x) { return x < 100 ? x : 100; }

@@ -1,0 +1,3 @@
+#include "mini.h"
+
+int m_mul(int x) { return x * 3; }

@@ -1,0 +1,3 @@
+#include "mini.h"
+
+int m_neg(int x) { return -x; }

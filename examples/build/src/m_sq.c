@@ -1,0 +1,3 @@
+#include "mini.h"
+
+int m_sq(int x) { return x * x; }

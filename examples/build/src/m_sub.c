@@ -1,0 +1,3 @@
+#include "mini.h"
+
+int m_sub(int x) { return x - 2; }

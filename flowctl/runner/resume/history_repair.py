@@ -1,0 +1,112 @@
+"""Repair a history record lost to a late kill, from the run's journal, exactly once.
+
+A run appends run_finished to its journal, then its line to history.jsonl. A kill -9
+between the two leaves a finished run without a history record, and `resume` of a finished
+run used to exit 0 without writing it. Each finished session of a run writes one history
+line, so the journal's run_finished events count the lines history must hold for the run:
+when it holds fewer, the last session's record is rebuilt from the journal (the step events
+hold each step's status, timings, attempts and errors) and appended. A second repair finds
+the counts equal and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flowctl.errors import HistoryError
+from flowctl.runner.resume.restore import Replay
+from flowctl.spec.model import Workflow
+from flowctl.state.audit import AuditEvent, parse_ts, read_journal
+from flowctl.state.history import append_record, iter_history
+from flowctl.state.records import RunRecord, StepRecord
+
+_TERMINAL = frozenset(
+    {
+        "step_completed",
+        "step_failed",
+        "step_skipped",
+        "step_cancelled",
+        "step_rolled_back",
+        "step_finished",
+    }
+)
+
+
+def repair_history(wf: Workflow, audit: Path, history: Path, run_id: str) -> bool:
+    """Append the run's missing history record; True when one was written."""
+    events = read_journal(audit).events
+    finished = [e for e in events if e.event == "run_finished"]
+    if not finished:
+        return False
+    try:
+        recorded = sum(1 for r in iter_history(history) if r.run_id == run_id)
+    except HistoryError:
+        recorded = 0  # no history file yet: the record is missing
+    if recorded >= len(finished):
+        return False
+    append_record(history, _record_of(wf, events, finished[-1], run_id))
+    return True
+
+
+def _record_of(
+    wf: Workflow, events: list[AuditEvent], finish: AuditEvent, run_id: str
+) -> RunRecord:
+    replay = Replay.of(events)
+    first = replay.first_started or events[0]
+    steps_by_id = {step.id: step for step, _ in wf.walk()}
+    records = []
+    for qid, event in replay.latest.items():
+        if event.event not in _TERMINAL:
+            continue
+        records.append(_step_record(qid, event, steps_by_id))
+    started = parse_ts(first.ts) or 0.0
+    ended = parse_ts(finish.ts) or started
+    duration = finish.data.get("duration")
+    return RunRecord(
+        run_id=run_id,
+        workflow=wf.name,
+        workflow_version=wf.version,
+        spec_sha256=wf.sha256,
+        status=str(finish.data.get("status", "failed")),
+        started_at=first.ts,
+        finished_at=finish.ts,
+        duration=round(_finite(duration, ended - started), 6),
+        steps=tuple(records),
+        max_parallel_steps=_int(first.data.get("max_parallel")),
+    )
+
+
+def _step_record(qid: str, event: AuditEvent, steps: Mapping[str, Any]) -> StepRecord:
+    data = event.data
+    step = steps.get(qid.rsplit(".", 1)[-1].split("[", 1)[0])
+    duration = _finite(data.get("duration"), 0.0)
+    end = parse_ts(event.ts)
+    return StepRecord(
+        id=qid,
+        type=str(data.get("type", "action")),
+        status=str(data.get("status", event.event.removeprefix("step_"))),
+        started_at=None,
+        finished_at=event.ts if end is not None else None,
+        duration=round(duration, 6),
+        attempts=_int(data.get("attempts")) or 0,
+        cached=bool(data.get("cached", False)),
+        error=data.get("error") if isinstance(data.get("error"), str) else None,
+        error_kind=data.get("error_kind") if isinstance(data.get("error_kind"), str) else None,
+        timeout=getattr(step, "timeout", None),
+        max_attempts=step.retry_policy.max_attempts if step is not None else 1,
+        parent=data.get("parent") if isinstance(data.get("parent"), str) else None,
+    )
+
+
+def _finite(value: Any, default: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        if number == number and 0.0 <= number < 1e10:
+            return number
+    return default
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
