@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from flowctl.errors import ExitCode, UsageError
@@ -40,7 +41,8 @@ def resume_command(
     """
     from flowctl.console import safe_text
     from flowctl.runner.executors.choose import checked_choice
-    from flowctl.runner.resume.run import aresume, plan_resume
+    from flowctl.runner.options import RunOptions
+    from flowctl.runner.resume.run import continue_run, plan_resume
 
     from .run import present, watched
 
@@ -80,18 +82,19 @@ def resume_command(
         workers=workers,
         recorded=plan.executor,
     )
+    options = RunOptions.of(
+        state_dir=plan.paths.state_dir,
+        history=history,
+        handle_signals=True,
+        approve=approve,
+        auto_approve=auto_approve,
+        executor=choice,
+        keep_going=keep_going,
+    )
     result, console, shown = watched(
         lambda observers, interactive: asyncio.run(
-            aresume(
-                plan,
-                executor=choice,
-                history=history,
-                observers=observers,
-                handle_signals=True,
-                approve=approve,
-                auto_approve=auto_approve,
-                interactive=interactive,
-                keep_going=keep_going,
+            continue_run(
+                plan, replace(options, observers=tuple(observers), interactive=interactive)
             )
         ),
         no_progress=no_progress,

@@ -8,6 +8,7 @@ import shlex
 import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from rich.text import Text
 
 from flowctl.errors import ExitCode, StateError, UsageError
 from flowctl.runner.events import RunObserver
-from flowctl.runner.executors.api import ExecutorChoice
+from flowctl.runner.options import RunOptions
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
 from flowctl.state.paths import DEFAULT_STATE_DIR
@@ -81,33 +82,37 @@ def run_command(
     wf = load_workflow(spec)
     check_approvals(wf, approve)
     choice = checked_choice(wf, executor=executor, scheduler=scheduler, workers=workers)
+    options = RunOptions.of(
+        state_dir=state_dir,
+        history=history,
+        max_parallel=max_parallel,
+        handle_signals=True,
+        approve=approve,
+        auto_approve=auto_approve,
+        executor=choice,
+        force_all=force_all,
+        force_run=force_run,
+        keep_going=keep_going,
+    )
+    view = _View(
+        output=output,
+        no_progress=no_progress,
+        show_output=show_output,
+        quiet=quiet,
+        audit_log=audit_log,
+        report=report,
+        junit=junit,
+        html_report=html_report,
+    )
     if watch and dry_run:
         raise UsageError("--watch and --dry-run cannot be used together")
     if watch:
         from flowctl.commands.watch import watch_runs
 
         def once(first: bool) -> int:
-            return _run(
-                wf if first else load_workflow(spec),
-                given,
-                max_parallel=max_parallel,
-                state_dir=state_dir,
-                history=history,
-                audit_log=audit_log,
-                report=report,
-                junit=junit,
-                output=output,
-                no_progress=no_progress,
-                approve=approve,
-                auto_approve=auto_approve,
-                executor=choice,
-                force_all=force_all and first,
-                force_run=force_run if first else (),
-                keep_going=keep_going,
-                show_output=show_output,
-                quiet=quiet,
-                html_report=html_report,
-            )
+            # Forcing applies to the first run only; a rerun runs what its change touched.
+            again = options if first else replace(options, force_all=False, force_run=())
+            return _run(wf if first else load_workflow(spec), given, again, view)
 
         return watch_runs(spec, once, state_dir=state_dir)
     if dry_run:
@@ -121,27 +126,7 @@ def run_command(
             output,
             files=_dry_run_files(wf, given, state_dir, force_all, force_run),
         )
-    return _run(
-        wf,
-        given,
-        max_parallel=max_parallel,
-        state_dir=state_dir,
-        history=history,
-        audit_log=audit_log,
-        report=report,
-        junit=junit,
-        output=output,
-        no_progress=no_progress,
-        approve=approve,
-        auto_approve=auto_approve,
-        executor=choice,
-        force_all=force_all,
-        force_run=force_run,
-        keep_going=keep_going,
-        show_output=show_output,
-        quiet=quiet,
-        html_report=html_report,
-    )
+    return _run(wf, given, options, view)
 
 
 def interactive_terminal() -> bool:
@@ -155,63 +140,43 @@ def interactive_terminal() -> bool:
         return False
 
 
-def _run(
-    wf: Workflow,
-    given: Mapping[str, Any],
-    *,
-    max_parallel: int | None,
-    state_dir: Path,
-    history: Path | None,
-    audit_log: Path | None,
-    report: Path | None,
-    junit: Path | None,
-    output: str,
-    no_progress: bool,
-    approve: Sequence[str],
-    auto_approve: bool,
-    executor: ExecutorChoice,
-    force_all: bool = False,
-    force_run: Sequence[str] = (),
-    keep_going: bool = False,
-    show_output: str | None = None,
-    quiet: bool = False,
-    html_report: Path | None = None,
-) -> int:
-    from flowctl.runner.session import run_workflow
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _View:
+    """How `run` shows a run and where it copies its files afterwards."""
+
+    output: str
+    no_progress: bool
+    show_output: str | None
+    quiet: bool
+    audit_log: Path | None
+    report: Path | None
+    junit: Path | None
+    html_report: Path | None
+
+
+def _run(wf: Workflow, given: Mapping[str, Any], options: RunOptions, view: _View) -> int:
+    from flowctl.runner.session import run_sync
 
     result, console, shown = watched(
-        lambda observers, interactive: run_workflow(
-            wf,
-            inputs=given,
-            state_dir=state_dir,
-            history=history,
-            max_parallel=max_parallel,
-            observers=observers,
-            handle_signals=True,
-            approve=approve,
-            auto_approve=auto_approve,
-            interactive=interactive,
-            executor=executor,
-            force_all=force_all,
-            force_run=force_run,
-            keep_going=keep_going,
+        lambda observers, interactive: run_sync(
+            wf, given, replace(options, observers=tuple(observers), interactive=interactive)
         ),
-        no_progress=no_progress,
-        output=output,
-        show_output=show_output,
-        quiet=quiet,
+        no_progress=view.no_progress,
+        output=view.output,
+        show_output=view.show_output,
+        quiet=view.quiet,
         workflow=wf,
     )
     return present(
         result,
         console,
-        output=output,
-        audit_log=audit_log,
-        report=report,
-        junit=junit,
+        output=view.output,
+        audit_log=view.audit_log,
+        report=view.report,
+        junit=view.junit,
         shown=shown,
         workflow=wf,
-        html_report=html_report,
+        html_report=view.html_report,
     )
 
 

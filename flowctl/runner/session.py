@@ -25,6 +25,7 @@ from flowctl.runner.events import (
 )
 from flowctl.runner.executors.api import LOCAL, Executor, ExecutorChoice
 from flowctl.runner.executors.choose import open_executor
+from flowctl.runner.options import RunOptions
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.prepare import check_approvals as check_approvals  # re-exported
 from flowctl.runner.prepare import secrets_masker as secrets_masker  # re-exported
@@ -77,15 +78,6 @@ def _check_max_parallel(value: int | None, wf: Workflow) -> int:
     if limit < 1:
         raise UsageError(f"--max-parallel must be at least 1, got {limit}")
     return limit
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApprovalOptions:
-    """How human_task steps get their decisions in this session."""
-
-    approve: tuple[str, ...] = ()  # granted up front (`--approve STEP`)
-    auto_approve: bool = False  # every one granted (`--auto-approve`)
-    interactive: bool = False  # asked on the terminal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,45 +155,61 @@ async def arun_workflow(
     front; with `interactive` the others are asked on the terminal; otherwise they wait
     and the run ends `waiting_approval` (`flowctl approve`, then resume). `executor` says
     where action steps run (executors/choose.py picks it from options, env and spec).
-    and the run ends `waiting_approval` (`flowctl approve`, then resume).
     Steps with `sources`/`generates` whose files and definition are unchanged since their
     last success are not run (`up_to_date`), except with `force_all`, or when named in
     `force_run` or depending on a step named there.
     With `keep_going` (or `fail_fast: false` in the file) a failure stops only its
     dependents.
     """
+    options = RunOptions.of(
+        state_dir=state_dir,
+        history=history,
+        max_parallel=max_parallel,
+        observers=observers,
+        workdir=workdir,
+        record_history=record_history,
+        durable=durable,
+        handle_signals=handle_signals,
+        registry=registry,
+        approve=approve,
+        auto_approve=auto_approve,
+        interactive=interactive,
+        executor=executor,
+        force_all=force_all,
+        force_run=force_run,
+        keep_going=keep_going,
+    )
+    return await start_run(workflow, inputs or {}, options)
+
+
+async def start_run(
+    workflow: Workflow | Path | str, inputs: Mapping[str, Any], options: RunOptions
+) -> RunResult:
+    """arun_workflow with its options built: what the CLI and the Python API both call."""
     from flowctl.runner.inputs import resolve_inputs
 
     wf = load(workflow)
-    reg = registry if registry is not None else default_registry()
+    reg = options.registry if options.registry is not None else default_registry()
     check_supported(wf, reg)
-    check_approvals(wf, approve)
+    check_approvals(wf, options.approve)
     masker = secrets_masker(wf)  # first: input errors are masked with it
-    resolved = resolve_inputs(wf, inputs or {})
-    limit = _check_max_parallel(max_parallel, wf)
-    state = Path(state_dir)
-    files = _file_options(wf, state, force_all=force_all, force_run=force_run)
+    resolved = resolve_inputs(wf, inputs)
+    limit = _check_max_parallel(options.max_parallel, wf)
+    files = _file_options(
+        wf, options.state_dir, force_all=options.force_all, force_run=options.force_run
+    )
     run = RunSession(
         wf,
+        options,
         inputs=resolved,
         masker=masker,
-        paths=allocate_run(state),
-        history=history_path(state, history, record_history),
-        max_parallel=limit,
-        approvals=ApprovalOptions(
-            approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
-        ),
-        executor=executor,
-        files=files,
-        keep_going=keep_going,
-    )
-    return await run.execute(
-        observers=observers,
+        paths=allocate_run(options.state_dir),
         registry=reg,
-        workdir=Path(workdir) if workdir is not None else Path.cwd(),
-        durable=durable,
-        handle_signals=handle_signals,
+        max_parallel=limit,
+        workdir=options.workdir if options.workdir is not None else Path.cwd(),
+        files=files,
     )
+    return await run.execute()
 
 
 def history_path(state: Path, history: Path | str | None, record: bool) -> Path | None:
@@ -216,67 +224,44 @@ class RunSession:
     def __init__(
         self,
         wf: Workflow,
+        options: RunOptions,
         *,
         inputs: Mapping[str, Any],
         masker: SecretMasker,
         paths: RunPaths,
-        history: Path | None,
+        registry: Registry,
         max_parallel: int,
-        approvals: ApprovalOptions,
+        workdir: Path,
         resumption: Resumption | None = None,
-        executor: ExecutorChoice = LOCAL,
         files: FileOptions | None = None,
-        keep_going: bool = False,
     ) -> None:
         self.wf = wf
-        self.executor = executor
+        self.options = options
         self.capacity: int | None = None  # of the remote executor, once it is open
-        self.keep_going = keep_going
         self.inputs = inputs
         self.masker = masker
         self.paths = paths
-        self.history = history
-        self.max_parallel = max_parallel
-        self.approvals = approvals
+        self.registry = registry
+        self.history = history_path(options.state_dir, options.history, options.record_history)
+        self.max_parallel = max_parallel  # options.max_parallel checked, or the default
+        self.workdir = workdir
         self.resumption = resumption
         # Steps with sources/generates: the default keeps records in the run's state dir.
         self.files = files or _file_options(wf, paths.state_dir)
         self.started = time.time()
         self.observers: list[RunObserver] = []
 
-    async def execute(
-        self,
-        *,
-        observers: Sequence[RunObserver],
-        registry: Registry,
-        workdir: Path,
-        durable: bool,
-        handle_signals: bool,
-    ) -> RunResult:
+    async def execute(self) -> RunResult:
         paths = self.paths
         try:
             with run_lock(paths.run_dir, paths.run_id):
-                return await self._execute(
-                    observers=observers,
-                    registry=registry,
-                    workdir=workdir,
-                    durable=durable,
-                    handle_signals=handle_signals,
-                )
+                return await self._execute()
         except FlowctlError:
             if self.resumption is None and not paths.audit.exists():
                 shutil.rmtree(paths.run_dir, ignore_errors=True)  # nothing ran: leave no husk
             raise
 
-    async def _execute(
-        self,
-        *,
-        observers: Sequence[RunObserver],
-        registry: Registry,
-        workdir: Path,
-        durable: bool,
-        handle_signals: bool,
-    ) -> RunResult:
+    async def _execute(self) -> RunResult:
         wf, paths, resumption = self.wf, self.paths, self.resumption
         started = resumption.started_from if resumption is not None else self.started
         data = build_run_data(wf, self.inputs, run_id=paths.run_id, started_at=iso(started) or "")
@@ -287,34 +272,27 @@ class RunSession:
             from flowctl.runner.calls.pycall import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
-        executor = await open_executor(self.executor, wf, workdir)  # before the journal
+        executor = await open_executor(
+            self.options.executor, wf, self.workdir
+        )  # before the journal
         self.capacity = executor.capacity if executor is not None else None
         try:
-            return await self._run_on(
-                executor, data, rebuild_notes, observers, registry, workdir, durable, handle_signals
-            )
+            return await self._run_on(executor, data, rebuild_notes)
         finally:
             if executor is not None:
                 await executor.aclose()
 
     async def _run_on(
-        self,
-        executor: Executor | None,
-        data: RunData,
-        rebuild_notes: list[str],
-        observers: Sequence[RunObserver],
-        registry: Registry,
-        workdir: Path,
-        durable: bool,
-        handle_signals: bool,
+        self, executor: Executor | None, data: RunData, rebuild_notes: list[str]
     ) -> RunResult:
-        wf, paths, resumption = self.wf, self.paths, self.resumption
+        wf, paths, resumption, options = self.wf, self.paths, self.resumption, self.options
+        workdir = self.workdir
         root = project_root(paths.state_dir)
         journal = AuditJournal(
             paths.audit,
             paths.run_id,
             masker=self.masker,
-            durable=durable,
+            durable=options.durable,
             next_seq=resumption.next_seq if resumption is not None else 1,
         )
         audit = AuditObserver(
@@ -329,10 +307,10 @@ class RunSession:
                 "workdir": recorded_path(workdir, root),
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
-                **_executor_data(self.executor, executor),
+                **_executor_data(options.executor, executor),
             },
         )
-        self.observers = [audit, *observers]
+        self.observers = [audit, *options.observers]
         self._emit(
             RunStarted(
                 run_id=paths.run_id,
@@ -358,7 +336,7 @@ class RunSession:
             masker=self.masker,
             paths=paths,
             observers=self.observers,
-            registry=registry,
+            registry=self.registry,
             max_parallel=self.max_parallel,
             workdir=workdir,
             scratch=scratch,
@@ -369,10 +347,10 @@ class RunSession:
             executor=executor,
             agents=self._agents(),
             file_options=self.files,
-            keep_going=self.keep_going,
+            keep_going=options.keep_going,
         )
         try:
-            with _signals(handle_signals, sched) as controller:
+            with _signals(options.handle_signals, sched) as controller:
                 try:
                     outcome = await sched.run()
                 except asyncio.CancelledError:
@@ -417,7 +395,7 @@ class RunSession:
 
         if not any(step.type is StepType.HUMAN_TASK for step, _ in self.wf.walk()):
             return None
-        options, resumption = self.approvals, self.resumption
+        options, resumption = self.options, self.resumption
         return ApprovalGate(
             run_id=self.paths.run_id,
             emit=self._emit,
@@ -695,31 +673,35 @@ def run_workflow(
     keep_going: bool = False,
 ) -> RunResult:
     """Synchronous arun_workflow (same options); not callable from a running event loop."""
+    options = RunOptions.of(
+        state_dir=state_dir,
+        history=history,
+        max_parallel=max_parallel,
+        observers=observers,
+        workdir=workdir,
+        record_history=record_history,
+        durable=durable,
+        handle_signals=handle_signals,
+        registry=registry,
+        approve=approve,
+        auto_approve=auto_approve,
+        interactive=interactive,
+        executor=executor,
+        force_all=force_all,
+        force_run=force_run,
+        keep_going=keep_going,
+    )
+    return run_sync(workflow, inputs or {}, options)
+
+
+def run_sync(
+    workflow: Workflow | Path | str, inputs: Mapping[str, Any], options: RunOptions
+) -> RunResult:
+    """start_run to its end from synchronous code (not from a running event loop)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         pass
     else:
         raise UsageError("run_workflow was called inside an event loop; await arun_workflow")
-    return asyncio.run(
-        arun_workflow(
-            workflow,
-            inputs=inputs,
-            state_dir=state_dir,
-            history=history,
-            max_parallel=max_parallel,
-            observers=observers,
-            workdir=workdir,
-            record_history=record_history,
-            durable=durable,
-            handle_signals=handle_signals,
-            registry=registry,
-            approve=approve,
-            auto_approve=auto_approve,
-            interactive=interactive,
-            executor=executor,
-            force_all=force_all,
-            force_run=force_run,
-            keep_going=keep_going,
-        )
-    )
+    return asyncio.run(start_run(workflow, inputs, options))

@@ -14,7 +14,7 @@ import difflib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,14 @@ from flowctl.errors import FlowctlError, StateError, UsageError
 from flowctl.runner.events import RunObserver
 from flowctl.runner.executors.api import LOCAL, ExecutorChoice
 from flowctl.runner.executors.choose import checked_choice
+from flowctl.runner.options import RunOptions
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.results import RunResult
 from flowctl.runner.resume.restore import RESET, Replay, Restore, local_id
 from flowctl.runner.session import (
-    ApprovalOptions,
     Resumption,
     RunSession,
     check_approvals,
-    history_path,
     load,
     secrets_masker,
 )
@@ -382,22 +381,43 @@ async def aresume(
     keep_going: bool = False,
 ) -> RunResult:
     """Continue a planned run to its end (or its next pause) and return what happened."""
+    options = RunOptions.of(
+        state_dir=plan.paths.state_dir,
+        history=history,
+        max_parallel=max_parallel,
+        observers=observers,
+        record_history=record_history,
+        durable=durable,
+        handle_signals=handle_signals,
+        registry=registry,
+        approve=approve,
+        auto_approve=auto_approve,
+        interactive=interactive,
+        executor=executor,
+        keep_going=keep_going,
+    )
+    return await continue_run(plan, options)
+
+
+async def continue_run(plan: ResumePlan, options: RunOptions) -> RunResult:
+    """aresume with its options built. The state directory and the working directory are
+    the plan's (the run's own); `force_all` and `force_run` do not apply to a resume."""
     wf = plan.workflow
-    reg = registry if registry is not None else default_registry()
-    check_approvals(wf, approve)
-    if max_parallel is not None and max_parallel < 1:
-        raise UsageError(f"--max-parallel must be at least 1, got {max_parallel}")
+    options = replace(options, state_dir=plan.paths.state_dir, workdir=plan.workdir)
+    reg = options.registry if options.registry is not None else default_registry()
+    check_approvals(wf, options.approve)
+    if options.max_parallel is not None and options.max_parallel < 1:
+        raise UsageError(f"--max-parallel must be at least 1, got {options.max_parallel}")
     restore = Restore(plan.replay.restored())
     run = RunSession(
         wf,
+        options,
         inputs=plan.inputs,
         masker=secrets_masker(wf),
         paths=plan.paths,
-        history=history_path(plan.paths.state_dir, history, record_history),
-        max_parallel=max_parallel or plan.max_parallel,
-        approvals=ApprovalOptions(
-            approve=tuple(approve), auto_approve=auto_approve, interactive=interactive
-        ),
+        registry=reg,
+        max_parallel=options.max_parallel or plan.max_parallel,
+        workdir=plan.workdir,
         resumption=Resumption(
             replay=plan.replay,
             restore=restore,
@@ -405,16 +425,8 @@ async def aresume(
             notes=tuple(plan.notes),
             started_from=plan.started_from,
         ),
-        executor=executor,
-        keep_going=keep_going,
     )
-    return await run.execute(
-        observers=observers,
-        registry=reg,
-        workdir=plan.workdir,
-        durable=durable,
-        handle_signals=handle_signals,
-    )
+    return await run.execute()
 
 
 def _next_seq(plan: ResumePlan) -> int:
@@ -491,20 +503,19 @@ def resume_workflow(
         pass
     else:
         raise UsageError("resume_workflow was called inside an event loop; await aresume")
-    return asyncio.run(
-        aresume(
-            plan,
-            history=history,
-            max_parallel=max_parallel,
-            observers=observers,
-            record_history=record_history,
-            durable=durable,
-            handle_signals=handle_signals,
-            registry=registry,
-            approve=approve,
-            auto_approve=auto_approve,
-            interactive=interactive,
-            executor=executor or checked_choice(plan.workflow, recorded=plan.executor),
-            keep_going=keep_going,
-        )
+    options = RunOptions.of(
+        state_dir=plan.paths.state_dir,
+        history=history,
+        max_parallel=max_parallel,
+        observers=observers,
+        record_history=record_history,
+        durable=durable,
+        handle_signals=handle_signals,
+        registry=registry,
+        approve=approve,
+        auto_approve=auto_approve,
+        interactive=interactive,
+        executor=executor or checked_choice(plan.workflow, recorded=plan.executor),
+        keep_going=keep_going,
     )
+    return asyncio.run(continue_run(plan, options))
