@@ -15,7 +15,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from flowctl.errors import FlowctlError, HistoryError
 from flowctl.spec.model import Workflow
@@ -61,7 +60,7 @@ def plan_analysis(steps: int, history_bytes: int, run_seconds: float, *, importe
 
 def end_of_run_analysis(
     wf: Workflow, history: Path | None, run_seconds: float
-) -> tuple[Mapping[str, Any] | None, str | None]:
+) -> tuple[Mapping[str, object] | None, str | None]:
     """(the optimization report as JSON, or None; a note on what was or was not analysed)."""
     if not wf.optimization_enabled:
         return None, "optimization_enabled is false"

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.runner.engine.rundata import RunData, build_run_data, sha256_json
@@ -87,7 +87,7 @@ class Resumption:
     replay: Replay
     restore: Restore
     next_seq: int
-    notes: tuple[tuple[str, str, dict[str, Any]], ...] = ()  # events to write first
+    notes: tuple[tuple[str, str, Mapping[str, object]], ...] = ()  # (event, step, data) first
     started_from: float  # when the run first started
 
 
@@ -125,7 +125,7 @@ class _HttpClient:
 async def arun_workflow(
     workflow: Workflow | Path | str,
     *,
-    inputs: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, object] | None = None,
     state_dir: Path | str = DEFAULT_STATE_DIR,
     history: Path | str | None = None,
     max_parallel: int | None = None,
@@ -183,7 +183,7 @@ async def arun_workflow(
 
 
 async def start_run(
-    workflow: Workflow | Path | str, inputs: Mapping[str, Any], options: RunOptions
+    workflow: Workflow | Path | str, inputs: Mapping[str, object], options: RunOptions
 ) -> RunResult:
     """arun_workflow with its options built: what the CLI and the Python API both call."""
     from flowctl.runner.inputs import resolve_inputs
@@ -226,7 +226,7 @@ class RunSession:
         wf: Workflow,
         options: RunOptions,
         *,
-        inputs: Mapping[str, Any],
+        inputs: Mapping[str, object],
         masker: SecretMasker,
         paths: RunPaths,
         registry: Registry,
@@ -494,7 +494,7 @@ class RunSession:
         return result
 
 
-def _executor_data(choice: ExecutorChoice, executor: Executor | None) -> dict[str, Any]:
+def _executor_data(choice: ExecutorChoice, executor: Executor | None) -> dict[str, object]:
     """run_started's record of the executor (none for local: journals stay as they were);
     resume runs on the same one unless told otherwise, the optimizer reads its capacity."""
     if executor is None:
@@ -643,7 +643,7 @@ def _error_text(
 
 def _optimization(
     wf: Workflow, history: Path | None, run_seconds: float
-) -> tuple[Mapping[str, Any] | None, str | None]:
+) -> tuple[Mapping[str, object] | None, str | None]:
     """The optimizer's analysis of this workflow's history so far, when it is enabled and
     fits the end-of-run budget (flowctl.runner.analysis)."""
     from flowctl.runner.analysis import end_of_run_analysis
@@ -654,7 +654,7 @@ def _optimization(
 def run_workflow(
     workflow: Workflow | Path | str,
     *,
-    inputs: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, object] | None = None,
     state_dir: Path | str = DEFAULT_STATE_DIR,
     history: Path | str | None = None,
     max_parallel: int | None = None,
@@ -695,7 +695,7 @@ def run_workflow(
 
 
 def run_sync(
-    workflow: Workflow | Path | str, inputs: Mapping[str, Any], options: RunOptions
+    workflow: Workflow | Path | str, inputs: Mapping[str, object], options: RunOptions
 ) -> RunResult:
     """start_run to its end from synchronous code (not from a running event loop)."""
     try:
