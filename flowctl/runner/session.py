@@ -285,14 +285,34 @@ class RunSession:
     async def _run_on(
         self, executor: Executor | None, data: RunData, rebuild_notes: list[str]
     ) -> RunResult:
-        wf, paths, resumption, options = self.wf, self.paths, self.resumption, self.options
-        workdir = self.workdir
+        """The run on its executor: open the journal, start, schedule, clean up, finish."""
+        paths = self.paths
+        journal = self._open_journal(executor)
+        self._write_resume_notes(journal, rebuild_notes)
+        scratch = fresh_scratch(paths)  # under the run, 0700; an earlier session's is gone
+        http = _HttpClient()
+        cache = _step_cache(self.wf, paths, self.masker)
+        sched = self._scheduler(executor, data, scratch=scratch, http=http, cache=cache)
+        try:
+            outcome = await self._schedule(sched, journal)
+        finally:
+            with contextlib.suppress(Exception):
+                await http.aclose()
+            if cache is not None:
+                cache.close()
+                _evict_files(self.wf, paths.state_dir)
+            clear_scratch(paths)
+        return self._finish(sched, journal, outcome, record=True)
+
+    def _open_journal(self, executor: Executor | None) -> AuditJournal:
+        """The audit journal, with the audit observer first and run_started written."""
+        wf, paths, resumption = self.wf, self.paths, self.resumption
         root = project_root(paths.state_dir)
         journal = AuditJournal(
             paths.audit,
             paths.run_id,
             masker=self.masker,
-            durable=options.durable,
+            durable=self.options.durable,
             next_seq=resumption.next_seq if resumption is not None else 1,
         )
         audit = AuditObserver(
@@ -304,13 +324,13 @@ class RunSession:
                 "spec_sha256": wf.sha256,
                 "inputs": self.inputs,
                 "max_parallel": self.max_parallel,
-                "workdir": recorded_path(workdir, root),
+                "workdir": recorded_path(self.workdir, root),
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
-                **_executor_data(options.executor, executor),
+                **_executor_data(self.options.executor, executor),
             },
         )
-        self.observers = [audit, *options.observers]
+        self.observers = [audit, *self.options.observers]
         self._emit(
             RunStarted(
                 run_id=paths.run_id,
@@ -320,25 +340,38 @@ class RunSession:
                 resumed=resumption is not None,
             )
         )
-        if resumption is not None:
-            for event, step, note in resumption.notes:
-                journal.append(event, step=step, data=note)
-            for text in rebuild_notes:
-                journal.append("resume_warning", data={"warning": text})
-            journal.checkpoint()
-        scratch = fresh_scratch(paths)  # under the run, 0700; an earlier session's is gone
-        http = _HttpClient()
-        cache = _step_cache(wf, paths, self.masker)
-        sched = Scheduler(
-            wf,
-            run_id=paths.run_id,
+        return journal
+
+    def _write_resume_notes(self, journal: AuditJournal, rebuild_notes: list[str]) -> None:
+        """A resumed session's --skip/--from notes and data-rebuild warnings, made durable."""
+        if self.resumption is None:
+            return
+        for event, step, note in self.resumption.notes:
+            journal.append(event, step=step, data=note)
+        for text in rebuild_notes:
+            journal.append("resume_warning", data={"warning": text})
+        journal.checkpoint()
+
+    def _scheduler(
+        self,
+        executor: Executor | None,
+        data: RunData,
+        *,
+        scratch: Path,
+        http: _HttpClient,
+        cache: StepCache | None,
+    ) -> Scheduler:
+        resumption = self.resumption
+        return Scheduler(
+            self.wf,
+            run_id=self.paths.run_id,
             data=data,
             masker=self.masker,
-            paths=paths,
+            paths=self.paths,
             observers=self.observers,
             registry=self.registry,
             max_parallel=self.max_parallel,
-            workdir=workdir,
+            workdir=self.workdir,
             scratch=scratch,
             http_client=http,
             cache=cache,
@@ -347,38 +380,33 @@ class RunSession:
             executor=executor,
             agents=self._agents(),
             file_options=self.files,
-            keep_going=options.keep_going,
+            keep_going=self.options.keep_going,
         )
-        try:
-            with _signals(options.handle_signals, sched) as controller:
-                try:
-                    outcome = await sched.run()
-                except asyncio.CancelledError:
-                    # Cancelled from outside (an API caller) or forced by a second signal:
-                    # the journal still gets its run_finished, then the cancel goes on.
-                    forced = controller is not None and controller.forced
-                    cancelled = SchedulerOutcome(
-                        status=RunStatus.CANCELLED, error=sched.stop_reason or "cancelled"
-                    )
-                    self._finish(sched, journal, cancelled, record=not forced)
-                    if forced:
-                        raise KeyboardInterrupt from None
-                    raise
-                except Exception as exc:
-                    # A bug in flowctl: close the journal as a failed run, then let it show.
-                    broken = SchedulerOutcome(
-                        status=RunStatus.FAILED, error=f"internal error: {type(exc).__name__}"
-                    )
-                    self._finish(sched, journal, broken, record=False)
-                    raise
-        finally:
-            with contextlib.suppress(Exception):
-                await http.aclose()
-            if cache is not None:
-                cache.close()
-                _evict_files(wf, paths.state_dir)
-            clear_scratch(paths)
-        return self._finish(sched, journal, outcome, record=True)
+
+    async def _schedule(self, sched: Scheduler, journal: AuditJournal) -> SchedulerOutcome:
+        """The scheduler's run, under signal handling; a cancel or a bug still closes the
+        journal with run_finished before it goes on."""
+        with _signals(self.options.handle_signals, sched) as controller:
+            try:
+                return await sched.run()
+            except asyncio.CancelledError:
+                # Cancelled from outside (an API caller) or forced by a second signal:
+                # the journal still gets its run_finished, then the cancel goes on.
+                forced = controller is not None and controller.forced
+                cancelled = SchedulerOutcome(
+                    status=RunStatus.CANCELLED, error=sched.stop_reason or "cancelled"
+                )
+                self._finish(sched, journal, cancelled, record=not forced)
+                if forced:
+                    raise KeyboardInterrupt from None
+                raise
+            except Exception as exc:
+                # A bug in flowctl: close the journal as a failed run, then let it show.
+                broken = SchedulerOutcome(
+                    status=RunStatus.FAILED, error=f"internal error: {type(exc).__name__}"
+                )
+                self._finish(sched, journal, broken, record=False)
+                raise
 
     def _agents(self) -> AgentSetup | None:
         """The agent setup of a workflow with agents: history to learn from, and on
