@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from flowctl.runner.steps.base import FailureKind
 from flowctl.status import RunStatus, StepStatus
 
 
@@ -84,7 +85,8 @@ class StepFinished:
     duration: float  # seconds of execution; 0 for skipped
     ts: float
     error: str | None = None  # masked
-    error_kind: str | None = None  # "error", "timeout", "exit_code:N", "circuit_open", ...
+    error_kind: FailureKind | None = None
+    error_exit_code: int | None = None  # with error_kind exit_code: the process's exit code
     reason: str | None = None  # why skipped/cancelled, in plain words
     cached: bool = False
     up_to_date: bool = False  # sources and definition unchanged: not run (flowctl.files)

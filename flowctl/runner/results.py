@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.errors import ExitCode
+from flowctl.runner.steps.base import FailureKind, failure_tag
 from flowctl.spec.model import StepType
 from flowctl.state.paths import RunPaths
 from flowctl.state.records import AgentAttempt
@@ -29,7 +30,8 @@ class StepResult:
     status: StepStatus
     outputs: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None  # masked
-    error_kind: str | None = None  # "error", "timeout", "exit_code:N", "expression", ...
+    error_kind: FailureKind | None = None  # written as error_tag
+    error_exit_code: int | None = None  # with error_kind exit_code: the process's exit code
     reason: str | None = None  # why skipped or cancelled, in plain words
     attempts: int = 0
     duration: float = 0.0
@@ -51,6 +53,13 @@ class StepResult:
     agent: str | None = None  # the agent of its last attempt
     agent_wait: float = 0.0  # seconds queued for an agent slot
     agent_attempts: tuple[AgentAttempt, ...] = ()
+
+    @property
+    def error_tag(self) -> str | None:
+        """error_kind as journals, reports and history write it: "exit_code:N", "timeout"."""
+        if self.error_kind is None:
+            return None
+        return failure_tag(self.error_kind, self.error_exit_code)
 
     @property
     def succeeded(self) -> bool:

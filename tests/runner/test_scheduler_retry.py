@@ -147,7 +147,9 @@ def test_exit_codes_can_be_selected_for_retry(tmp_path: Path) -> None:
         """,
     )
     assert result.step("seventy_five").attempts == 2
-    assert result.step("seventy_five").error_kind == "exit_code:75"
+    failed = result.step("seventy_five")
+    assert failed.error_kind is FailureKind.EXIT_CODE and failed.error_exit_code == 75
+    assert failed.error_tag == "exit_code:75"
     assert result.step("one").attempts == 1
 
 

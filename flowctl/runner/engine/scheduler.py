@@ -43,6 +43,7 @@ from flowctl.runner.failure.circuit import CircuitBreakers
 from flowctl.runner.failure.saga import Saga
 from flowctl.runner.results import StepResult
 from flowctl.runner.resume.restore import local_id
+from flowctl.runner.steps.base import FailureKind
 from flowctl.runner.steps.registry import Registry
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import ConditionStep, Step, TriggerRule, Workflow
@@ -219,6 +220,7 @@ class Scheduler:
                 ts=time.time() if result.restored else result.finished_at or time.time(),
                 error=result.error,
                 error_kind=result.error_kind,
+                error_exit_code=result.error_exit_code,
                 reason=result.reason,
                 cached=result.cached,
                 up_to_date=result.up_to_date,
@@ -503,7 +505,7 @@ class ScopeRun:
                 step_type=node.step.type,
                 status=StepStatus.FAILED,
                 error=self.sched.masker.mask(f"internal error: {type(exc).__name__}: {exc}"),
-                error_kind="error",
+                error_kind=FailureKind.ERROR,
                 finished_at=time.time(),
                 parent=self.parent,
                 continue_on_failure=node.step.continue_on_failure,
@@ -554,7 +556,7 @@ class ScopeRun:
                     error=self.sched.masker.mask(
                         f"condition at {step.where('condition')}: {err.message}"
                     ),
-                    error_kind="expression",
+                    error_kind=FailureKind.EXPRESSION,
                     finished_at=time.time(),
                     parent=self.parent,
                     continue_on_failure=step.continue_on_failure,

@@ -39,6 +39,7 @@ from flowctl.runner.steps.base import (
     StepContext,
     StepExecutor,
     StepFailure,
+    exit_code_of,
 )
 from flowctl.spec.model import ActionStep, CircuitBreakerSpec, Step, StepType
 from flowctl.state.records import AgentAttempt
@@ -94,13 +95,6 @@ class _Slot:
         if self._pool is not None and self.held:
             self.held = False
             self._pool.release()
-
-
-def failure_tag(failure: StepFailure) -> str:
-    """error_kind of a failure: "exit_code:N", "timeout", "expression", ..."""
-    if failure.kind is FailureKind.EXIT_CODE and failure.exit_code is not None:
-        return f"exit_code:{failure.exit_code}"
-    return failure.kind.value
 
 
 def _as_failure(exc: Exception) -> StepFailure:
@@ -196,7 +190,7 @@ class _StepRun:
         outputs: Outputs = {}
         status = StepStatus.COMPLETED
         error: str | None = None
-        kind: str | None = None
+        failed: StepFailure | None = None
         reason: str | None = None
         try:
             await self.limit.acquire()
@@ -204,7 +198,7 @@ class _StepRun:
         except StepFailure as failure:
             status = StepStatus.FAILED
             error = self.services.masker.mask(failure.message)
-            kind = failure_tag(failure)
+            failed = failure
             outputs = failure.outputs
             if isinstance(failure, ContainerFailure) and failure.cause is not None:
                 self.scope.note_cause(self.qid, failure.cause)
@@ -226,7 +220,7 @@ class _StepRun:
         # Handlers run after this step failed; its result waits for theirs (handled?).
         record = not (status is StepStatus.FAILED and step.error_handlers)
         try:
-            result = self._result(status, outputs, error=error, kind=kind, reason=reason)
+            result = self._result(status, outputs, error=error, failed=failed, reason=reason)
             if record:
                 self.scope.record(step, result, names=self.names, writes=self.writes)
         finally:
@@ -680,7 +674,7 @@ class _StepRun:
         outputs: Outputs,
         *,
         error: str | None,
-        kind: str | None,
+        failed: StepFailure | None,
         reason: str | None,
     ) -> StepResult:
         progress = self.progress
@@ -691,7 +685,8 @@ class _StepRun:
             status=status,
             outputs=outputs,
             error=error,
-            error_kind=kind,
+            error_kind=failed.kind if failed is not None else None,
+            error_exit_code=exit_code_of(failed),
             reason=reason,
             attempts=progress.attempts,
             duration=time.perf_counter() - progress.t0 if started else 0.0,

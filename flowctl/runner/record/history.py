@@ -68,7 +68,7 @@ def _step_record(result: StepResult, step: Step | None) -> StepRecord:
         cached=result.cached,
         up_to_date=result.up_to_date,
         error=result.error,
-        error_kind=result.error_kind,
+        error_kind=result.error_tag,
         timeout=step.timeout if step is not None else None,
         max_attempts=step.retry_policy.max_attempts if step is not None else 1,
         parent=result.parent,

@@ -25,6 +25,7 @@ from flowctl.runner.events import (
     StepStarted,
     StepWaiting,
 )
+from flowctl.runner.steps.base import failure_tag
 from flowctl.state.audit import AuditJournal
 from flowctl.status import StepStatus
 
@@ -167,7 +168,7 @@ class AuditObserver:
             if event.error is not None:
                 data["error"] = event.error
             if event.error_kind is not None:
-                data["error_kind"] = event.error_kind
+                data["error_kind"] = failure_tag(event.error_kind, event.error_exit_code)
             if event.status is StepStatus.FAILED:
                 data["handled"] = event.handled
             if event.reason is not None:

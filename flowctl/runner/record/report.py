@@ -92,7 +92,7 @@ def build_report(
                 "handled": r.handled,
                 "restored": r.restored,
                 "error": r.error,
-                "error_kind": r.error_kind,
+                "error_kind": r.error_tag,
                 "reason": r.reason,
                 "log": str(r.log_path) if r.log_path is not None else None,
                 "metrics": dict(r.metrics),

@@ -22,7 +22,7 @@ from flowctl.runner.approval.decisions import (
 )
 from flowctl.runner.engine.rundata import write_path
 from flowctl.runner.results import StepResult
-from flowctl.runner.steps.base import StepFailure
+from flowctl.runner.steps.base import StepFailure, parse_failure_tag
 from flowctl.spec.model import Step, StepType
 from flowctl.state.audit import AuditEvent, parse_ts
 from flowctl.status import StepStatus
@@ -129,7 +129,7 @@ class Restored:
         duration = _number(data.get("duration"))
         attempts = data.get("attempts")
         error = data.get("error")
-        kind = data.get("error_kind")
+        kind = parse_failure_tag(data.get("error_kind"))
         reason = data.get("reason")
         return StepResult(
             id=self.qid,
@@ -137,7 +137,8 @@ class Restored:
             status=self.status,
             outputs=self.outputs,
             error=error if isinstance(error, str) else None,
-            error_kind=kind if isinstance(kind, str) else None,
+            error_kind=kind[0] if kind is not None else None,
+            error_exit_code=kind[1] if kind is not None else None,
             reason=reason if isinstance(reason, str) else None,
             attempts=attempts if isinstance(attempts, int) and attempts >= 0 else 0,
             duration=duration,

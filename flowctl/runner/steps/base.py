@@ -33,6 +33,39 @@ class FailureKind(enum.StrEnum):
     SECURITY = "security"  # a value tried to leave what the author allowed: never retried
 
 
+def failure_tag(kind: FailureKind, exit_code: int | None = None) -> str:
+    """error_kind as journals, reports and history write it: "exit_code:N", "timeout", ..."""
+    if kind is FailureKind.EXIT_CODE and exit_code is not None:
+        return f"exit_code:{exit_code}"
+    return kind.value
+
+
+def parse_failure_tag(tag: object) -> tuple[FailureKind, int | None] | None:
+    """A written failure_tag read back as (kind, exit code); None for a word it is not."""
+    if not isinstance(tag, str):
+        return None
+    word, colon, code = tag.partition(":")
+    try:
+        kind = FailureKind(word)
+    except ValueError:
+        return None
+    if not colon:
+        return kind, None
+    if kind is not FailureKind.EXIT_CODE:
+        return None
+    try:
+        return kind, int(code)
+    except ValueError:
+        return None
+
+
+def exit_code_of(failure: StepFailure | None) -> int | None:
+    """The exit code that error_kind exit_code carries; None for every other failure."""
+    if failure is None or failure.kind is not FailureKind.EXIT_CODE:
+        return None
+    return failure.exit_code
+
+
 class StepFailure(Exception):
     """An attempt failed. Executors raise this; anything else is wrapped into it."""
 
