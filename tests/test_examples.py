@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,20 +10,13 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli import REPO, run_flowctl
+
 EXAMPLES = REPO / "examples"
 
 
 def flowctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CI": "true", "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "flowctl", *args, "--state-dir", str(state)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_flowctl(*args, "--state-dir", state, timeout=120)
 
 
 def run_json(state: Path, spec: str, *args: str) -> tuple[int, dict[str, Any]]:
@@ -57,6 +49,7 @@ def test_every_example_is_covered_here() -> None:
     assert (EXAMPLES / "build" / "build.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_hello(tmp_path: Path) -> None:
     code, result = run_json(tmp_path, "examples/hello.yaml", "--input", "who=Ada Lovelace")
     assert code == 0 and result["status"] == "completed"
@@ -64,6 +57,7 @@ def test_hello(tmp_path: Path) -> None:
     assert log_of(tmp_path, result, "report").strip() == "Ada Lovelace has 12 letters"
 
 
+@pytest.mark.slow
 def test_hello_passes_hostile_input_as_data(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     who = f"$(touch {marker}); touch {marker}"
@@ -73,6 +67,7 @@ def test_hello_passes_hostile_input_as_data(tmp_path: Path) -> None:
     assert log_of(tmp_path, result, "greet").strip() == f"Hello, {who}!"
 
 
+@pytest.mark.slow
 def test_document_processing_routes_an_invoice_and_publishes(tmp_path: Path) -> None:
     code, result = run_json(tmp_path, "examples/document_processing.yaml")
     assert code == 0, result["error"]
@@ -93,6 +88,7 @@ def test_document_processing_routes_an_invoice_and_publishes(tmp_path: Path) -> 
     )
 
 
+@pytest.mark.slow
 def test_document_processing_pauses_for_review_then_resumes_after_approval(
     tmp_path: Path,
 ) -> None:
@@ -111,6 +107,7 @@ def test_document_processing_pauses_for_review_then_resumes_after_approval(
     assert publish.read_text().strip() == "published invoice total=12.0 quality=reviewed"
 
 
+@pytest.mark.slow
 def test_orchestrator_worker_fans_out_one_worker_per_planned_task(tmp_path: Path) -> None:
     code, result = run_json(tmp_path, "examples/orchestrator_worker.yaml")
     assert code == 0
@@ -119,6 +116,7 @@ def test_orchestrator_worker_fans_out_one_worker_per_planned_task(tmp_path: Path
     assert result["workflow_data"]["answer"].startswith("Independent steps run in parallel")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("target", "iterations"), [(37, 3), (50, 1), (0, 6)])
 def test_react_loop_reasons_and_acts_until_done(
     tmp_path: Path, target: int, iterations: int

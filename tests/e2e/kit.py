@@ -15,26 +15,18 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flowctl.state.audit import AuditEvent, JournalContents, read_journal
+from tests.cli import REPO as REPO  # re-exported: tests written before tests.cli import it here
+from tests.cli import TIMEOUT, cli_env, wait_for
+from tests.cli import process_gone as process_gone
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_TIMEOUT = 60.0
-
-
-def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of every flowctl process: headless CI, no colour, repo importable."""
-    env = {k: v for k, v in os.environ.items() if k != "FLOWCTL_DEBUG"}
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    env.update({"CI": "true", "NO_COLOR": "1", "PYTHONPATH": path, "COLUMNS": "200"})
-    env.update(extra or {})
-    return env
+DEFAULT_TIMEOUT = TIMEOUT
 
 
 def q(value: object) -> str:
@@ -51,39 +43,6 @@ def line_counts(path: Path) -> Counter[str]:
 
 def lines(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def wait_for(
-    what: str,
-    predicate: Callable[[], bool],
-    timeout: float = 20.0,
-    proc: subprocess.Popen[str] | None = None,
-) -> None:
-    """Poll until `predicate()` holds; fail the test with `what` after `timeout` seconds,
-    or as soon as `proc` (the command expected to make it hold) has exited."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc is not None and proc.poll() is not None and not predicate():
-            out, err = proc.communicate()
-            raise AssertionError(f"flowctl exited {proc.returncode} before {what}\n{out}{err}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
-def process_gone(pid: int) -> bool:
-    """True when `pid` no longer runs (a zombie nobody reaped yet counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
 @dataclass(frozen=True)

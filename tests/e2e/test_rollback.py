@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from tests.e2e.kit import Workspace, line_counts, lines, q
 
 
@@ -155,15 +153,13 @@ def test_a_run_timeout_rolls_back_and_exits_3(ws: Workspace) -> None:
             run: 'echo "$FLOWCTL_STEP_ID" >> "$COUNTS"'
             rollback_actions: [{undo(ws, "release")}]
           - id: wait_forever
-            run: sleep 30
+            run: sleep 3600
             dependencies: [reserve]
             rollback_actions: [{undo(ws, "never")}]
         """
     )
-    started = time.monotonic()
-    result = ws.run(spec)
+    result = ws.run(spec)  # the CLI's 60 s timeout fails the test if the step ran its hour
     assert result.code == 3, result.explain()
-    assert time.monotonic() - started < 15
     assert lines(ws.path("order")) == ["release"]
     assert line_counts(ws.path("counts")) == {"reserve": 1}
     run = result.run

@@ -133,6 +133,7 @@ def _workflow_facts(agg: WorkflowAggregate) -> dict[str, object]:
     return facts
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(records=histories(), data=st.data())
 def test_ranges_merged_in_order_equal_one_pass(

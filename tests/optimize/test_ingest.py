@@ -87,6 +87,7 @@ def reference(data: Any) -> list[tuple[Any, ...]] | None:
     delete=st.booleans(),
     index=st.integers(0, 2),
 )
+@pytest.mark.slow
 def test_fast_path_and_from_json_agree(
     where: str, key: str, value: Any, delete: bool, index: int
 ) -> None:

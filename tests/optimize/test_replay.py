@@ -96,6 +96,7 @@ def dags(draw: st.DrawFn) -> tuple[dict[str, float], list[tuple[str, str]]]:
     return durations, edges
 
 
+@pytest.mark.slow
 @settings(max_examples=80, deadline=None)
 @given(dags(), st.integers(1, 4))
 def test_makespan_bounds(dag: tuple[dict[str, float], list[tuple[str, str]]], limit: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from flowctl.spec.model import (
     WaitStep,
     WebhookStep,
 )
+from tests.cli import gone as gone  # re-exported: executor tests import it from here
 
 T = TypeVar("T")
 HERE = Location("workflow.yaml", 1, 1)
@@ -133,22 +133,3 @@ def log_of(ctx: StepContext) -> str:
     log = ctx.log
     assert isinstance(log, FileLog)
     return log.text()
-
-
-def gone(pid: int, within: float = 2.0) -> bool:
-    """True once the process is gone (SIGKILL is delivered asynchronously), polling."""
-    deadline = time.monotonic() + within
-    while not _gone_now(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def _gone_now(pid: int) -> bool:
-    """No such process, or only its zombie left (nothing reaps orphans in some containers)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True

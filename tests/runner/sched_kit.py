@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,8 +12,10 @@ from typing import Any
 
 from flowctl.api import RunResult, run_workflow
 from flowctl.state.audit import AuditEvent, read_journal
+from tests.cli import REPO as REPO  # re-exported: tests written before tests.cli import it here
+from tests.cli import cli_env, run_flowctl
+from tests.cli import python_path as python_path
 
-REPO = Path(__file__).resolve().parents[2]
 FUNCS = "tests.runner.sched_funcs"
 
 
@@ -100,10 +100,6 @@ def names(evts: list[AuditEvent], event: str) -> list[str]:
     return [e.step for e in evts if e.event == event and e.step is not None]
 
 
-def python_path() -> str:
-    return os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-
-
 def run_cli(
     tmp_path: Path,
     text: str | None,
@@ -112,13 +108,10 @@ def run_cli(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """`python -m flowctl run <spec> --state-dir <tmp>/.flowctl --no-progress ARGS`."""
-    argv = [sys.executable, "-m", "flowctl", "run"]
-    if text is not None:
-        argv.append(str(write_spec(tmp_path, text)))
-    argv += ["--state-dir", str(tmp_path / ".flowctl"), "--no-progress", *args]
-    full_env = {**os.environ, "PYTHONPATH": python_path(), "NO_COLOR": "1", **(env or {})}
-    return subprocess.run(
-        argv, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
+    spec = [] if text is None else [str(write_spec(tmp_path, text))]
+    state = ["--state-dir", str(tmp_path / ".flowctl"), "--no-progress"]
+    return run_flowctl(
+        "run", *spec, *state, *args, env=cli_env(env, headless=False), timeout=timeout
     )
 
 

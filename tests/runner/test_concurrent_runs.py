@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from flowctl.state.audit import read_journal
 from flowctl.state.history import HistoryIssue, iter_history
 
@@ -24,6 +26,7 @@ steps:
 """
 
 
+@pytest.mark.slow
 def test_eight_concurrent_runs_share_one_history_file(tmp_path: Path) -> None:
     spec = tmp_path / "wf.yaml"
     spec.write_text(SPEC)

@@ -63,7 +63,6 @@ def test_for_each_with_max_concurrency_is_a_parallel_map(tmp_path: Path) -> None
     )
     assert result.status is RunStatus.COMPLETED
     assert max_overlap(attempt_spans(events(result))) == 3
-    assert result.step("fan").duration < 0.55  # two rounds of 0.1 s, not six
 
 
 def test_for_each_sequential_by_default(tmp_path: Path) -> None:
@@ -241,7 +240,7 @@ def test_parallel_below_min_success_ratio_fails_and_stops_the_rest(tmp_path: Pat
                 python: {FUNCS}:fail
               - id: slow
                 python: {FUNCS}:sleep
-                input_mapping: {{seconds: "5"}}
+                input_mapping: {{seconds: "3600"}}
               - id: ok
                 python: {FUNCS}:noop
         """,
@@ -251,7 +250,6 @@ def test_parallel_below_min_success_ratio_fails_and_stops_the_rest(tmp_path: Pat
     assert fan.status is StepStatus.FAILED
     assert fan.error is not None and "min_success_ratio 0.75" in fan.error
     assert result.step("slow").status is StepStatus.CANCELLED  # doomed: no point waiting
-    assert result.duration < 3
     assert result.root_cause in ("quick_fail_1", "quick_fail_2")
 
 
@@ -378,7 +376,7 @@ def test_a_container_timeout_set_by_its_author_cancels_its_children(tmp_path: Pa
               steps:
                 - id: nap
                   python: {FUNCS}:sleep
-                  input_mapping: {{seconds: "5"}}
+                  input_mapping: {{seconds: "3600"}}
         """,
     )
     assert result.status is RunStatus.FAILED
@@ -387,4 +385,3 @@ def test_a_container_timeout_set_by_its_author_cancels_its_children(tmp_path: Pa
     nap = result.step("each[0].nap")
     assert nap.status is StepStatus.CANCELLED
     assert nap.reason == "container 'each' timed out"
-    assert result.duration < 3

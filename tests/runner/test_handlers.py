@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+
+import pytest
 
 from flowctl.status import RunStatus, StepStatus
 from tests.runner.failure_funcs import calls
@@ -185,10 +186,10 @@ def test_handlers_inside_loop_iterations(tmp_path: Path) -> None:
     assert result.step("each[0].work").handled
 
 
+@pytest.mark.slow
 def test_a_handler_waiting_on_the_failure_it_handles_is_a_runtime_deadlock(
     tmp_path: Path,
 ) -> None:
-    started = time.monotonic()
     proc = run_cli(
         tmp_path,
         f"""
@@ -205,11 +206,10 @@ def test_a_handler_waiting_on_the_failure_it_handles_is_a_runtime_deadlock(
             python: {FUNCS}:noop
           - id: long
             python: {FUNCS}:sleep
-            input_mapping: {{seconds: 30}}
+            input_mapping: {{seconds: 3600}}
         """,
-    )
+    )  # run_cli's 60 s timeout fails the test if the run waits for the hour-long step
     assert proc.returncode == 1, proc.stderr
-    assert time.monotonic() - started < 15  # stopped at once, not after the 30 s step
     expected = (
         "runtime deadlock: these steps can never start: 'a' waits on its error handlers 'h'; "
         "'h' waits on 'b'; 'b' waits on 'a'"

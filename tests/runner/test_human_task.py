@@ -164,6 +164,7 @@ def test_waiting_children_keep_their_container_waiting(tmp_path: Path) -> None:
     assert done.step("regions").outputs["count"] == 2
 
 
+@pytest.mark.slow
 def test_the_cli_says_how_to_approve_and_resume(tmp_path: Path) -> None:
     proc = run_cli(tmp_path, SPEC, env={"CI": "true"})
     assert proc.returncode == 4, proc.stderr

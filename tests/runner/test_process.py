@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.secrets import SecretMasker
-from tests.runner.helpers import gone, run
+from tests.cli import gone
+from tests.runner.helpers import run
 
 SECRET = "s3cr3t-token-value"
 
@@ -130,23 +130,21 @@ def test_cancel_kills_the_whole_group_including_grandchildren(tmp_path: Path) ->
     async def go() -> None:
         async with asyncio.timeout(0.5):
             await run_process(
-                ["/bin/sh", "-c", f"sleep 100 & echo $! > {pidfile}; sleep 100"],
+                ["/bin/sh", "-c", f"sleep 3600 & echo $! > {pidfile}; sleep 3600"],
                 cwd=tmp_path,
                 env=dict(os.environ),
                 masker=SecretMasker(),
             )
 
-    started = time.monotonic()
     with pytest.raises(TimeoutError):
         run(go())
-    assert time.monotonic() - started < 3
     grandchild = int(pidfile.read_text())
     assert gone(grandchild)
 
 
 def test_sigterm_is_followed_by_sigkill_when_ignored(tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
-    script = f"trap '' TERM; sleep 100 & echo $! > {pidfile}; sleep 100; sleep 100"
+    script = f"trap '' TERM; sleep 3600 & echo $! > {pidfile}; sleep 3600; sleep 3600"
 
     async def go() -> None:
         async with asyncio.timeout(0.3):
@@ -158,20 +156,18 @@ def test_sigterm_is_followed_by_sigkill_when_ignored(tmp_path: Path) -> None:
                 kill_grace=0.3,
             )
 
-    started = time.monotonic()
     with pytest.raises(TimeoutError):
-        run(go())
-    elapsed = time.monotonic() - started
-    assert 0.5 <= elapsed < 3  # waited the grace period, then SIGKILL
+        run(go())  # SIGTERM is ignored: only the SIGKILL after the grace period ends it
     assert gone(int(pidfile.read_text()))
 
 
 def test_background_children_holding_the_pipes_do_not_hang_the_step(tmp_path: Path) -> None:
     log = ListLog()
     pidfile = tmp_path / "pid"
-    started = time.monotonic()
-    result = sh(f"sleep 30 & echo $! > {pidfile}; echo started", tmp_path, log=log, pipe_grace=0.2)
-    assert time.monotonic() - started < 5
+    # The background child would hold the pipes for an hour: returning at all is the verdict.
+    result = sh(
+        f"sleep 3600 & echo $! > {pidfile}; echo started", tmp_path, log=log, pipe_grace=0.2
+    )
     assert result.returncode == 0 and result.detached
     assert result.stdout == "started\n"
     assert "background processes" in log.text
@@ -200,7 +196,7 @@ def test_without_pidfds_a_waiter_thread_notices_the_exit(
     async def go() -> None:
         async with asyncio.timeout(0.3):
             await run_process(
-                ["/bin/sh", "-c", f"sleep 100 & echo $! > {pidfile}; sleep 100"],
+                ["/bin/sh", "-c", f"sleep 3600 & echo $! > {pidfile}; sleep 3600"],
                 cwd=tmp_path,
                 env=dict(os.environ),
                 masker=SecretMasker(),

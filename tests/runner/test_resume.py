@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,9 @@ from flowctl.errors import StateError, UsageError
 from flowctl.runner.resume.run import plan_resume, resume_workflow
 from flowctl.state.audit import read_journal
 from flowctl.status import RunStatus
+from tests.cli import run_flowctl
 from tests.runner.failure_funcs import calls
-from tests.runner.sched_kit import REPO, events, python_path, run_cli, run_spec, write_spec
+from tests.runner.sched_kit import events, run_cli, run_spec, write_spec
 
 KIT = "tests.runner.failure_funcs"
 
@@ -56,10 +55,7 @@ def resume(tmp_path: Path, run_id: str, **options: Any) -> Any:
 
 def flowctl(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m flowctl ARGS --state-dir <tmp>/.flowctl --no-progress`."""
-    argv = [sys.executable, "-m", "flowctl", *args]
-    argv += ["--state-dir", str(tmp_path / ".flowctl"), "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": python_path(), "NO_COLOR": "1", "CI": "true"}
-    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    return run_flowctl(*args, "--state-dir", tmp_path / ".flowctl", "--no-progress")
 
 
 def test_completed_steps_are_restored_and_failed_ones_run_again(tmp_path: Path) -> None:
@@ -99,6 +95,7 @@ def test_completed_steps_are_restored_and_failed_ones_run_again(tmp_path: Path) 
     assert report["status"] == "completed" and report["resumed"] is True
 
 
+@pytest.mark.slow
 def test_resuming_a_completed_run_changes_nothing(tmp_path: Path) -> None:
     (tmp_path / "flag").touch()
     first = run_spec(tmp_path, _chain(tmp_path))
@@ -265,6 +262,7 @@ def test_a_run_in_use_by_another_process_is_refused(tmp_path: Path) -> None:
     assert resume(tmp_path, first.run_id).ok
 
 
+@pytest.mark.slow
 def test_the_cli_resumes_with_the_exit_code_of_the_outcome(tmp_path: Path) -> None:
     proc = run_cli(tmp_path, _chain(tmp_path))
     assert proc.returncode == 1

@@ -14,8 +14,9 @@ import pytest
 from flowctl.runner.resume.run import resume_workflow
 from flowctl.state.audit import read_journal
 from flowctl.status import RunStatus
+from tests.cli import REPO, python_path
 from tests.runner.failure_funcs import calls
-from tests.runner.sched_kit import REPO, python_path, write_spec
+from tests.runner.sched_kit import write_spec
 
 KIT = "tests.runner.failure_funcs"
 STEPS = ["a", "b", "c", "each[0].w", "each[1].w", "each[2].w", "p1", "p2", "z"]
@@ -63,6 +64,7 @@ steps:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("completed_before_kill", [1, 3, 6])
 def test_a_run_killed_mid_way_resumes_without_repeating_work(
     tmp_path: Path, completed_before_kill: int

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -206,11 +205,9 @@ def test_a_hanging_action_times_out_and_the_rollback_goes_on(tmp_path: Path) -> 
     marker = tmp_path / "fast.txt"
     completed = [
         Compensation("fast", (sh(f"echo done > {marker}"),)),
-        Compensation("slow", (sh("sleep 30"),)),
+        Compensation("slow", (sh("sleep 3600"),)),
     ]
-    started = time.monotonic()
     outcomes, _, _ = saga.run(completed)
-    assert time.monotonic() - started < 5.0
     assert [(o.step, o.ok, o.error) for o in outcomes] == [
         ("slow", False, "rollback action timed out after 0.3 s"),
         ("fast", True, None),
@@ -257,7 +254,7 @@ def test_cancellation_stops_the_rollback(tmp_path: Path) -> None:
     marker = tmp_path / "first.txt"
     completed = [
         Compensation("first", (sh(f"touch {marker}"),)),
-        Compensation("second", (sh("sleep 30"),)),
+        Compensation("second", (sh("sleep 3600"),)),
     ]
     seen: list[RollbackOutcome] = []
 
@@ -269,10 +266,8 @@ def test_cancellation_stops_the_rollback(tmp_path: Path) -> None:
         task.cancel()
         await task
 
-    started = time.monotonic()
     with pytest.raises(asyncio.CancelledError):
-        asyncio.run(scenario())
-    assert time.monotonic() - started < 5.0
+        asyncio.run(scenario())  # the hour-long action is stopped, or pytest-timeout fails
     assert seen == []
     assert not marker.exists()
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from flowctl.state.audit import AuditEvent, read_journal
-from tests.runner.sched_kit import REPO, python_path, write_spec
+from tests.cli import REPO, process_gone, python_path
+from tests.runner.sched_kit import write_spec
 
 
 def _start(tmp_path: Path, text: str) -> subprocess.Popen[str]:
@@ -48,14 +49,6 @@ def _wait_for(tmp_path: Path, event: str, step: str | None, timeout: float = 20)
     raise AssertionError(f"no {event} for {step} within {timeout} s")
 
 
-def _gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 def _spec(tmp_path: Path, undo_seconds: float) -> str:
     return f"""
         name: interrupted
@@ -76,7 +69,7 @@ def test_one_signal_cancels_rolls_back_and_exits_130(tmp_path: Path, sig: signal
     try:
         _wait_for(tmp_path, "step_started", "slow")
         pid_file = tmp_path / "grandchild.pid"
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # a hang guard
         while not pid_file.exists() or not pid_file.read_text().strip():
             assert time.monotonic() < deadline
             time.sleep(0.02)
@@ -88,8 +81,8 @@ def test_one_signal_cancels_rolls_back_and_exits_130(tmp_path: Path, sig: signal
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert (tmp_path / "undo.txt").read_text() == "undone\n"
-    deadline = time.monotonic() + 5
-    while not _gone(grandchild):  # the step's whole process group was killed
+    deadline = time.monotonic() + 30  # a hang guard
+    while not process_gone(grandchild):  # the step's whole process group was killed
         assert time.monotonic() < deadline, "the sleep grandchild survived"
         time.sleep(0.05)
     evts = _journal(tmp_path)
@@ -107,15 +100,12 @@ def test_a_second_sigint_stops_at_once_and_leaves_a_resumable_journal(tmp_path: 
         _wait_for(tmp_path, "step_started", "slow")
         proc.send_signal(signal.SIGINT)
         _wait_for(tmp_path, "rollback_started", None)
-        started = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-        took = time.monotonic() - started
+        _, err = proc.communicate(timeout=30)  # the rollback action alone sleeps 60 s
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
-    assert took < 10  # not after the 60 s rollback action
     assert "Traceback" not in err
     assert not (tmp_path / "undo.txt").exists()
     evts = _journal(tmp_path)

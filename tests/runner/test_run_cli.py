@@ -10,14 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from tests.cli import REPO, python_path
 from tests.runner.sched_kit import (
     FUNCS,
-    REPO,
     attempt_spans,
     cli_events,
     cli_report,
     max_overlap,
-    python_path,
     run_cli,
     spans,
     ts,
@@ -87,6 +88,7 @@ steps:
 """
 
 
+@pytest.mark.slow
 def test_a_run_through_the_cli_follows_every_rule(tmp_path: Path) -> None:
     proc = run_cli(tmp_path, EVERYTHING, "--input", "kind=invoice", "--input", "count=3")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -109,6 +111,7 @@ def test_a_run_through_the_cli_follows_every_rule(tmp_path: Path) -> None:
     assert summary[1] == "  tolerated failures: bad"
 
 
+@pytest.mark.slow
 def test_loops_parallel_and_validation_failures_through_the_cli(tmp_path: Path) -> None:
     counter = tmp_path / "n"
     proc = run_cli(
@@ -164,6 +167,7 @@ def test_loops_parallel_and_validation_failures_through_the_cli(tmp_path: Path) 
     assert "tolerated failures: " in proc.stdout
 
 
+@pytest.mark.slow
 def test_failure_exit_1_and_the_summary_puts_the_root_cause_first(tmp_path: Path) -> None:
     proc = run_cli(
         tmp_path,
@@ -195,6 +199,7 @@ def test_failure_exit_1_and_the_summary_puts_the_root_cause_first(tmp_path: Path
     assert (report["status"], report["root_cause"]) == ("failed", "extract")
 
 
+@pytest.mark.slow
 def test_the_concurrency_limit_from_the_command_line(tmp_path: Path) -> None:
     steps = "\n".join(
         f"""  - id: s{i}
@@ -207,6 +212,7 @@ def test_the_concurrency_limit_from_the_command_line(tmp_path: Path) -> None:
     assert max_overlap(attempt_spans(cli_events(tmp_path))) == 2
 
 
+@pytest.mark.slow
 def test_retries_with_backoff_are_in_the_audit_log(tmp_path: Path) -> None:
     counter = tmp_path / "calls"
     proc = run_cli(
@@ -236,13 +242,12 @@ def test_the_run_timeout_exits_3(tmp_path: Path) -> None:
         timeout: 500ms
         steps:
           - id: nap
-            run: sleep 30
+            run: sleep 3600
         """,
-    )
+    )  # run_cli's 60 s timeout fails the test if the timeout did not stop the hour-long step
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "reason: the run timed out after 500ms" in proc.stdout
     assert cli_report(tmp_path)["status"] == "timeout"
-    assert cli_report(tmp_path)["duration"] < 5
 
 
 def test_inputs_from_a_file_and_the_command_line(tmp_path: Path) -> None:
@@ -269,6 +274,7 @@ def test_inputs_from_a_file_and_the_command_line(tmp_path: Path) -> None:
     assert cli_report(tmp_path)["inputs"] == {"kind": "from-file", "count": 7}
 
 
+@pytest.mark.slow
 def test_bad_input_exits_2_before_anything_runs(tmp_path: Path) -> None:
     proc = run_cli(
         tmp_path,
@@ -310,6 +316,7 @@ def test_unsupported_features_are_refused_with_their_location(tmp_path: Path) ->
     assert "circuit_breaker" not in proc.stderr  # runs since issue 4
 
 
+@pytest.mark.slow
 def test_output_json_prints_the_report_on_stdout(tmp_path: Path) -> None:
     proc = run_cli(
         tmp_path,
@@ -364,6 +371,7 @@ def test_extra_copies_of_audit_report_and_junit(tmp_path: Path) -> None:
     assert not (tmp_path / ".flowctl" / "history.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:
     text = f"""
         name: planned
@@ -401,6 +409,7 @@ def test_dry_run_prints_the_plan_and_runs_nothing(tmp_path: Path) -> None:
     assert plan["estimate"]["critical_path"][0] == "a"
 
 
+@pytest.mark.slow
 def test_secrets_are_masked_on_the_console(tmp_path: Path) -> None:
     secret = "hunter2-is-not-a-good-password"
     proc = run_cli(
@@ -419,6 +428,7 @@ def test_secrets_are_masked_on_the_console(tmp_path: Path) -> None:
     assert "***" in proc.stdout
 
 
+@pytest.mark.slow
 def test_sigint_cancels_the_run_and_exits_130(tmp_path: Path) -> None:
     spec = write_spec(
         tmp_path,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,6 +70,7 @@ def expected_status(rule: TriggerRule, deps: list[StepStatus]) -> bool:
     return StepStatus.FAILED not in deps and StepStatus.COMPLETED in deps
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(dags())
 def test_every_step_runs_after_its_dependencies_within_the_limit(case: tuple[str, int]) -> None:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -121,15 +120,13 @@ def test_first_signal_cancels_and_lets_the_rollback_finish(
 
 @pytest.mark.parametrize("second", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_second_signal_forces_a_stop_at_once(tmp_path: Path, second: signal.Signals) -> None:
-    program = Program(tmp_path, rollback=30.0)
+    program = Program(tmp_path, rollback=3600.0)
     program.wait_for("ready")
-    started = time.monotonic()
     program.send(signal.SIGINT)
     program.wait_for("step cancelled")
     program.send(second)
-    code, lines, err = program.finish()
+    code, lines, err = program.finish()  # the rollback takes an hour: finishing is the verdict
     assert code == 130, err
-    assert time.monotonic() - started < 10.0  # far less than the 30 s rollback
     assert lines == [
         "ready",
         "cancel SIGINT",
@@ -142,7 +139,7 @@ def test_second_signal_forces_a_stop_at_once(tmp_path: Path, second: signal.Sign
 
 
 def test_third_signal_kills_a_stuck_process_with_the_signal(tmp_path: Path) -> None:
-    program = Program(tmp_path, mode="stuck", rollback=30.0)
+    program = Program(tmp_path, mode="stuck", rollback=3600.0)
     program.wait_for("ready")
     program.send(signal.SIGINT)
     program.wait_for("step cancelled")

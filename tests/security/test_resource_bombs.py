@@ -92,6 +92,7 @@ EXPRESSION_BOMBS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", sorted(EXPRESSION_BOMBS))
 def test_expression_bomb(source: str) -> None:
     err = bounded(lambda: compile_expression(source).evaluate(names()))
@@ -114,10 +115,10 @@ def test_the_brief_bombs_are_security_errors() -> None:
 def test_constant_folding_does_not_compute_a_huge_power() -> None:
     # Jinja folds constant expressions at compile time, where nothing could interrupt
     # 7**10000000; intercepted operators are not folded, so compiling is instant.
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: other processes on the machine do not count
     expression = compile_expression("7**10000000 > 1")
     compile_template("{{ 7**10000000 }}{{ 'a'*10**9 }}")
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < MAX_SECONDS
     with pytest.raises(SecurityError):
         expression.evaluate({})
 
@@ -183,6 +184,7 @@ TEMPLATE_BOMBS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TEMPLATE_BOMBS))
 def test_template_bomb(name: str) -> None:
     source, reason = TEMPLATE_BOMBS[name]

@@ -99,6 +99,7 @@ def test_values_stay_data(shell: str, command: str, shape: str, tmp_path: Path) 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shell", SHELLS)
 def test_values_in_loops_and_substitutions_run_nothing(shell: str, tmp_path: Path) -> None:
     commands = [

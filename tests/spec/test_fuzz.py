@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -170,12 +171,14 @@ def assert_clean(text: str) -> None:
         load_workflow_text(text, "fuzz.yaml")
 
 
+@pytest.mark.slow
 @FUZZ
 @given(edited_documents(), st.booleans())
 def test_structural_edits_never_crash(data: Any, block: bool) -> None:
     assert_clean(_dump(data, block))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(edited_documents(), st.booleans())
 def test_compiled_schema_agrees_with_jsonschema(data: Any, block: bool) -> None:
@@ -218,6 +221,7 @@ def edited_texts(draw: st.DrawFn) -> str:
     return text
 
 
+@pytest.mark.slow
 @FUZZ
 @given(edited_texts())
 def test_text_edits_never_crash(text: str) -> None:

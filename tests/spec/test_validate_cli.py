@@ -66,6 +66,7 @@ def test_invalid_spec(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{path}: invalid (" in out
 
 
+@pytest.mark.slow
 def test_the_whole_corpus_through_the_command_line() -> None:
     result = flowctl("validate", *CORPUS)
     assert result.returncode == 2
@@ -76,6 +77,7 @@ def test_the_whole_corpus_through_the_command_line() -> None:
             assert_reported(result.stdout, path, line, fragment)
 
 
+@pytest.mark.slow
 def test_the_whole_corpus_as_json() -> None:
     result = flowctl("validate", "--format", "json", *CORPUS)
     assert result.returncode == 2
@@ -125,6 +127,7 @@ def test_examples_through_the_command_line() -> None:
     assert result.stdout.count(": ok (") == len(EXAMPLES)
 
 
+@pytest.mark.slow
 def test_installed_console_script() -> None:
     script = Path(sys.executable).parent / "flowctl"
     assert script.exists(), f"no console script at {script}"
@@ -185,6 +188,7 @@ def test_json_format_of_a_valid_file_with_a_warning(
     assert json.loads(capsys.readouterr().out)["valid"] is False
 
 
+@pytest.mark.slow
 def test_standard_input() -> None:
     result = flowctl("validate", "-", stdin="name: piped\nsteps: [{id: a, run: x, bad: 1}]\n")
     assert result.returncode == 2

@@ -197,16 +197,13 @@ def test_concurrent_threads_get_unique_seqs_and_whole_lines(tmp_path: Path) -> N
     assert [e.seq for e in contents.events] == list(range(1, 1201))  # file order = seq order
 
 
-def test_ten_thousand_checkpointed_events_take_well_under_a_second(tmp_path: Path) -> None:
+def test_ten_thousand_checkpointed_events_are_all_written(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
-    start = time.perf_counter()
+    # Group commit's cost is measured by benchmarks/bench_journal.py, not here.
     with AuditJournal(path, "r") as journal:
         for i in range(10_000):
             journal.append("step_completed", step=f"s{i}", attempt=1, data={"i": i})
             journal.checkpoint()
-    elapsed = time.perf_counter() - start
-    # An fsync per event costs ~0.3 ms here (3 s for 10,000); group commit costs ~0.12 s.
-    assert elapsed < 1.0, elapsed
     assert len(read_journal(path).events) == 10_000
 
 

@@ -101,6 +101,7 @@ def test_distinct_names_in_the_hostile_list_get_distinct_logs(tmp_path: Path) ->
     assert len(logs) == len(HOSTILE_NAMES)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(a=st.text(max_size=40), b=st.text(max_size=40))
 def test_log_names_are_one_to_one_and_contained(a: str, b: str) -> None:

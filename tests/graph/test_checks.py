@@ -6,7 +6,7 @@ import pytest
 
 from flowctl.errors import Severity, SpecError
 from flowctl.graph import check_workflow
-from tests.test_graph_kit import (
+from tests.graph.kit import (
     action,
     codes,
     lines,

@@ -326,6 +326,7 @@ def test_a_hostile_run_id_names_nothing_outside_the_state_dir(tmp_path: Path) ->
             resolve_run_dir(state, hostile)
 
 
+@pytest.mark.slow
 def test_the_cli_lists_shows_and_refuses_unknown_ids(tmp_path: Path) -> None:
     make_run(tmp_path, "20260101T000000Z-aaaaaa", FAILED_RUN)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable
 
 import networkx as nx
 import pytest
@@ -20,7 +18,7 @@ from flowctl.graph import (
     scope_graph,
     topological_levels,
 )
-from tests.test_graph_kit import action, condition, random_dag_workflow, workflow
+from tests.graph.kit import action, condition, random_dag_workflow, workflow
 
 # A diamond with a tail:   a -> b -> d -> e
 #                          a -> c -> d
@@ -153,21 +151,13 @@ def test_no_cycle_error_exactly_when_networkx_says_acyclic(case: tuple[int, list
             assert (int(u[1:]), int(v[1:])) in reference.edges
 
 
-# -- performance -----------------------------------------------------------------------------
+# -- scale -----------------------------------------------------------------------------------
 
 
-def test_check_workflow_on_ten_thousand_steps_is_fast() -> None:
-    check_workflow(random_dag_workflow(1_000, seed=1))  # imports and one-time setup only
+@pytest.mark.slow
+def test_check_workflow_on_ten_thousand_steps_finds_nothing_wrong() -> None:
+    # How long it takes is benchmarks/bench_validate.py's job (graph checks of a
+    # 10,000-step spec); here, only that a large random DAG is checked, and clean.
     wf = random_dag_workflow(10_000, seed=7)
     assert sum(1 for _ in wf.walk()) == 10_000
     assert check_workflow(wf) == []
-    # CPU time of this process, best of three: other processes on a busy machine (other
-    # test runs) must not make this fail, a slow algorithm must.
-    best = min(_cpu_seconds(lambda: check_workflow(wf)) for _ in range(3))
-    assert best < 0.5, f"check_workflow took {best:.3f} s of CPU on 10,000 steps"
-
-
-def _cpu_seconds(work: Callable[[], object]) -> float:
-    start = time.process_time()
-    work()
-    return time.process_time() - start

@@ -7,8 +7,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from flowctl.graph import to_dot, to_mermaid
-from tests.test_graph_kit import load
+from tests.graph.kit import load
 
 DOCS = """
 name: docs
@@ -154,6 +156,7 @@ def test_graph_command_prints_the_drawing(tmp_path: Path) -> None:
         assert done.stdout.splitlines()[0] == first_line
 
 
+@pytest.mark.slow
 def test_graph_command_refuses_an_unknown_format_and_a_broken_spec(tmp_path: Path) -> None:
     spec = tmp_path / "docs.yaml"
     spec.write_text(DOCS)

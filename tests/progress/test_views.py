@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -310,11 +309,10 @@ def test_live_progress_uses_ascii_marks_on_a_non_utf8_terminal() -> None:
     assert "[ok]" in output and "extract" in output
 
 
-def test_live_handle_is_cheap_and_a_frame_is_bounded() -> None:
-    """The 15% budget: ~1 µs per event and a frame of a 1,000-step run in a few ms.
+def test_a_frame_of_a_thousand_step_run_is_bounded() -> None:
+    """However many steps run, a frame fits the terminal: its cost does not grow with the run.
 
-    At 8 frames a second, a frame under 12 ms keeps the view under 10% of one core
-    whatever the run does; events cost microseconds against the milliseconds of a step.
+    What a frame and an event cost in time is measured by benchmarks/bench_progress.py.
     """
     progress = LiveProgress(_terminal(), appear_after=0)
     ids = tuple(f"step_{i}" for i in range(1000))
@@ -325,19 +323,13 @@ def test_live_handle_is_cheap_and_a_frame_is_bounded() -> None:
             status = StepStatus.FAILED if i % 40 == 0 else StepStatus.COMPLETED
             events.append(finished(ids[i - 10], T0 + i, status, error="x" * 200))
     board = progress._board
-    begin = time.perf_counter()
     for event in events:
         with board.lock:
             board.apply(event)
-    per_event = (time.perf_counter() - begin) / len(events)
-    frames = []
-    for _ in range(11):
-        begin = time.perf_counter()
-        progress.console.print(progress.render())
-        frames.append(time.perf_counter() - begin)
-    per_frame = statistics.median(frames)  # a machine busy with other work has spikes
-    assert per_event < 20e-6, per_event
-    assert per_frame < 12e-3, per_frame
+    frame = _text(progress.render()).splitlines()
+    assert 3 <= len(frame) <= progress.console.height
+    assert all(len(line) <= 100 for line in frame)
+    assert any("step_999" in line for line in frame)  # the newest steps are the ones shown
 
 
 # --- choosing ----------------------------------------------------------------------------

@@ -164,6 +164,7 @@ def test_the_cli_command(tmp_path: Path) -> None:
     assert done.stderr == f"{path}:1: not valid JSON (Expecting value)\n"
 
 
+@pytest.mark.slow
 def test_the_cli_exits_2_with_one_line_for_a_bad_history(tmp_path: Path) -> None:
     path = tmp_path / "h.jsonl"
     path.write_text("nope\n")
@@ -198,6 +199,7 @@ def _on_a_terminal(path: Path, env: dict[str, str]) -> str:
     return b"".join(chunks).decode()
 
 
+@pytest.mark.slow
 def test_colour_on_a_terminal_unless_no_color(tmp_path: Path) -> None:
     path = history(tmp_path)
     base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}

@@ -8,7 +8,7 @@ from flowctl.progress import PlainProgress
 from flowctl.progress.board import RunBoard
 from flowctl.runner.events import RunEvent, RunStarted, StepPlaced, StepRetrying
 from flowctl.status import StepStatus
-from tests.test_progress import T0, finished, started
+from tests.progress.test_views import T0, finished, started
 
 WORKER_A = "tcp://10.0.0.5:40705"
 WORKER_B = "tcp://10.0.0.6:32979"

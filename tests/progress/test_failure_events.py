@@ -570,7 +570,7 @@ def test_the_live_view_on_an_ascii_terminal() -> None:
     output.decode("ascii")  # nothing outside ASCII reached the terminal
 
 
-def test_handle_stays_cheap_with_the_new_events() -> None:
+def test_the_board_takes_every_new_event_of_a_thousand_step_run() -> None:
     board = RunBoard()
     events: list[RunEvent] = [run_started(*(f"s{i}" for i in range(1000)))]
     for i in range(1000):
@@ -582,9 +582,10 @@ def test_handle_stays_cheap_with_the_new_events() -> None:
             events.append(CircuitChanged(name=f"c{i % 5}", state="open", step=step, ts=T0))
         events.append(finished(step, T0 + i, cached=i % 3 == 0))
     events += rollback_story()[4:]
-    begin = time.perf_counter()
-    for event in events:
+    for event in events:  # what an event costs: benchmarks/bench_progress.py
         with board.lock:
             board.apply(event)
-    per_event = (time.perf_counter() - begin) / len(events)
-    assert per_event < 20e-6, per_event
+    snapshot = board.snapshot(max_rows=30)
+    assert snapshot.total == snapshot.finished == 1001  # with the rollback story's "reserve"
+    assert len(snapshot.rows) <= 30  # bounded, whatever the run
+    assert snapshot.rollback is not None
