@@ -39,7 +39,7 @@ steps:
       label: "{{ item.name }}"
       steps:
         - id: make
-          run: 'test "$NAME" != "$BAD"'
+          run: 'echo "making $NAME"; test "$NAME" != "$BAD"'
           env:
             NAME: "{{ item.name }}"
             BAD: "{{ workflow.bad }}"
@@ -125,3 +125,20 @@ def test_a_label_reading_an_unknown_name_is_a_validate_error(ws: Workspace) -> N
     said = checked.stdout + checked.stderr
     assert checked.returncode == 2, said
     assert "wf.yaml:7:" in said and "itme" in said and "Traceback" not in said
+
+
+def test_labels_in_report_json_html_report_and_github_groups(ws: Workspace) -> None:
+    spec = ws.spec(TEMPLATE_SPEC.replace("bad: cli", "bad: none"))
+    summary = ws.path("summary.md")
+    page = ws.path("report.html")
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = ws.run(spec, "--html-report", str(page), "--show-output", "all", env=env)
+    assert result.code == 0, result.explain()
+    report = {entry["id"]: entry for entry in result.run.report()["steps"]}
+    assert report["build[1].make"]["label"] == "build[cli].make"
+    assert report["build"]["label"] == "build"
+    text = page.read_text()
+    assert "<td>build[cli].make</td>" in text
+    assert 'data-step="build[1].make"' in text  # the stable id stays the key
+    groups = [line for line in result.output.splitlines() if line.startswith("::group::")]
+    assert any(line.startswith("::group::build[cli].make ") for line in groups), groups
