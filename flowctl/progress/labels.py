@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from flowctl.runner.events import LoopLabelled, PausingObserver, RunEvent, RunObserver
 from flowctl.runner.looplabels import journal_labels, labelled
 from flowctl.runner.results import RunResult
+
+_QUOTED_ID = re.compile(r"'([A-Za-z0-9_\-]+\[[0-9]+\][^'\s]*)'")
 
 
 class LoopLabels:
@@ -85,13 +88,22 @@ def labelled_result(result: RunResult) -> RunResult:
     def show(step_id: str) -> str:
         return labelled(step_id, labels)
 
+    def said(text: str | None) -> str | None:
+        # Error messages quote step ids ("step 'tests[5].tox' failed"): name them by label.
+        if text is None or "[" not in text:
+            return text
+        return _QUOTED_ID.sub(lambda m: f"'{show(m.group(1))}'", text)
+
     steps = {
-        show(qid): dataclasses.replace(r, id=show(r.id), parent=show_parent(r.parent, labels))
+        show(qid): dataclasses.replace(
+            r, id=show(r.id), parent=show_parent(r.parent, labels), error=said(r.error)
+        )
         for qid, r in result.steps.items()
     }
     return dataclasses.replace(
         result,
         steps=steps,
+        error=said(result.error),
         root_cause=None if result.root_cause is None else show(result.root_cause),
         waiting=tuple(show(s) for s in result.waiting),
         failures=tuple(show(s) for s in result.failures),

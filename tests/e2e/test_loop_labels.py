@@ -99,6 +99,7 @@ def test_templated_label_and_resume_from_a_label(ws: Workspace) -> None:
     failed = ws.run(spec, "--keep-going")
     assert failed.code == 1, failed.explain()
     assert "build[cli].make failed" in failed.output
+    assert "root cause: step 'build[cli].make' failed" in failed.output  # the summary
     assert failed.run.named("step_failed", "build[1].make")
     # The fix, then only the failed item runs again, named by its label.
     spec.write_text(spec.read_text().replace("bad: cli", "bad: none"))
