@@ -462,7 +462,12 @@ def approve(
     ],
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead of approve.")] = False,
     by: Annotated[
-        str | None, typer.Option("--by", metavar="NAME", help="Who decides (default: $USER).")
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="NAME",
+            help="A name to record beside the verified user (the CI actor, else the OS user).",
+        ),
     ] = None,
     comment: Annotated[str | None, typer.Option("--comment", metavar="TEXT", help="Why.")] = None,
     state_dir: StateDir = None,

@@ -10,13 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.cli import REPO, run_flowctl
+from tests.cli import REPO, cli_env, run_flowctl
 
 EXAMPLES = REPO / "examples"
 
 
-def flowctl(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_flowctl(*args, "--state-dir", state, timeout=120)
+def flowctl(
+    state: Path, *args: str, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = cli_env(env_extra) if env_extra else None
+    return run_flowctl(*args, "--state-dir", state, env=env, timeout=120)
 
 
 def run_json(state: Path, spec: str, *args: str) -> tuple[int, dict[str, Any]]:
@@ -97,8 +100,14 @@ def test_document_processing_pauses_for_review_then_resumes_after_approval(
     )
     assert code == 4 and result["status"] == "waiting_approval"
     run_id = result["run_id"]
-    approved = flowctl(
-        tmp_path, "approve", run_id, "human_review", "--by", "data-team", "--comment", "ok"
+    approved = flowctl(  # as a GitHub Actions job started by the listed approver
+        tmp_path,
+        "approve",
+        run_id,
+        "human_review",
+        "--comment",
+        "ok",
+        env_extra={"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "data-team"},
     )
     assert approved.returncode == 0, approved.stderr
     resumed = flowctl(tmp_path, "resume", run_id, "--no-progress")

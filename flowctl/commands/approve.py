@@ -11,9 +11,10 @@ from flowctl.runner.approval.decisions import (
     MAX_ANSWER,
     ApprovalDecision,
     DecisionSource,
-    current_user,
+    decider,
     record_decision,
 )
+from flowctl.runner.approval.identity import who_is_here
 from flowctl.state.audit import utc_timestamp
 from flowctl.state.paths import DEFAULT_STATE_DIR, RunPaths
 
@@ -33,13 +34,18 @@ def run_approve(
 ) -> int:
     """Approve (or reject) STEP of RUN_ID (a full id or a unique prefix); exit code 0.
 
-    `by` defaults to $USER (or "unknown"). Prints what was recorded and how to continue.
+    The decision is recorded as made by the identity this process can vouch for (the CI
+    actor, else the OS user; identity.py), which is what `approvers` is checked against;
+    `by` is kept beside it as a claimed name, and counts only when there is no such identity.
+    Prints what was recorded and how to continue.
     """
     from flowctl.state.runs import resolve_run_dir
 
-    who = current_user() if by is None else by.strip()
-    if not who:
+    claimed = None if by is None else by.strip()
+    if claimed is not None and not claimed:
         raise UsageError("--by must name someone")
+    identity = who_is_here()
+    who, claimed_by = decider(identity, claimed)
     if comment is not None and len(comment) > MAX_ANSWER:
         raise UsageError(f"--comment is longer than {MAX_ANSWER} characters")
     run_dir = resolve_run_dir(state_dir, run_id)
@@ -51,6 +57,8 @@ def run_approve(
         comment=comment or None,
         ts=utc_timestamp(),
         source=DecisionSource.CLI,
+        identity=identity,
+        claimed_by=claimed_by,
     )
     record_decision(paths, decision)
     resume = f"flowctl resume {paths.run_id}"

@@ -36,11 +36,13 @@ def watch_runs(
     logging.getLogger("watchfiles").setLevel(logging.ERROR)
 
     from flowctl.files.watching import SourceFilter, describe
+    from flowctl.runner.signals import signals_taken
     from flowctl.spec.load import load_workflow
 
     where = (root or Path.cwd()).resolve()
+    taken = signals_taken()
     try:
-        if run_once(True) == ExitCode.INTERRUPTED:
+        if run_once(True) == ExitCode.INTERRUPTED or signals_taken() != taken:
             return int(ExitCode.INTERRUPTED)
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)
@@ -70,13 +72,14 @@ def watch_runs(
         try:
             wf = load_workflow(spec)
             interested = SourceFilter(wf, where, state_dir, spec)
+            taken = signals_taken()
             code = run_once(False)
         except FlowctlError as err:
             _say(f"not run: {err}")
             continue
         except KeyboardInterrupt:
             break
-        if code == ExitCode.INTERRUPTED:
+        if code == ExitCode.INTERRUPTED or signals_taken() != taken:
             break
     _say("stopped watching")
     return int(ExitCode.INTERRUPTED)

@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from flowctl.runner.record.journal import AuditObserver, iso
 from flowctl.runner.record.report import build_report, write_json
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.runner.runlock import run_lock
+from flowctl.runner.scratch import clear_scratch, fresh_scratch
 from flowctl.runner.steps.registry import Registry, default_registry
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import LoopStep, Step, StepType, Workflow
@@ -348,7 +348,7 @@ class RunSession:
             for text in rebuild_notes:
                 journal.append("resume_warning", data={"warning": text})
             journal.checkpoint()
-        scratch = Path(tempfile.mkdtemp(prefix=f"flowctl-{paths.run_id}-"))
+        scratch = fresh_scratch(paths)  # under the run, 0700; an earlier session's is gone
         http = _HttpClient()
         cache = _step_cache(wf, paths, self.masker)
         sched = Scheduler(
@@ -399,7 +399,7 @@ class RunSession:
             if cache is not None:
                 cache.close()
                 _evict_files(wf, paths.state_dir)
-            shutil.rmtree(scratch, ignore_errors=True)
+            clear_scratch(paths)
         return self._finish(sched, journal, outcome, record=True)
 
     def _agents(self) -> AgentSetup | None:

@@ -23,6 +23,15 @@ from typing import Any
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
+# Signals taken by any controller in this process. A signal that lands after a run's last
+# step but before its session ends is taken and yet the run completes; `run --watch` compares
+# this count around each run so that such a Ctrl-C still stops the watch.
+_taken = 0
+
+
+def signals_taken() -> int:
+    return _taken
+
 
 class SignalController:
     """Turns SIGINT/SIGTERM into `on_cancel(name)`, then `on_force()`, then the default."""
@@ -65,6 +74,8 @@ class SignalController:
         self.installed = False
 
     def _received(self, sig: signal.Signals) -> None:
+        global _taken
+        _taken += 1
         if not self.interrupted:
             self.interrupted = True
             self.signal_name = sig.name

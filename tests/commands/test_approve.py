@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,14 @@ from flowctl.state.audit import AuditJournal, read_journal
 from flowctl.state.paths import RunPaths
 
 RUN = "20300101T000000Z-0a1b2c"
+
+
+@pytest.fixture(autouse=True)
+def github_actor_alice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests decide as alice, the actor GitHub Actions vouches for."""
+    monkeypatch.delenv("GITLAB_CI", raising=False)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_ACTOR", "alice")
 
 
 def paused_run(state_dir: Path, run_id: str = RUN, *, approvers: tuple[str, ...] = ()) -> Path:
@@ -81,23 +91,25 @@ def test_reject_and_default_state_dir(
     assert decided["review"].approved is False
 
 
-def test_by_defaults_to_user(
+def test_by_defaults_to_the_verified_user(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     audit = paused_run(tmp_path)
+    monkeypatch.setenv("USER", "dora")  # set by the caller: not an identity
+    approve(tmp_path, by=None)
+    assert "approved by alice\n" in capsys.readouterr().out
+    decided = decisions_from_journal(read_journal(audit).events)["review"]
+    assert (decided.by, decided.claimed_by) == ("alice", None)
+
+
+def test_outside_ci_the_os_user_decides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    audit = paused_run(tmp_path)
+    monkeypatch.delenv("GITHUB_ACTIONS")
     monkeypatch.setenv("USER", "dora")
     approve(tmp_path, by=None)
-    assert "approved by dora\n" in capsys.readouterr().out
-    assert decisions_from_journal(read_journal(audit).events)["review"].by == "dora"
-
-
-def test_by_defaults_to_unknown_without_user(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    audit = paused_run(tmp_path)
-    monkeypatch.delenv("USER", raising=False)
-    approve(tmp_path, by=None)
-    assert decisions_from_journal(read_journal(audit).events)["review"].by == "unknown"
+    data = read_journal(audit).events[-1].data
+    assert data["by"] == data["os_user"] == pwd.getpwuid(os.geteuid()).pw_name
+    assert "ci_actor" not in data and "claimed_by" not in data
 
 
 def test_a_unique_prefix_of_the_run_id_is_enough(
@@ -159,12 +171,32 @@ def test_already_decided(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr().out == ""
 
 
-def test_not_an_approver(tmp_path: Path) -> None:
-    paused_run(tmp_path, approvers=("alice", "bob"))
-    assert str(error_of(tmp_path, by="eve")) == (
-        f"'eve' may not decide step 'review' of run {RUN}: its approvers are alice, bob "
-        "(pass --by NAME)"
+def test_not_an_approver_and_a_claimed_name_does_not_help(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audit = paused_run(tmp_path, approvers=("alice", "bob"))
+    monkeypatch.setenv("GITHUB_ACTOR", "eve")
+    before = audit.read_bytes()
+    assert str(error_of(tmp_path, by=None)) == (
+        f"'eve' is not an approver of step 'review' of run {RUN}"
     )
+    message = str(error_of(tmp_path, by="alice"))
+    assert message == (
+        f"'eve' is not an approver of step 'review' of run {RUN} (the claimed name 'alice' "
+        "does not count when the user is known)"
+    )
+    assert "bob" not in message  # which names would pass is not said
+    assert audit.read_bytes() == before
+    monkeypatch.setenv("GITHUB_ACTOR", "bob")
+    approve(tmp_path, by="carol")
+    data = read_journal(audit).events[-1].data
+    assert (data["by"], data["claimed_by"], data["ci_platform"], data["ci_actor"]) == (
+        "bob",
+        "carol",
+        "github",
+        "bob",
+    )
+    assert data["os_user"] == pwd.getpwuid(os.geteuid()).pw_name
 
 
 def test_empty_by_and_huge_comment_are_usage_errors(tmp_path: Path) -> None:
@@ -183,4 +215,4 @@ def test_control_characters_never_reach_the_terminal(
     approve(tmp_path, by="al\x1b[2Jice", comment="ok\nbut\x07")
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
-    assert "approved by al\\x1b[2Jice: ok\\x0abut\\x07" in out
+    assert "approved by alice (claimed: al\\x1b[2Jice): ok\\x0abut\\x07" in out

@@ -201,8 +201,10 @@ class Workspace:
         assert self.run_ids() == before, "resume must continue the run, not make a new one"
         return Result(proc.argv, proc.code, proc.stdout, proc.stderr, self.files(run_id))
 
-    def approve(self, run_id: str, step: str, *args: str) -> Proc:
-        return self.cli("approve", run_id, step, *args)
+    def approve(self, run_id: str, step: str, *args: str, actor: str | None = None) -> Proc:
+        """`flowctl approve`; with `actor`, as a GitHub Actions job that actor started."""
+        env = {"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": actor} if actor is not None else None
+        return self.cli("approve", run_id, step, *args, env=env)
 
     def start(self, command: str, *args: str, output: bool = True) -> subprocess.Popen[str]:
         """Start a flowctl command in its own session (so a test can signal it or its group)."""

@@ -55,7 +55,7 @@ def test_ci_pauses_with_exit_4_then_approve_and_resume(ws: Workspace) -> None:
     assert still.code == 4, still.explain()
     assert line_counts(ws.path("counts")) == {"build": 1, "docs": 1}
 
-    decided = ws.approve(run.run_id, "gate", "--by", "alice", "--comment", "ship it")
+    decided = ws.approve(run.run_id, "gate", "--comment", "ship it", actor="alice")
     assert decided.code == 0, decided.explain()
     resumed = ws.resume(run.run_id)
     assert resumed.code == 0, resumed.explain()
@@ -77,10 +77,10 @@ def test_a_rejection_fails_the_step_without_retry(ws: Workspace) -> None:
     first = ws.run(ws.spec(release_spec(ws)))
     assert first.code == 4, first.explain()
     run_id = first.run.run_id
-    stranger = ws.approve(run_id, "gate", "--by", "mallory")
+    stranger = ws.approve(run_id, "gate", actor="mallory")
     assert stranger.code == 2, stranger.explain()
     assert "mallory" in stranger.stderr
-    rejected = ws.approve(run_id, "gate", "--reject", "--by", "bob", "--comment", "not on Friday")
+    rejected = ws.approve(run_id, "gate", "--reject", "--comment", "not on Friday", actor="bob")
     assert rejected.code == 0, rejected.explain()
 
     resumed = ws.resume(run_id)

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 import shutil
+import signal
+import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.kit import Proc, Workspace, cli_env, q
+from tests.e2e.kit import Proc, Workspace, cli_env, q, wait_for
 
 
 def flowctl(ws: Workspace, *args: str, stdin: bytes | None = None) -> Proc:
@@ -564,3 +570,93 @@ def test_an_http_timeout_is_a_deadline_for_the_whole_request(ws: Workspace) -> N
     report = done.run.step_report("hook")
     assert report["status"] == "failed"
     assert "no response within 1 s" in report["error"], report
+
+
+LOCAL = {"GITHUB_ACTIONS": "", "GITLAB_CI": "", "USER": "alice", "LOGNAME": "alice"}
+
+
+def test_approvers_are_checked_against_the_verified_user_not_the_claimed_name(
+    ws: Workspace,
+) -> None:
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    assert me != "alice"
+    spec = ws.spec(
+        """
+        name: gated
+        steps:
+          - id: review
+            type: human_task
+            approval: {message: "Ship?", approvers: [alice, bob]}
+          - id: ship
+            dependencies: [review]
+            run: echo shipped
+        """
+    )
+    paused = ws.run(spec, env=LOCAL)
+    assert paused.code == 4, paused.explain()
+    run_id = paused.run.run_id
+    before = paused.run.audit.read_bytes()
+    # $USER and --by are claims: the OS user of the process is what is checked.
+    claimed = ws.cli("approve", run_id, "review", "--by", "alice", env=LOCAL)
+    assert claimed.code == 2, claimed.explain()
+    assert claimed.stderr.strip() == (
+        f"error: {me!r} is not an approver of step 'review' of run {run_id} "
+        "(the claimed name 'alice' does not count when the user is known)"
+    )
+    assert "bob" not in claimed.output  # which names would pass is not said
+    assert paused.run.audit.read_bytes() == before
+    # In CI, the platform's actor is the verified identity; --by is kept beside it.
+    for marker, actor_var, platform in (
+        ("GITLAB_CI", "GITLAB_USER_LOGIN", "gitlab"),
+        ("GITHUB_ACTIONS", "GITHUB_ACTOR", "github"),
+    ):
+        ci = {**LOCAL, marker: "true", actor_var: "mallory"}
+        refused = ws.cli("approve", run_id, "review", "--by", "bob", env=ci)
+        assert refused.code == 2 and "'mallory' is not an approver" in refused.stderr, platform
+    ci = {**LOCAL, "GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "bob"}
+    approved = ws.cli("approve", run_id, "review", "--by", "Bob B.", env=ci)
+    assert approved.code == 0, approved.explain()
+    assert "approved by bob (claimed: Bob B.)" in approved.stdout
+    decided = paused.run.named("approval_decided", "review")[-1].data
+    assert {k: decided[k] for k in ("by", "claimed_by", "os_user", "ci_platform", "ci_actor")} == {
+        "by": "bob",
+        "claimed_by": "Bob B.",
+        "os_user": me,
+        "ci_platform": "github",
+        "ci_actor": "bob",
+    }
+    resumed = ws.resume(run_id, env=LOCAL)
+    assert resumed.code == 0, resumed.explain()
+    assert resumed.run.outputs("review")["by"] == "bob"
+
+
+def test_scratch_files_live_under_the_run_0700_and_resume_clears_them(ws: Workspace) -> None:
+    spec = ws.spec(
+        """
+        name: leftovers
+        steps:
+          - id: slow
+            run: |
+              printf 'token=s3cret-leftover\\n' > "$FLOWCTL_OUTPUT"
+              if [ ! -e again ]; then echo $$ > pgid; touch again; sleep 60; fi
+        """
+    )
+    proc = ws.start("run", str(spec))
+    wait_for("the step's pid", lambda: ws.path("again").exists(), 20.0, proc)
+    pgid = int(ws.path("pgid").read_text())
+    try:
+        os.kill(proc.pid, signal.SIGKILL)  # flowctl itself, not its step's group
+        proc.communicate()
+        run = ws.only_run()
+        scratch = run.dir / "scratch"
+        assert stat.S_IMODE(scratch.stat().st_mode) == 0o700
+        left = [p for p in scratch.iterdir() if p.name.endswith(".output")]
+        assert [p.read_text() for p in left] == ["token=s3cret-leftover\n"]
+        tmp = Path(tempfile.gettempdir())
+        assert not list(tmp.glob(f"flowctl-{run.run_id}-*"))
+    finally:
+        os.killpg(pgid, signal.SIGKILL)  # the leftover group (resume does not kill it yet)
+    resumed = ws.resume(run.run_id)
+    assert resumed.code == 0, resumed.explain()
+    assert resumed.run.outputs("slow")["token"] == "s3cret-leftover"
+    assert not scratch.exists()  # cleared: no output of either session is left

@@ -28,7 +28,7 @@ def test_runs_show_tells_every_session_of_a_resumed_run(ws: Workspace) -> None:
     first = ws.run(spec)
     assert first.code == 4, first.explain()
     run_id = first.run.run_id
-    assert ws.approve(run_id, "review", "--by", "ada").code == 0
+    assert ws.approve(run_id, "review", actor="ada").code == 0
     assert ws.resume(run_id).code == 1
     flag.write_text("")
     assert ws.resume(run_id).code == 0

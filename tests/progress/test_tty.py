@@ -42,7 +42,9 @@ class Terminal:
     def __init__(self, args: list[str], cwd: Path) -> None:
         self.fd, slave = os.openpty()
         env = {k: v for k, v in os.environ.items() if k not in ("CI", "NO_COLOR", "FORCE_COLOR")}
-        env.update(TERM="xterm", COLUMNS="100", LINES="40", USER="alice")
+        env.update(
+            TERM="xterm", COLUMNS="100", LINES="40", GITHUB_ACTIONS="true", GITHUB_ACTOR="alice"
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-c", _SESSION, *args],
             stdin=slave,

@@ -23,6 +23,7 @@ from flowctl.runner.approval.decisions import (
     pending_approvals,
     record_decision,
 )
+from flowctl.runner.approval.identity import Identity, os_user, who_is_here
 from flowctl.state.audit import AuditEvent, AuditJournal, read_journal
 from flowctl.state.paths import RunPaths
 
@@ -170,8 +171,7 @@ def test_refuses_a_second_decision(tmp_path: Path) -> None:
 def test_refuses_someone_who_is_not_an_approver(tmp_path: Path) -> None:
     paths = paused_run(tmp_path, approvers=["alice", "bob"])
     assert refusal(paths, decision(by="mallory")) == (
-        f"'mallory' may not decide step 'review' of run {RUN}: its approvers are alice, bob "
-        "(pass --by NAME)"
+        f"'mallory' is not an approver of step 'review' of run {RUN}"
     )
     record_decision(paths, decision(by="bob"))
     assert decisions_from_journal(read_journal(paths.audit).events)["review"].by == "bob"
@@ -286,7 +286,9 @@ def test_asks_and_returns_the_answer(pty: tuple[int, str]) -> None:
     master, terminal = pty
     os.write(master, b"y\nlooks good\n")
     made = asyncio.run(
-        ask_on_tty("Ship v2?", [], 5.0, step="review", terminal=terminal, user="alice")
+        ask_on_tty(
+            "Ship v2?", [], 5.0, step="review", terminal=terminal, identity=Identity("alice")
+        )
     )
     assert made is not None
     assert (made.step, made.approved, made.by, made.comment) == (
@@ -305,22 +307,43 @@ def test_asks_and_returns_the_answer(pty: tuple[int, str]) -> None:
 def test_asks_again_until_y_or_n_and_rejects(pty: tuple[int, str]) -> None:
     master, terminal = pty
     os.write(master, b"maybe\nNO\n\n")
-    made = asyncio.run(ask_on_tty("Ship?", [], 5.0, step="s", terminal=terminal, user="u"))
+    made = asyncio.run(
+        ask_on_tty("Ship?", [], 5.0, step="s", terminal=terminal, identity=Identity("u"))
+    )
     assert made is not None
     assert (made.approved, made.comment) == (False, None)
     assert "Please answer y or n." in screen(master)
 
 
-def test_asks_for_a_name_when_the_user_is_not_an_approver(pty: tuple[int, str]) -> None:
+def test_a_known_user_who_is_not_an_approver_is_not_asked(pty: tuple[int, str]) -> None:
+    master, terminal = pty
+    os.write(master, b"bob\nyes\n\n")  # typing an approver's name must not help
+    made = asyncio.run(
+        ask_on_tty(
+            "Ship?",
+            ["alice", "bob"],
+            5.0,
+            step="s",
+            run_id=RUN,
+            terminal=terminal,
+            identity=Identity("eve"),
+        )
+    )
+    assert made is None
+    shown = screen(master)
+    assert "You (eve) are not an approver of this step" in shown
+    assert f"`flowctl approve {RUN} s`" in shown and "Approve?" not in shown
+
+
+def test_without_a_known_user_the_typed_name_must_be_an_approver(pty: tuple[int, str]) -> None:
     master, terminal = pty
     os.write(master, b"mallory\nbob\nyes\nfine\n")
     made = asyncio.run(
-        ask_on_tty("Ship?", ["alice", "bob"], 5.0, step="s", terminal=terminal, user="eve")
+        ask_on_tty("Ship?", ["alice", "bob"], 5.0, step="s", terminal=terminal, identity=Identity())
     )
     assert made is not None
     assert (made.by, made.approved, made.comment) == ("bob", True, "fine")
-    shown = screen(master)
-    assert shown.count("Your name (one of alice, bob): ") == 2
+    assert screen(master).count("Your name: ") == 2
 
 
 def test_timeout_returns_none_and_never_blocks_the_loop(pty: tuple[int, str]) -> None:
@@ -336,7 +359,9 @@ def test_timeout_returns_none_and_never_blocks_the_loop(pty: tuple[int, str]) ->
                 ticks += 1
 
         task = asyncio.create_task(ticker())
-        made = await ask_on_tty("Ship?", [], 0.3, step="s", run_id=RUN, terminal=terminal, user="u")
+        made = await ask_on_tty(
+            "Ship?", [], 0.3, step="s", run_id=RUN, terminal=terminal, identity=Identity("u")
+        )
         task.cancel()
         return made, ticks
 
@@ -370,9 +395,16 @@ def test_without_a_terminal_there_is_no_answer(tmp_path: Path) -> None:
     assert asyncio.run(ask_on_tty("Ship?", [], 1.0, step="s", terminal=missing)) is None
 
 
-def test_current_user() -> None:
-    assert current_user({"USER": "zoë"}) == "zoë"
-    assert current_user({}) == "unknown"
+def test_current_user_is_the_ci_actor_else_the_os_user_never_dollar_user() -> None:
+    me = os_user()
+    assert current_user({"USER": "zoë"}) == (me or "unknown")
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "octocat", "USER": "zoë"}
+    assert current_user(github) == "octocat"
+    assert who_is_here(github) == Identity(me, "github", "octocat")
+    gitlab = {"GITLAB_CI": "true", "GITLAB_USER_LOGIN": "tanuki"}
+    assert who_is_here(gitlab) == Identity(me, "gitlab", "tanuki")
+    assert current_user({"GITHUB_ACTOR": "octocat"}) == (me or "unknown")  # not in CI
+    assert who_is_here({}, euid=2**31 - 7) == Identity(None)  # a uid without a name
 
 
 def test_decision_data_is_json() -> None:

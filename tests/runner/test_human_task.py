@@ -13,6 +13,7 @@ import pytest
 from flowctl.errors import UsageError
 from flowctl.runner.approval.decisions import ApprovalDecision, DecisionSource, record_decision
 from flowctl.runner.approval.gate import ApprovalGate
+from flowctl.runner.approval.identity import Identity
 from flowctl.runner.events import RunEvent
 from flowctl.runner.resume.run import resume_workflow
 from flowctl.runner.steps.base import ApprovalPending, StepContext, StepFailure
@@ -215,7 +216,7 @@ def test_on_a_terminal_the_decision_is_asked_and_audited(tmp_path: Path) -> None
         run_id="run-1",
         emit=seen.append,
         interactive=True,
-        user="dana",
+        identity=Identity("dana"),
         terminal=os.ttyname(slave),
     )
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowctl.errors import StateError
+from flowctl.runner.approval.identity import Identity, who_is_here
 from flowctl.state.audit import AuditEvent, AuditJournal, read_journal, utc_timestamp
 from flowctl.state.paths import RunPaths
 
@@ -53,10 +54,12 @@ class ApprovalDecision:
     comment: str | None
     ts: str  # ISO 8601 UTC, when it was decided
     source: DecisionSource
+    identity: Identity | None = None  # what the machine vouches for (identity.py)
+    claimed_by: str | None = None  # a name given (--by, typed) that is not `by`
 
     def to_data(self) -> dict[str, Any]:
         """The `data` of its approval_decided event."""
-        return {
+        data: dict[str, Any] = {
             "approved": self.approved,
             "decision": "approved" if self.approved else "rejected",
             "by": self.by,
@@ -64,11 +67,26 @@ class ApprovalDecision:
             "decided_at": self.ts,
             "source": self.source.value,
         }
+        if self.identity is not None:
+            data.update(self.identity.to_data())
+        if self.claimed_by is not None:
+            data["claimed_by"] = self.claimed_by
+        return data
 
     def describe(self) -> str:
         """The decision as people read it, e.g. `approved by alice: looks good`."""
         verdict = "approved" if self.approved else "rejected"
-        return f"{verdict} by {self.by}" + (f": {self.comment}" if self.comment else "")
+        claimed = f" (claimed: {self.claimed_by})" if self.claimed_by else ""
+        return f"{verdict} by {self.by}{claimed}" + (f": {self.comment}" if self.comment else "")
+
+
+def decider(identity: Identity, claimed: str | None) -> tuple[str, str | None]:
+    """`(by, claimed_by)` of a decision: the verified name when there is one, else the claim.
+
+    A claimed name is kept beside a verified one only when it differs; it never replaces it.
+    """
+    by = identity.verified or claimed or "unknown"
+    return by, (claimed if claimed and claimed != by else None)
 
 
 def decision_from_event(event: AuditEvent) -> ApprovalDecision | None:
@@ -82,6 +100,7 @@ def decision_from_event(event: AuditEvent) -> ApprovalDecision | None:
     comment = data.get("comment")
     decided_at = data.get("decided_at")
     raw_source = data.get("source")
+    claimed = data.get("claimed_by")
     try:
         source = DecisionSource(raw_source if isinstance(raw_source, str) else "cli")
     except ValueError:
@@ -93,6 +112,8 @@ def decision_from_event(event: AuditEvent) -> ApprovalDecision | None:
         comment=comment if isinstance(comment, str) else None,
         ts=decided_at if isinstance(decided_at, str) else event.ts,
         source=source,
+        identity=Identity.from_data(data),
+        claimed_by=claimed if isinstance(claimed, str) else None,
     )
 
 
@@ -186,9 +207,14 @@ def _check_decidable(run_id: str, events: Sequence[AuditEvent], decision: Approv
     if step in pending:
         approvers = _approvers(pending[step])
         if approvers and decision.by not in approvers:
+            # Which names would pass is not said: it would only tell someone what to claim.
+            claim = (
+                f" (the claimed name {decision.claimed_by!r} does not count when the user is known)"
+                if decision.claimed_by
+                else ""
+            )
             raise StateError(
-                f"{decision.by!r} may not decide step {step!r} of run {run_id}: its approvers "
-                f"are {', '.join(approvers)} (pass --by NAME)"
+                f"{decision.by!r} is not an approver of step {step!r} of run {run_id}{claim}"
             )
         return
     decided = decisions_from_journal(events).get(step)
@@ -321,18 +347,29 @@ _NO = frozenset({"n", "no"})
 
 
 async def _converse(
-    term: _Terminal, step: str, message: str, approvers: Sequence[str], user: str
+    term: _Terminal,
+    step: str,
+    message: str,
+    approvers: Sequence[str],
+    identity: Identity,
+    run_id: str,
 ) -> ApprovalDecision | None:
     term.write(f"\nApproval needed for step {_safe(step)!r}: {_safe(message)}\n")
     if approvers:
         term.write(f"Approvers: {_safe(', '.join(approvers))}\n")
-    by = user
-    while approvers and by not in approvers:
-        term.write(f"Your name (one of {_safe(', '.join(approvers))}): ")
+    by = identity.verified
+    if by is not None and approvers and by not in approvers:
+        term.write(
+            f"You ({_safe(by)}) are not an approver of this step; the run will wait for "
+            f"`flowctl approve {_safe(run_id)} {_safe(step)}` by one of them.\n"
+        )
+        return None
+    while by is None and approvers:  # nothing to check: the typed name is all there is
+        term.write("Your name: ")
         answer = await term.read_line()
         if answer is None:
             return None
-        by = answer
+        by = answer if answer in approvers else None
     while True:
         term.write("Approve? [y/n]: ")
         answer = await term.read_line()
@@ -347,19 +384,19 @@ async def _converse(
     decision = ApprovalDecision(
         step=step,
         approved=approved,
-        by=by,
+        by=by or "unknown",
         comment=comment or None,
         ts=utc_timestamp(),
         source=DecisionSource.TTY,
+        identity=identity,
     )
     term.write(f"Step {_safe(step)!r} {_safe(decision.describe())}.\n")
     return decision
 
 
 def current_user(environ: Mapping[str, str] | None = None) -> str:
-    """Who is deciding when nobody says: $USER, else "unknown"."""
-    env = os.environ if environ is None else environ
-    return env.get("USER") or "unknown"
+    """Who is deciding when nobody says: the CI actor, else the OS user, else "unknown"."""
+    return who_is_here(environ).verified or "unknown"
 
 
 async def ask_on_tty(
@@ -370,12 +407,14 @@ async def ask_on_tty(
     step: str,
     run_id: str = "RUN_ID",
     terminal: str = TERMINAL,
-    user: str | None = None,
+    identity: Identity | None = None,
 ) -> ApprovalDecision | None:
     """Ask on the controlling terminal (y/n, then an optional comment) without blocking the
-    event loop. When approvers are listed and `user` ($USER) is not one of them, the name
-    is asked first. Returns None when there is no terminal, on end of input, or when
-    nobody answered within `timeout` seconds: the run then waits for `flowctl approve`.
+    event loop. `identity` (default: this process's, `who_is_here`) decides who answers:
+    when approvers are listed and its verified name is not one of them, nothing is asked
+    (None); only when there is no verified name is a name asked, and it must be listed.
+    Returns None when there is no terminal, on end of input, or when nobody answered
+    within `timeout` seconds: the run then waits for `flowctl approve`.
     `message` is shown as given: mask it first.
     """
     try:
@@ -385,7 +424,8 @@ async def ask_on_tty(
     term = _Terminal(fd)
     try:
         async with asyncio.timeout(timeout):
-            return await _converse(term, step, message, approvers, user or current_user())
+            who = who_is_here() if identity is None else identity
+            return await _converse(term, step, message, approvers, who, run_id)
     except TimeoutError:
         with contextlib.suppress(OSError):
             term.write(

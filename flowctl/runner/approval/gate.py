@@ -18,8 +18,9 @@ from flowctl.runner.approval.decisions import (
     ApprovalDecision,
     DecisionSource,
     ask_on_tty,
-    current_user,
+    decider,
 )
+from flowctl.runner.approval.identity import Identity, who_is_here
 from flowctl.runner.events import ApprovalDecided, ApprovalRequested, RunEvent
 from flowctl.runner.steps.base import ApprovalPending, FailureKind, StepContext, StepFailure
 from flowctl.spec.model import HumanTaskStep
@@ -39,7 +40,7 @@ class ApprovalGate:
         interactive: bool = False,
         decisions: Mapping[str, ApprovalDecision] | None = None,
         requested: Mapping[str, float] | None = None,
-        user: str | None = None,
+        identity: Identity | None = None,
         terminal: str | None = None,
         quiet_display: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
@@ -50,7 +51,7 @@ class ApprovalGate:
         self._interactive = interactive
         self._decisions = dict(decisions or {})
         self._requested = dict(requested or {})  # qid -> time of its pending request
-        self._user = user or current_user()
+        self._identity = who_is_here() if identity is None else identity
         self._terminal = terminal
         self._quiet_display = quiet_display  # the live view must not draw over the question
 
@@ -72,10 +73,11 @@ class ApprovalGate:
                 ApprovalDecision(
                     step=qid,
                     approved=True,
-                    by=self._user,
+                    by=decider(self._identity, None)[0],
                     comment=None,
                     ts=utc_timestamp(),
                     source=source,
+                    identity=self._identity,
                 )
             )
         now = time.time()
@@ -103,7 +105,7 @@ class ApprovalGate:
                     remaining,
                     step=qid,
                     run_id=self._run_id,
-                    user=self._user,
+                    identity=self._identity,
                     **options,
                 )
             if answer is not None:
