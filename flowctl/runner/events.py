@@ -38,6 +38,18 @@ class StepStarted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LoopLabelled:
+    """A for_each loop named its iterations: `labels[i]` names `<step>[i]` in views.
+
+    Ids stay index-based everywhere (journal, resume); views show the labels.
+    """
+
+    step: str  # the loop's qualified id
+    labels: tuple[str, ...]
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentFailover:
     """Every attempt of `step` on `agent` failed; the next capable agent is asked for."""
 
@@ -184,6 +196,7 @@ class RunFinished:
 RunEvent = (
     RunStarted
     | StepStarted
+    | LoopLabelled
     | StepRetrying
     | StepPlaced
     | AgentFailover
