@@ -25,6 +25,7 @@ from flowctl.runner.events import (
     StepStarted,
     StepWaiting,
 )
+from flowctl.runner.loop_outputs import FROM_CHILDREN, MARKER, journal_marker
 from flowctl.state.audit import AuditJournal
 from flowctl.status import StepStatus
 
@@ -164,6 +165,8 @@ class AuditObserver:
             data["duration"] = round(event.duration, 6)
             data["attempts"] = event.attempts
             data["outputs"] = event.outputs
+            if journal_marker(event.step_type, event.outputs):
+                data[MARKER] = FROM_CHILDREN
             if event.error is not None:
                 data["error"] = event.error
             if event.error_kind is not None:
