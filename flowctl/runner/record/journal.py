@@ -21,10 +21,12 @@ from flowctl.runner.events import (
     RunStarted,
     StepFinished,
     StepPlaced,
+    StepProcess,
     StepRetrying,
     StepStarted,
     StepWaiting,
 )
+from flowctl.runner.leftovers import PROCESS_EVENT
 from flowctl.runner.loop_outputs import FROM_CHILDREN, MARKER, journal_marker
 from flowctl.state.audit import AuditJournal
 from flowctl.status import StepStatus
@@ -109,6 +111,13 @@ class AuditObserver:
         elif isinstance(event, StepPlaced):
             journal.append(
                 "step_placed", step=event.step, attempt=event.attempt, data={"worker": event.worker}
+            )
+        elif isinstance(event, StepProcess):
+            journal.append(
+                PROCESS_EVENT,
+                step=event.step,
+                attempt=event.attempt,
+                data={"pgid": event.pgid, "start": event.start},
             )
         elif isinstance(event, StepRetrying):
             journal.append(
