@@ -40,6 +40,7 @@ def resume_command(
     """
     from flowctl.console import safe_text
     from flowctl.runner.executors.choose import checked_choice
+    from flowctl.runner.looplabels import journal_labels
     from flowctl.runner.resume.run import aresume, plan_resume
 
     from .run import present, watched
@@ -98,6 +99,7 @@ def resume_command(
         output=output,
         show_output=show_output,
         quiet=quiet,
+        loop_labels=journal_labels(plan.paths.audit),
         workflow=plan.workflow,
     )
     return present(result, console, output=output, shown=shown, workflow=plan.workflow)

@@ -223,15 +223,18 @@ def watched(
     show_output: str | None = None,
     quiet: bool = False,
     workflow: Workflow | None = None,
+    loop_labels: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[RunResult, Console, ConsolePlan]:
     """Run `execute(observers, interactive)` under the progress view that fits the terminal,
     with the steps' output blocks (`--show-output`) and CI annotations beside it.
 
-    With --output json stdout is for the report only; people read stderr.
+    With --output json stdout is for the report only; people read stderr. `loop_labels`
+    are the labels an earlier session of a resumed run gave its loops' iterations.
     """
     from flowctl.console import make_console
     from flowctl.progress import LiveProgress, ProgressObserver, choose_progress
     from flowctl.progress.console_plan import plan_console
+    from flowctl.progress.labels import LoopLabels, labelling
     from flowctl.progress.quiet import QuietProgress
 
     console = make_console(stderr=output == "json")
@@ -244,7 +247,9 @@ def watched(
         workflow=workflow,
     )
     try:
-        result = execute([progress, shown], interactive_terminal())
+        # Views name loop iterations by label; the journal keeps index-based ids.
+        views = labelling([progress, shown], LoopLabels(loop_labels))
+        result = execute(views, interactive_terminal())
     finally:
         progress.close()
         shown.close()
@@ -266,8 +271,11 @@ def present(
     """After a run or a resume: extra copies of its files, then the report or the summary
     (cause first, then the tails of failed steps' logs); returns the exit code."""
     from flowctl.progress import print_failure_tails
+    from flowctl.progress.labels import labelled_result
 
     paths = result.paths
+    # Loop iterations by label in the summary, the tails, JUnit and the CI summary.
+    result = labelled_result(result)
     if paths is not None:
         if audit_log is not None:
             _copy(paths.audit, audit_log, "--audit-log")

@@ -16,7 +16,7 @@ from flowctl.progress.format import ASCII, STEP_STYLES, UNICODE, format_duration
 from flowctl.runner.leftovers import reap_run
 from flowctl.state.audit import read_journal
 from flowctl.state.paths import list_run_dirs
-from flowctl.state.runs import RunState, load_run, load_run_steps, resolve_run_dir
+from flowctl.state.runs import RunState, StepSummary, load_run, load_run_steps, resolve_run_dir
 from flowctl.status import StepStatus
 
 _STATE_STYLES = {
@@ -89,11 +89,24 @@ def list_runs(
     return ExitCode.OK
 
 
+def _labelled_steps(steps: list[StepSummary], run_dir: Path) -> list[StepSummary]:
+    """Loop iterations named by their labels (compile[lapi.c].cc), read from the journal."""
+    from dataclasses import replace
+
+    from flowctl.runner.looplabels import journal_labels, labelled
+
+    labels = journal_labels(run_dir / "audit.jsonl")
+    if not labels:
+        return steps
+    return [replace(step, id=labelled(step.id, labels)) for step in steps]
+
+
 def show_run(state_dir: Path, run_id: str, *, console: Console | None = None) -> int:
     """Print one run step by step; StateError (exit 2) for an unknown or ambiguous id."""
     out = console if console is not None else make_console()
     run_dir = resolve_run_dir(state_dir, run_id)
     run, steps = load_run_steps(run_dir)
+    steps = _labelled_steps(steps, run_dir)
     live = run.status is RunState.RUNNING
     error = one_line(run.error, limit=500) if run.error else None
     fields: list[tuple[str, Text | None]] = [

@@ -46,7 +46,7 @@ _BUILTIN_OUTPUTS: dict[StepType, frozenset[str]] = {
     StepType.PARALLEL: frozenset(
         {"total", "succeeded", "failed", "success_rate", "results", "failures"}
     ),
-    StepType.LOOP: frozenset({"iterations", "count"}),
+    StepType.LOOP: frozenset({"iterations", "count", "labels"}),
     StepType.CONDITION: frozenset({"branch", "selected"}),
 }
 STEP_FIELDS = ("status", "outputs", "attempts", "duration", "error")
@@ -71,6 +71,7 @@ class Role(enum.Enum):
     OUTPUT = "output_mapping"  # after the step, with `result`
     ROLLBACK = "rollback"  # after the step, with `result`
     WHILE = "while"  # before each iteration, with `index` and the iteration's steps
+    LABEL = "loop label"  # naming each for_each item, with `index` and the `as` name
     WORKFLOW_ENV = "workflow env"  # once per run: workflow, inputs, run, env
     AGENT = "agent"  # agents are not run yet: their texts are checked for syntax and inputs
 
@@ -178,6 +179,8 @@ def _typed_sources(step: Step, at: JsonPath, src: Any) -> Iterator[Source]:
                 yield src(step.while_, False, Role.WHILE, "loop", "while")
             if isinstance(step.for_each, str):
                 yield src(step.for_each, False, Role.BODY, "loop", "for_each")
+            if step.label is not None:
+                yield src(step.label, True, Role.LABEL, "loop", "label")
         case ConditionStep(cases=cases):
             for i, case in enumerate(cases):
                 yield src(case.when, False, Role.BODY, "cases", i, "when")
@@ -348,6 +351,8 @@ class _Checker:
         if source.role is Role.WHILE:
             names.add("index")
         step = source.step
+        if source.role is Role.LABEL and isinstance(step, LoopStep):
+            names.update(("index", step.as_))
         if step is not None and step.id in self.index.placed:
             for container_id in self.index.ancestors(step.id)[1:]:
                 loop = self.index.placed[container_id].step

@@ -180,7 +180,7 @@ def _gantt(lines: Sequence[StepLine]) -> str:
         y = n * ROW
         out.append(
             f'<text x="{LABEL_WIDTH - 8}" y="{y + 15}" text-anchor="end">'
-            f"{html.escape(_short(line.id, 40))}<title>{html.escape(line.id)}</title></text>"
+            f"{html.escape(_short(line.name, 40))}<title>{html.escape(line.name)}</title></text>"
         )
         for span in line.spans:
             x = LABEL_WIDTH + (span.start - t0) * scale
@@ -199,7 +199,7 @@ def _gantt(lines: Sequence[StepLine]) -> str:
             )
             out.append(
                 f'<rect class="{cls}"{data} x="{x:.1f}" y="{y + 4}" width="{w:.1f}" '
-                f'height="{ROW - 8}" rx="2"><title>{html.escape(line.id)}: {html.escape(what)}, '
+                f'height="{ROW - 8}" rx="2"><title>{html.escape(line.name)}: {html.escape(what)}, '
                 f"{format_duration(span.end - span.start)}</title></rect>"
             )
     out.append("</svg>")
@@ -303,7 +303,7 @@ def _steps(lines: Sequence[StepLine], run_dir: Path) -> str:
         if line.attempts > 1:
             facts.append(f"retried {line.attempts - 1} times")
         rows.append(
-            f"<tr><td>{e(line.id)}</td><td>{e(line.type)}</td><td>{e(line.status)}</td>"
+            f"<tr><td>{e(line.name)}</td><td>{e(line.type)}</td><td>{e(line.status)}</td>"
             f"<td>{format_duration(line.duration) if line.attempts else ''}</td>"
             f"<td>{line.attempts or ''}</td><td>{e(', '.join(facts))}</td>"
             f"<td>{e(line.error or line.reason or '')}</td></tr>"
@@ -314,7 +314,7 @@ def _steps(lines: Sequence[StepLine], run_dir: Path) -> str:
             if tail.strip():
                 opened = " open" if line.status == "failed" else ""
                 tails.append(
-                    f"<details{opened}><summary>{e(line.id)}: the last "
+                    f"<details{opened}><summary>{e(line.name)}: the last "
                     f"{len(tail.splitlines())} lines of its log</summary><pre>{e(tail)}</pre>"
                     "</details>"
                 )

@@ -40,6 +40,12 @@ class StepLine:
     cached: bool = False
     log: str | None = None
     spans: list[Span] = field(default_factory=list)
+    label: str = ""  # a loop iteration's labelled id (compile[lapi.c].cc), from report.json
+
+    @property
+    def name(self) -> str:
+        """What the report calls the step: its labelled id, else its id."""
+        return self.label or self.id
 
 
 def ts(text: str | None) -> float | None:
@@ -97,6 +103,7 @@ def build_timeline(
                 row.spans.append(Span("attempt", start, when, attempt, status))
     for entry in report_steps:
         row = line(str(entry.get("id")))
+        row.label = str(entry.get("label") or "")
         row.type = str(entry.get("type") or row.type)
         row.status = str(entry.get("status") or "")
         row.attempts = int(entry.get("attempts") or 0)

@@ -37,6 +37,18 @@ class StepStarted:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LoopLabelled:
+    """A for_each loop named its iterations: `labels[i]` names `<step>[i]` in views.
+
+    Ids stay index-based everywhere (journal, resume); views show the labels.
+    """
+
+    step: str  # the loop's qualified id
+    labels: tuple[str, ...]
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentFailover:
     """Every attempt of `step` on `agent` failed; the next capable agent is asked for."""
 
@@ -195,6 +207,7 @@ class RunFinished:
 RunEvent = (
     RunStarted
     | StepStarted
+    | LoopLabelled
     | StepRetrying
     | StepPlaced
     | StepProcess

@@ -218,6 +218,7 @@ class _Build:
                     as_=loop.get("as", "item"),
                     max_iterations=int(loop.get("max_iterations", 100)),
                     max_concurrency=int(loop.get("max_concurrency", 1)),
+                    label=loop.get("label"),
                 )
             case StepType.CONDITION:
                 return ConditionStep(

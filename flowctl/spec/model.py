@@ -293,6 +293,7 @@ class LoopStep(Step):
     as_: str = "item"
     max_iterations: int = 100
     max_concurrency: int = 1
+    label: str | None = None  # template naming each for_each iteration in views
 
     def children(self) -> tuple[Step, ...]:
         return self.steps

@@ -41,6 +41,7 @@ def test_for_each_runs_children_per_item_with_qualified_ids(tmp_path: Path) -> N
             {"read": {"name": "b.txt", "position": 1}, "after": {"seen": "b.txt"}},
         ],
         "count": 2,
+        "labels": ["a.txt", "b.txt"],
     }
 
 
@@ -178,7 +179,7 @@ def test_a_failing_iteration_fails_the_loop_and_names_the_root_cause(tmp_path: P
     assert result.root_cause == "each[1].check"
     assert result.error == "step 'each[1].check' failed: RuntimeError: boom"
     assert result.step("each").error == (
-        "iteration 1 failed: step 'each[1].check' failed: RuntimeError: boom"
+        "iteration 1 (bad) failed: step 'each[1].check' failed: RuntimeError: boom"
     )
     assert "each[2].check" not in result.steps  # sequential: nothing after the failure
     assert result.step("after").reason == "dependency 'each' failed"

@@ -107,6 +107,7 @@ steps:
       as: page
       max_iterations: 10
       max_concurrency: 2
+      label: "page-{{ page }}"
       steps:
         - {id: page_step, run: "echo {{ page }}"}
   - id: poll

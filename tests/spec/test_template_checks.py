@@ -255,7 +255,7 @@ CASES = [
         11,
         37,
         "'run' of step 'after' reads steps.each.outputs.counts, but step 'each' (loop) has"
-        " only the outputs count and iterations (did you mean 'count'?)",
+        " only the outputs count, iterations and labels (did you mean 'count'?)",
     ),
     Case(
         "untyped_compare",

@@ -61,6 +61,10 @@ class Children(Protocol):
         """True when a failed child must not stop its independent siblings (--keep-going)."""
         ...
 
+    def label_iterations(self, labels: Sequence[str]) -> None:
+        """Tell the run's observers how this loop names its iterations (LoopLabelled)."""
+        ...
+
     def scope(
         self,
         steps: Sequence[Step],

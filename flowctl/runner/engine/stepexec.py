@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from flowctl.runner.engine.steplog import FileStepLog
 from flowctl.runner.events import (
     AgentFailover,
     CircuitChanged,
+    LoopLabelled,
     StepPlaced,
     StepProcess,
     StepRetrying,
@@ -137,6 +138,10 @@ class _Children:
         if self._timer is not None and self._timer.expired():
             return f"container '{self._qid}' timed out"
         return self._scope.cancel_reason(self._qid)
+
+    def label_iterations(self, labels: Sequence[str]) -> None:
+        event = LoopLabelled(step=self._qid, labels=tuple(labels), ts=time.time())
+        self._scope.sched.emit(event)
 
     def scope(
         self,

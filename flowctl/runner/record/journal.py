@@ -13,6 +13,7 @@ from flowctl.runner.events import (
     ApprovalDecided,
     ApprovalRequested,
     CircuitChanged,
+    LoopLabelled,
     RollbackActionDone,
     RollbackFinished,
     RollbackStarted,
@@ -105,6 +106,8 @@ class AuditObserver:
                 if event.routing is not None:
                     data["routing"] = event.routing
             journal.append("step_started", step=event.step, attempt=event.attempt, data=data)
+        elif isinstance(event, LoopLabelled):
+            journal.append("loop_labels", step=event.step, data={"labels": list(event.labels)})
         elif isinstance(event, StepFinished):
             if not event.restored:
                 self._finished(event)

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.errors import StateError
+from flowctl.runner.looplabels import labelled
 from flowctl.runner.record.journal import iso
 from flowctl.runner.results import RunResult, StepResult
 from flowctl.secrets import SecretMasker
-from flowctl.spec.model import Workflow
+from flowctl.spec.model import StepType, Workflow
 from flowctl.state.nofollow import describe_open_error, open_state_file
 from flowctl.state.strictjson import dumps_strict
 from flowctl.status import StepStatus
@@ -65,6 +66,16 @@ def counts(result: RunResult) -> dict[str, int]:
     return out
 
 
+def _loop_labels(result: RunResult) -> dict[str, list[str]]:
+    """Each for_each loop's labels, from the outputs it finished with (`labels`)."""
+    found: dict[str, list[str]] = {}
+    for r in result.steps.values():
+        names = r.outputs.get("labels") if r.step_type is StepType.LOOP else None
+        if isinstance(names, list) and all(isinstance(n, str) for n in names):
+            found[r.id] = names
+    return found
+
+
 def build_report(
     wf: Workflow,
     result: RunResult,
@@ -75,10 +86,12 @@ def build_report(
 ) -> dict[str, Any]:
     """report.json: the run summary, per-step timings, the SLA check, the optimization."""
     steps = []
+    labels = _loop_labels(result)
     for r in result.steps.values():
         steps.append(
             {
                 "id": r.id,
+                "label": labelled(r.id, labels),  # what views call it: compile[lapi.c].cc
                 "type": r.step_type.value,
                 "status": r.status.value,
                 "parent": r.parent,

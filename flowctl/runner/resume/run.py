@@ -94,6 +94,7 @@ def plan_resume(
     or `--skip` that names no step it can apply to.
     """
     from flowctl.runner.leftovers import describe, kill_leftovers
+    from flowctl.runner.looplabels import labels_from_journal, unlabelled
     from flowctl.runner.runlock import run_lock
     from flowctl.state.runs import resolve_run_dir
 
@@ -135,10 +136,12 @@ def plan_resume(
     )
     if skip_outputs is not None and skip is None:
         raise UsageError("--outputs needs --skip STEP (the step those outputs are for)")
+    # A loop iteration may be named by its label (compile[lapi.c].cc): ids are by index.
+    labels = labels_from_journal(contents.events)
     if from_step is not None:
-        _plan_from(plan, from_step)
+        _plan_from(plan, unlabelled(from_step, labels))
     if skip is not None:
-        _plan_skip(plan, skip, _outputs_json(skip_outputs))
+        _plan_skip(plan, unlabelled(skip, labels), _outputs_json(skip_outputs))
     return plan
 
 

@@ -27,6 +27,9 @@ class LoopExecutor:
     (for_each) and the iteration's own `steps`. An iteration fails when one of its children
     fails (unless that child has continue_on_failure); the loop then stops the iterations
     still running and fails, naming the iteration.
+
+    Each for_each iteration also has a label (`labels` in the outputs, see looplabels):
+    the name views and reports show for `<loop>[i]`.
     """
 
     async def execute(self, ctx: StepContext, children: Children) -> Outputs:
@@ -50,6 +53,27 @@ def _items(step: LoopStep, names: Mapping[str, Any]) -> list[Any]:
     return items
 
 
+def _labels(step: LoopStep, ctx: StepContext, items: list[Any]) -> list[str]:
+    from flowctl.runner.looplabels import loop_labels
+
+    if step.label is None:
+        return loop_labels(items)
+    from flowctl.expressions import compile_template
+
+    template = compile_template(step.label)
+
+    def render(item: Any, index: int) -> str:
+        names = dict(ctx.names)
+        names[step.as_] = item
+        names["index"] = index
+        try:
+            return ctx.masker.mask(template.render(names))
+        except ExpressionError as err:
+            raise expression_failure(err, "label", step.where("loop")) from None
+
+    return loop_labels(items, render)
+
+
 def _evaluate(step: LoopStep, names: Mapping[str, Any]) -> list[Any]:
     from flowctl.expressions import compile_expression
 
@@ -67,11 +91,19 @@ def _evaluate(step: LoopStep, names: Mapping[str, Any]) -> list[Any]:
     return list(value)
 
 
-def _iteration_failure(index: int, outcome: ScopeOutcome, done: list[Any]) -> ContainerFailure:
+def _iteration_failure(
+    index: int, outcome: ScopeOutcome, done: list[Any], labels: list[str] | None = None
+) -> ContainerFailure:
+    outputs: dict[str, Any] = {"iterations": done, "count": len(done)}
+    named = ""
+    if labels is not None:
+        outputs["labels"] = labels
+        if labels[index] != str(index):
+            named = f" ({labels[index]})"
     return ContainerFailure(
-        f"iteration {index} failed: {outcome.failure or outcome.stopped}",
+        f"iteration {index}{named} failed: {outcome.failure or outcome.stopped}",
         cause=outcome.cause,
-        outputs={"iterations": done, "count": len(done)},
+        outputs=outputs,
     )
 
 
@@ -83,6 +115,8 @@ async def _for_each(
     failed: list[tuple[int, ScopeOutcome]] = []
     waiting: list[str] = []  # children parked for an approval; other items go on
     cursor = iter(range(len(items)))
+    labels = _labels(step, ctx, items)
+    children.label_iterations(labels)
 
     async def worker() -> None:
         for index in cursor:
@@ -117,10 +151,10 @@ async def _for_each(
     done = [it for it in iterations if it is not None]
     if failed:
         index, outcome = failed[0]
-        raise _iteration_failure(index, outcome, done)
+        raise _iteration_failure(index, outcome, done, labels)
     if waiting:
         raise ApprovalPending(tuple(waiting))
-    return {"iterations": done, "count": len(done)}
+    return {"iterations": done, "count": len(done), "labels": labels}
 
 
 async def _while(step: LoopStep, ctx: StepContext, children: Children) -> Outputs:
