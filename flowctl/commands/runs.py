@@ -13,6 +13,7 @@ from rich.text import Text
 from flowctl.console import make_console, one_line, safe_text
 from flowctl.errors import ExitCode, StateError
 from flowctl.progress.format import ASCII, STEP_STYLES, UNICODE, format_duration, is_utf_encoding
+from flowctl.runner.leftovers import reap_run
 from flowctl.state.audit import read_journal
 from flowctl.state.paths import list_run_dirs
 from flowctl.state.runs import RunState, StepSummary, load_run, load_run_steps, resolve_run_dir
@@ -66,8 +67,11 @@ def list_runs(
     table.add_column("status", no_wrap=True)
     table.add_column("started (UTC)", no_wrap=True)
     table.add_column("duration", justify="right", no_wrap=True)
+    reaped: list[str] = []
     for run_dir in shown:
         run = load_run(run_dir, now=moment)
+        if run.status is RunState.INTERRUPTED:
+            reaped.extend(reap_run(run_dir, run.run_id))
         table.add_row(
             Text(run.run_id),
             Text(safe_text(run.workflow or "?")),
@@ -76,6 +80,8 @@ def list_runs(
             Text(_took(run.duration)),
         )
     out.print(table)
+    for line in reaped:
+        out.print(Text(safe_text(line), style="yellow"))
     if len(dirs) > len(shown):
         out.print(
             Text(f"{len(shown)} of {len(dirs)} runs shown; --limit N shows more", style="dim")

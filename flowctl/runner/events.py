@@ -71,6 +71,19 @@ class StepPlaced:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StepProcess:
+    """An attempt started a local process group: `pgid` (its leader's pid) and the
+    leader's start time in clock ticks since boot, so a later resume can tell the group
+    from another that reuses the number."""
+
+    step: str
+    attempt: int
+    pgid: int
+    start: int | None
+    ts: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepRetrying:
     step: str
     attempt: int  # the attempt that failed
@@ -199,6 +212,7 @@ RunEvent = (
     | LoopLabelled
     | StepRetrying
     | StepPlaced
+    | StepProcess
     | AgentFailover
     | StepFinished
     | StepWaiting

@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,6 +211,7 @@ async def run_process(
     capture_limit: int = CAPTURE_LIMIT,
     kill_grace: float = KILL_GRACE,
     pipe_grace: float = PIPE_GRACE,
+    spawned: Callable[[int], None] | None = None,
 ) -> ProcessResult:
     """Run `argv` in a new session (its own process group) and return how it ended.
 
@@ -225,6 +226,7 @@ async def run_process(
     Spawn errors (no such program, bad cwd, NUL in env) raise OSError/ValueError for the
     caller to translate. On cancellation the whole group gets SIGTERM, then SIGKILL after
     `kill_grace` seconds; the process is reaped and CancelledError re-raised.
+    `spawned` is told the child's pid (its process group id) as soon as it exists.
     """
     loop = asyncio.get_running_loop()
     proc = subprocess.Popen(
@@ -236,6 +238,8 @@ async def run_process(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    if spawned is not None:
+        spawned(proc.pid)
     assert proc.stdout is not None and proc.stderr is not None
     watch = _ExitWatch(proc, loop)
     out_closed: asyncio.Future[None] = loop.create_future()

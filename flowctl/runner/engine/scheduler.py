@@ -41,6 +41,7 @@ from flowctl.runner.events import (
 )
 from flowctl.runner.failure.circuit import CircuitBreakers
 from flowctl.runner.failure.saga import Saga
+from flowctl.runner.loop_outputs import event_outputs
 from flowctl.runner.results import StepResult
 from flowctl.runner.resume.restore import local_id
 from flowctl.runner.steps.base import FailureKind
@@ -202,7 +203,9 @@ class Scheduler:
             self.saga.completed(
                 result.id, step, names, result.outputs, restored_order=restored_order
             )
-        outputs = self.masker.mask_json(result.outputs) if self.masker else result.outputs
+        # A loop's iterations are its children's outputs, journaled with each child.
+        outputs = event_outputs(result.step_type.value, result.outputs)
+        outputs = self.masker.mask_json(outputs) if self.masker else outputs
         log = result.log_path
         params = variables = None
         undoable = result.status is StepStatus.COMPLETED and not result.restored

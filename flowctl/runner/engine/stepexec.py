@@ -27,11 +27,13 @@ from flowctl.runner.events import (
     CircuitChanged,
     LoopLabelled,
     StepPlaced,
+    StepProcess,
     StepRetrying,
     StepStarted,
 )
 from flowctl.runner.failure.circuit import counts_against_circuit
 from flowctl.runner.failure.retry import call_with_retries
+from flowctl.runner.leftovers import start_ticks
 from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import (
     ApprovalPending,
@@ -453,6 +455,7 @@ class _StepRun:
             metrics=progress.metrics,
             approvals=self.services.gate if step.type is StepType.HUMAN_TASK else None,
             agent=grant.agent.name if grant is not None else None,
+            spawned=functools.partial(self._spawned, attempt),
             **self._executor(attempt),
         )
 
@@ -462,6 +465,13 @@ class _StepRun:
         if executor is None:
             return {}
         return {"executor": executor, "placed": functools.partial(self._placed, attempt)}
+
+    def _spawned(self, attempt: int, pid: int) -> None:
+        self.services.emit(
+            StepProcess(
+                step=self.qid, attempt=attempt, pgid=pid, start=start_ticks(pid), ts=time.time()
+            )
+        )
 
     def _placed(self, attempt: int, worker: str) -> None:
         self.services.emit(

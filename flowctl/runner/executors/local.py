@@ -39,10 +39,14 @@ class LocalExecutor:
         full["FLOWCTL_METRICS"] = str(metrics_path)
         for argv in argvs[:-1]:
             try:
-                return await run_process(argv, cwd=cwd, env=full, masker=ctx.masker, log=ctx.log)
+                return await run_process(
+                    argv, cwd=cwd, env=full, masker=ctx.masker, log=ctx.log, spawned=ctx.spawned
+                )
             except (OSError, ValueError):
                 pass  # the next form (the shell) handles or reports it the way users know
-        return await run_process(argvs[-1], cwd=cwd, env=full, masker=ctx.masker, log=ctx.log)
+        return await run_process(
+            argvs[-1], cwd=cwd, env=full, masker=ctx.masker, log=ctx.log, spawned=ctx.spawned
+        )
 
     async def python(self, ctx: StepContext, reference: str, kwargs: Mapping[str, Any]) -> Any:
         target = resolve(reference)

@@ -22,10 +22,13 @@ from flowctl.runner.events import (
     RunStarted,
     StepFinished,
     StepPlaced,
+    StepProcess,
     StepRetrying,
     StepStarted,
     StepWaiting,
 )
+from flowctl.runner.leftovers import PROCESS_EVENT
+from flowctl.runner.loop_outputs import FROM_CHILDREN, MARKER, journal_marker
 from flowctl.runner.steps.base import failure_tag
 from flowctl.state.audit import AuditJournal
 from flowctl.status import StepStatus
@@ -113,6 +116,13 @@ class AuditObserver:
             journal.append(
                 "step_placed", step=event.step, attempt=event.attempt, data={"worker": event.worker}
             )
+        elif isinstance(event, StepProcess):
+            journal.append(
+                PROCESS_EVENT,
+                step=event.step,
+                attempt=event.attempt,
+                data={"pgid": event.pgid, "start": event.start},
+            )
         elif isinstance(event, StepRetrying):
             journal.append(
                 "step_retrying",
@@ -168,6 +178,8 @@ class AuditObserver:
             data["duration"] = round(event.duration, 6)
             data["attempts"] = event.attempts
             data["outputs"] = event.outputs
+            if journal_marker(event.step_type, event.outputs):
+                data[MARKER] = FROM_CHILDREN
             if event.error is not None:
                 data["error"] = event.error
             if event.error_kind is not None:

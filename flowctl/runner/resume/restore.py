@@ -21,6 +21,7 @@ from flowctl.runner.approval.decisions import (
     decision_from_event,
 )
 from flowctl.runner.engine.rundata import write_path
+from flowctl.runner.loop_outputs import rebuild_loop_outputs
 from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import StepFailure, parse_failure_tag
 from flowctl.spec.model import Step, StepType
@@ -85,6 +86,7 @@ class Restored:
     qid: str
     event: AuditEvent
     order: int  # position among restored steps, in completion order
+    rebuilt: Mapping[str, Any] | None = None  # a loop's outputs, iterations from its children
 
     @property
     def status(self) -> StepStatus:
@@ -92,6 +94,8 @@ class Restored:
 
     @property
     def outputs(self) -> dict[str, Any]:
+        if self.rebuilt is not None:
+            return dict(self.rebuilt)
         outputs = self.event.data.get("outputs")
         return dict(outputs) if isinstance(outputs, Mapping) else {}
 
@@ -258,8 +262,9 @@ class Replay:
             (event for event in self.latest.values() if restorable(event)),
             key=lambda event: event.seq,
         )
+        loops = rebuild_loop_outputs(self.latest)
         return {
-            event.step: Restored(event.step, event, order)
+            event.step: Restored(event.step, event, order, loops.get(event.step))
             for order, event in enumerate(finished)
             if event.step is not None
         }

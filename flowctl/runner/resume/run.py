@@ -92,6 +92,7 @@ def plan_resume(
     running, or whose spec changed since (unless `force`), and UsageError for a `--from`
     or `--skip` that names no step it can apply to.
     """
+    from flowctl.runner.leftovers import describe, kill_leftovers
     from flowctl.runner.looplabels import labels_from_journal, unlabelled
     from flowctl.runner.runlock import run_lock
     from flowctl.state.runs import resolve_run_dir
@@ -101,7 +102,9 @@ def plan_resume(
     paths = RunPaths(state, run_dir.name)
     with run_lock(paths.run_dir, paths.run_id):  # a live run holds it: refuse now
         contents = read_journal(paths.audit)
-    warnings = []
+        # No session of the run is alive: process groups its attempts left are leftovers.
+        leftovers = describe(kill_leftovers(contents.events, paths.run_id))
+    warnings = list(leftovers)
     if contents.bad_lines:
         shown = ", ".join(str(n) for n in contents.bad_lines[:10])
         warnings.append(f"{paths.audit}: skipped unreadable lines {shown}")

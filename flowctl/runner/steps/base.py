@@ -157,6 +157,9 @@ class StepContext:
     executor: Executor = field(default_factory=_local_executor)  # runs action work
     # Told where the attempt ran (a Dask worker's address), for the journal and progress.
     placed: Callable[[str], None] | None = None
+    # Told the pid of each local process group an attempt starts, for the journal (resume
+    # kills the groups a killed run left behind).
+    spawned: Callable[[int], None] | None = None
     agent: str | None = None  # the agent running this attempt (agent_capability steps)
 
     @property
