@@ -11,11 +11,14 @@ from __future__ import annotations
 import functools
 import posixpath
 import re
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 _TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 
 # A token of a segment: ("*",), ("?",), ("lit", c) or ("set", chars, negated).
 Token = tuple[str, ...]
+T = TypeVar("T")
 
 
 def normalize(pattern: str, base: str = "") -> str:
@@ -34,34 +37,7 @@ def overlap(a: str, b: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def _segments_overlap(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    seen: set[tuple[int, int]] = set()
-    stack = [(0, 0)]
-    while stack:
-        i, j = stack.pop()
-        if (i, j) in seen:
-            continue
-        seen.add((i, j))
-        if i == len(a) and j == len(b):
-            return True
-        a_star = i < len(a) and a[i] == "**"
-        b_star = j < len(b) and b[j] == "**"
-        if a_star:
-            stack.append((i + 1, j))  # ** matching nothing
-            if j < len(b):
-                stack.append((i, j + 1))  # ** eating one of b's segments
-        if b_star:
-            stack.append((i, j + 1))
-            if i < len(a):
-                stack.append((i + 1, j))
-        if (
-            i < len(a)
-            and j < len(b)
-            and not a_star
-            and not b_star
-            and _text_overlap(_tokens(a[i]), _tokens(b[j]))
-        ):
-            stack.append((i + 1, j + 1))
-    return False
+    return _star_overlap(a, b, "**", lambda x, y: _text_overlap(_tokens(x), _tokens(y)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -119,6 +95,16 @@ def _one_char_overlap(x: Token, y: Token) -> bool:
 
 
 def _text_overlap(a: tuple[Token, ...], b: tuple[Token, ...]) -> bool:
+    return _star_overlap(a, b, ("*",), _one_char_overlap)
+
+
+def _star_overlap(
+    a: Sequence[T], b: Sequence[T], star: T, one_overlap: Callable[[T, T], bool]
+) -> bool:
+    """True when some string matches both sequences, where `star` matches any run of
+    elements and every other pair matches when `one_overlap` says so: a search over pairs
+    of positions, each visited once (paths: `**` over segments; a segment: `*` over
+    characters)."""
     seen: set[tuple[int, int]] = set()
     stack = [(0, 0)]
     while stack:
@@ -128,22 +114,16 @@ def _text_overlap(a: tuple[Token, ...], b: tuple[Token, ...]) -> bool:
         seen.add((i, j))
         if i == len(a) and j == len(b):
             return True
-        a_star = i < len(a) and a[i] == ("*",)
-        b_star = j < len(b) and b[j] == ("*",)
+        a_star = i < len(a) and a[i] == star
+        b_star = j < len(b) and b[j] == star
         if a_star:
-            stack.append((i + 1, j))
+            stack.append((i + 1, j))  # the star matching nothing
             if j < len(b):
-                stack.append((i, j + 1))
+                stack.append((i, j + 1))  # the star eating one of b's elements
         if b_star:
             stack.append((i, j + 1))
             if i < len(a):
                 stack.append((i + 1, j))
-        if (
-            i < len(a)
-            and j < len(b)
-            and not a_star
-            and not b_star
-            and _one_char_overlap(a[i], b[j])
-        ):
+        if i < len(a) and j < len(b) and not a_star and not b_star and one_overlap(a[i], b[j]):
             stack.append((i + 1, j + 1))
     return False
