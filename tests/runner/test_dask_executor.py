@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from flowctl.runner.executors.api import ExecutorChoice, ExecutorKind
 from flowctl.runner.session import run_workflow
 from flowctl.state.audit import read_journal
 from flowctl.status import RunStatus, StepStatus
+from tests.cli import wait_for
 from tests.runner.helpers import gone
 
 distributed = pytest.importorskip("distributed")
@@ -264,11 +264,12 @@ def test_a_killed_flowctl_resumes_without_rerunning_completed_steps(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not (keys.exists() and keys.read_text().strip()):
-            assert proc.poll() is None, "flowctl ended before the second step started"
-            assert time.monotonic() < deadline, "the second step never started"
-            time.sleep(0.05)
+        wait_for(
+            "the second step started",
+            lambda: keys.exists() and bool(keys.read_text().strip()),
+            timeout=60,
+            proc=proc,
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -432,11 +433,7 @@ def test_ctrl_c_kills_the_remote_process_group(cluster: Any, tmp_path: Path) -> 
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not pids.exists():
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the step never started"
-            time.sleep(0.05)
+        wait_for("the step started", pids.exists, timeout=60, proc=proc)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
     finally:

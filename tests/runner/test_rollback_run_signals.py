@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from flowctl.state.audit import AuditEvent, read_journal
-from tests.cli import REPO, process_gone, python_path
+from tests.cli import REPO, process_gone, python_path, wait_for
 from tests.runner.sched_kit import write_spec
 
 
@@ -69,10 +69,11 @@ def test_one_signal_cancels_rolls_back_and_exits_130(tmp_path: Path, sig: signal
     try:
         _wait_for(tmp_path, "step_started", "slow")
         pid_file = tmp_path / "grandchild.pid"
-        deadline = time.monotonic() + 30  # a hang guard
-        while not pid_file.exists() or not pid_file.read_text().strip():
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_for(
+            "the grandchild wrote its pid",
+            lambda: pid_file.exists() and bool(pid_file.read_text().strip()),
+            proc=proc,
+        )
         grandchild = int(pid_file.read_text())
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
@@ -81,10 +82,8 @@ def test_one_signal_cancels_rolls_back_and_exits_130(tmp_path: Path, sig: signal
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert (tmp_path / "undo.txt").read_text() == "undone\n"
-    deadline = time.monotonic() + 30  # a hang guard
-    while not process_gone(grandchild):  # the step's whole process group was killed
-        assert time.monotonic() < deadline, "the sleep grandchild survived"
-        time.sleep(0.05)
+    # The step's whole process group was killed.
+    wait_for("the sleep grandchild is gone", lambda: process_gone(grandchild))
     evts = _journal(tmp_path)
     finished = [e for e in evts if e.event == "run_finished"]
     assert finished[-1].data["status"] == "cancelled"
