@@ -67,6 +67,10 @@ def resume_command(
     lines = history_path(plan.paths.state_dir, history, True)
     if lines is not None and repair_history(plan.workflow, plan.paths.audit, lines, plan.run_id):
         sys.stderr.write(f"repaired the missing history record of run {plan.run_id}\n")
+    from flowctl.runner.resume.report_repair import repair_report
+
+    if repair_report(plan):  # the same late kill can lose report.json (written last)
+        sys.stderr.write(f"rebuilt the missing report.json of run {plan.run_id}\n")
     if plan.complete:
         if output == "json" and plan.paths.report.is_file():
             sys.stdout.write(plan.paths.report.read_text(encoding="utf-8"))

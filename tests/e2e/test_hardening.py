@@ -525,6 +525,46 @@ def test_resume_repairs_a_history_record_lost_after_run_finished_once(ws: Worksp
     assert optimized.code == 0, optimized.explain()
 
 
+def test_resume_rebuilds_a_report_lost_after_run_finished(ws: Workspace) -> None:
+    # Found by benchmarks/kill_soak.py: a kill after run_finished (and the history line)
+    # but before report.json left a complete run without its report, and resume of a
+    # complete run has nothing to run, so nothing wrote it.
+    spec = ws.spec(
+        """
+        name: late-kill-report
+        steps:
+          - id: a
+            run: echo "v=1" >> "$FLOWCTL_OUTPUT"
+            output_mapping: {result.v: workflow.a}
+          - id: each
+            type: loop
+            dependencies: [a]
+            loop:
+              for_each: [x, y]
+              steps:
+                - id: b
+                  run: echo "{{ item }}"
+        """
+    )
+    done = ws.run(spec)
+    assert done.code == 0, done.explain()
+    original = done.run.report()
+    done.run.dir.joinpath("report.json").unlink()
+    first = ws.resume(done.run.run_id)
+    assert first.code == 0, first.explain()
+    assert "rebuilt the missing report.json" in first.stderr
+    rebuilt = done.run.report()
+    for key in ("run_id", "workflow", "status", "exit_code", "counts", "workflow_data"):
+        assert rebuilt[key] == original[key], key
+    assert [(s["id"], s["label"], s["status"]) for s in rebuilt["steps"]] == [
+        (s["id"], s["label"], s["status"]) for s in original["steps"]
+    ]
+    assert "rebuilt from the journal" in rebuilt["optimization_note"]
+    again = ws.resume(done.run.run_id)
+    assert again.code == 0 and "rebuilt" not in again.stderr
+    assert done.run.report() == rebuilt
+
+
 def test_an_http_timeout_is_a_deadline_for_the_whole_request(ws: Workspace) -> None:
     import socket
     import threading
