@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from flowctl.state.audit import AuditEvent
 
 MAX_LABEL = 40
+JOURNAL_EVENT = "loop_labels"  # the journal line that keeps a loop's labels (once)
 # A label stands inside `loop[...]` of an id and is typed on command lines: letters, digits
 # and `_ - . + : @ % = , /` only (no brackets, `#`, spaces or control characters). A label
 # of digits only would read as an index, so it is never used.
@@ -104,7 +105,7 @@ def labels_from_journal(events: Iterable[AuditEvent]) -> dict[str, list[str]]:
     """Each loop's labels from its `loop_labels` journal lines (the latest one wins)."""
     found: dict[str, list[str]] = {}
     for event in events:
-        if event.event == "loop_labels" and event.step is not None:
+        if event.event == JOURNAL_EVENT and event.step is not None:
             names = event.data.get("labels")
             if isinstance(names, list) and all(isinstance(n, str) for n in names):
                 found[event.step] = list(names)
@@ -112,11 +113,15 @@ def labels_from_journal(events: Iterable[AuditEvent]) -> dict[str, list[str]]:
 
 
 def journal_labels(audit: Path) -> dict[str, list[str]]:
-    """labels_from_journal of the journal at `audit`; none when it cannot be read."""
+    """labels_from_journal of the journal at `audit`; none when it cannot be read.
+
+    Only `loop_labels` lines are parsed, one line in memory at a time: the journal of a
+    big run holds every step's outputs, and views ask for labels after every run.
+    """
     from flowctl.errors import StateError
-    from flowctl.state.audit import read_journal
+    from flowctl.state.audit import read_events_named
 
     try:
-        return labels_from_journal(read_journal(audit).events)
+        return labels_from_journal(read_events_named(audit, JOURNAL_EVENT))
     except StateError:
         return {}

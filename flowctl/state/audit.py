@@ -183,6 +183,17 @@ class AuditJournal(Closing):
         data: Mapping[str, Any] | None = None,
     ) -> AuditEvent:
         """Write one event (its data masked) and return it as written."""
+        return self.append_at(event, step=step, attempt=attempt, data=data)[0]
+
+    def append_at(
+        self,
+        event: str,
+        *,
+        step: str | None = None,
+        attempt: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> tuple[AuditEvent, int, int]:
+        """append, and where the line went: (the event, its offset, its length in bytes)."""
         payload: Mapping[str, Any] = data if data is not None else {}
         if self._masker:
             payload = self._masker.mask_json(payload)
@@ -202,10 +213,13 @@ class AuditJournal(Closing):
             line = _encode_line(entry.to_json())
             try:
                 self._write(line)
+                # O_APPEND leaves the offset at the end of this line, even when another
+                # process appended to the file in between.
+                end = os.lseek(self._fd, 0, os.SEEK_CUR)
             except OSError as exc:
                 raise StateError(f"cannot write audit journal {self.path}: {exc}") from exc
             self._seq += 1
-        return entry
+        return entry, end - len(line), len(line)
 
     def checkpoint(self) -> None:
         """Mark a step boundary: everything written so far should reach the disk soon."""
@@ -315,3 +329,27 @@ def read_journal(path: Path) -> JournalContents:
         else:
             bad_lines.append(index + 1)
     return JournalContents(events=events, torn_tail=torn_tail, bad_lines=bad_lines)
+
+
+def read_events_named(path: Path, *names: str) -> list[AuditEvent]:
+    """The complete, readable events of the given kinds, reading one line at a time.
+
+    For readers that want a few small lines of a journal that may hold gigabytes of
+    step outputs: a line is parsed only when it contains one of the names.
+    """
+    needles = [f'"event":"{name}"'.encode() for name in names]
+    events: list[AuditEvent] = []
+    try:
+        with os.fdopen(open_state_file(path, os.O_RDONLY), "rb") as handle:
+            for raw in handle:
+                if not raw.endswith(b"\n") or not any(n in raw for n in needles):
+                    continue  # a torn last line, or another kind of event
+                parsed = _parse_event(raw)
+                if parsed is not None and parsed.event in names:
+                    events.append(parsed)
+    except FileNotFoundError as exc:
+        raise StateError(f"no audit journal at {path}") from exc
+    except OSError as exc:
+        reason = describe_open_error(path, exc)
+        raise StateError(f"cannot read audit journal {path}: {reason}") from exc
+    return events

@@ -94,14 +94,15 @@ class RunFiles:
         return [e.step for e in self.events() if e.event == event and e.step is not None]
 
     def outputs(self, step: str) -> dict[str, Any]:
-        """The outputs of the step's last step_completed event; a loop's iterations are
-        rebuilt from its children's events, as resume does."""
+        """The outputs of the step's last step_completed event; a loop's iterations (and
+        labels) are rebuilt from its children's events (and loop_labels), as resume does."""
         from flowctl.runner.loop_outputs import rebuild_loop_outputs
         from flowctl.runner.resume.restore import Replay
 
         done = self.named("step_completed", step)
         assert done, f"step {step!r} never completed"
-        rebuilt = rebuild_loop_outputs(Replay.of(self.events()).latest).get(step)
+        replay = Replay.of(self.events())
+        rebuilt = rebuild_loop_outputs(replay.latest, replay.labels).get(step)
         return dict(rebuilt if rebuilt is not None else done[-1].data["outputs"])
 
     def finished(self) -> AuditEvent:

@@ -56,3 +56,12 @@ def test_nested_loops_skipped_children_and_gaps_are_rebuilt_by_index() -> None:
         ],
     }
     assert "old" not in rebuilt  # a journal written before: its iterations are kept as they are
+
+
+def test_a_loops_labels_leave_its_event_and_come_back_from_its_loop_labels_line() -> None:
+    outputs = {"iterations": [{"a": {}}], "count": 1, "labels": ["x"]}
+    assert event_outputs("loop", outputs) == {"count": 1}
+    events = [_event(1, "each[0].a", {"parent": "each", "outputs": {}}), _loop(2, "each", 1)]
+    latest = {e.step: e for e in events if e.step is not None}
+    assert rebuild_loop_outputs(latest, {"each": ["x"]})["each"]["labels"] == ["x"]
+    assert "labels" not in rebuild_loop_outputs(latest)["each"]  # a while loop has none

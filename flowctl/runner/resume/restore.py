@@ -22,6 +22,7 @@ from flowctl.runner.approval.decisions import (
 )
 from flowctl.runner.engine.rundata import write_path
 from flowctl.runner.loop_outputs import rebuild_loop_outputs
+from flowctl.runner.looplabels import JOURNAL_EVENT as LOOP_LABELS
 from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import StepFailure, parse_failure_tag
 from flowctl.spec.model import Step, StepType
@@ -183,6 +184,7 @@ class Replay:
         self.last_started: AuditEvent | None = None
         self.last_finished: AuditEvent | None = None  # run_finished after last_started
         self.latest: dict[str, AuditEvent] = {}  # qid -> its latest step event
+        self.labels: dict[str, list[str]] = {}  # for_each loop qid -> its latest labels
         self.decisions: dict[str, ApprovalDecision] = {}
         self.requested: dict[str, float] = {}  # qid -> when its pending request was made
         self.next_seq = 1
@@ -214,6 +216,10 @@ class Replay:
                 return
             self.latest.pop(qid, None)  # re-inserted last: dict order = order of last change
             self.latest[qid] = event
+        elif kind == LOOP_LABELS:
+            names = event.data.get("labels")
+            if isinstance(names, list) and all(isinstance(n, str) for n in names):
+                self.labels[qid] = list(names)
         elif kind == RESET:
             self.latest.pop(qid, None)
             self.decisions.pop(qid, None)
@@ -262,7 +268,7 @@ class Replay:
             (event for event in self.latest.values() if restorable(event)),
             key=lambda event: event.seq,
         )
-        loops = rebuild_loop_outputs(self.latest)
+        loops = rebuild_loop_outputs(self.latest, self.labels)
         return {
             event.step: Restored(event.step, event, order, loops.get(event.step))
             for order, event in enumerate(finished)
