@@ -36,6 +36,7 @@ from flowctl.runner.results import RunResult, StepResult
 from flowctl.runner.runlock import run_lock
 from flowctl.runner.scratch import clear_scratch, fresh_scratch
 from flowctl.runner.steps.registry import Registry, default_registry
+from flowctl.runner.stored_outputs import OutputShelf
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import LoopStep, Step, StepType, Workflow
 from flowctl.state.audit import AuditJournal
@@ -250,6 +251,7 @@ class RunSession:
         self.files = files or _file_options(wf, paths.state_dir)
         self.started = time.time()
         self.observers: list[RunObserver] = []
+        self.shelf: OutputShelf | None = None  # set with the journal (_open_journal)
 
     async def execute(self) -> RunResult:
         paths = self.paths
@@ -315,8 +317,10 @@ class RunSession:
             durable=self.options.durable,
             next_seq=resumption.next_seq if resumption is not None else 1,
         )
+        self.shelf = OutputShelf(paths.audit)  # big outputs stay in the journal only
         audit = AuditObserver(
             journal,
+            shelf=self.shelf,
             run_data={
                 "workflow": wf.name,
                 "version": wf.version,
@@ -381,6 +385,7 @@ class RunSession:
             agents=self._agents(),
             file_options=self.files,
             keep_going=self.options.keep_going,
+            shelf=self.shelf,
         )
 
     async def _schedule(self, sched: Scheduler, journal: AuditJournal) -> SchedulerOutcome:

@@ -106,3 +106,85 @@ def test_resume_rebuilds_a_completed_loops_iterations_from_its_children(ws: Work
     # `each` was restored, not run again: its iterations came from the children's events.
     assert len(done.run.named("step_completed", "each")) == 1
     assert done.run.outputs("after")["stdout"].split() == ["3", "item", "2", "b", "3"]
+
+
+def test_each_label_is_journaled_once_and_resume_reads_the_labels_back(ws: Workspace) -> None:
+    flag = ws.path("flag")
+    spec = ws.spec(
+        f"""
+        name: labels-once
+        steps:
+          - id: each
+            type: loop
+            loop:
+              for_each: [alpha-item, beta-item, gamma-item]
+              steps:
+                - {{id: work, run: "echo got {{{{ item }}}}"}}
+          - id: after
+            dependencies: [each]
+            run: >-
+              test -f {q(flag)} &&
+              echo "{{{{ steps.each.outputs.labels | join(',') }}}}"
+        """
+    )
+    failed = ws.run(spec)
+    assert failed.code == 1, failed.explain()
+    text = failed.run.audit.read_text()
+    for label in ("alpha-item", "beta-item", "gamma-item"):
+        # Once, in the loop_labels line (the children print `got <item>`, not the label).
+        assert text.count(f'"{label}"') == 1, (label, text)
+    (loop_done,) = failed.run.named("step_completed", "each")
+    assert "labels" not in loop_done.data["outputs"]
+    (labelled,) = failed.run.named("loop_labels", "each")
+    assert labelled.data["labels"] == ["alpha-item", "beta-item", "gamma-item"]
+    flag.touch()
+    done = ws.resume(failed.run.run_id)
+    assert done.code == 0, done.explain()
+    assert len(done.run.named("step_completed", "each")) == 1  # restored, not run again
+    assert done.run.outputs("after")["stdout"] == "alpha-item,beta-item,gamma-item"
+    assert [s["label"] for s in done.run.report()["steps"] if s["parent"] == "each"] == [
+        "each[alpha-item].work",
+        "each[beta-item].work",
+        "each[gamma-item].work",
+    ]
+
+
+def test_a_nested_loops_big_outputs_are_read_back_by_index_through_the_cli(
+    ws: Workspace,
+) -> None:
+    # Big children's outputs are kept in the journal only (runner/stored_outputs.py): the
+    # expression after the loop reads the one it names back from there.
+    spec = ws.spec(
+        f"""
+        name: nested-read
+        steps:
+          - id: outer
+            type: loop
+            loop:
+              for_each: [0, 1]
+              as: o
+              steps:
+                - id: inner
+                  type: loop
+                  loop:
+                    for_each: [0, 1, 2]
+                    as: i
+                    steps:
+                      - id: big
+                        run: >-
+                          printf 'o%si%s-' {{{{ o }}}} {{{{ i }}}};
+                          head -c {CHILD_BYTES} /dev/zero | tr '\\0' x
+          - id: after
+            dependencies: [outer]
+            run: >-
+              printf '%s' "{{{{ steps.outer.outputs.iterations[1].inner.iterations[2]
+              .big.stdout[:7] }}}}
+              {{{{ steps.outer.outputs.iterations[0].inner.iterations[1].big.stdout
+              | length }}}}
+              {{{{ steps.outer.outputs.iterations | map(attribute='inner')
+                   | map(attribute='count') | join(',') }}}}"
+        """
+    )
+    done = ws.run(spec)
+    assert done.code == 0, done.explain()
+    assert done.run.outputs("after")["stdout"] == f"o1i2-xx {CHILD_BYTES + 5} 3,3"

@@ -35,7 +35,10 @@ class ScopeOutcome:
         return self.failure is None and self.stopped is None and not self.waiting
 
     def outputs_by_id(self) -> dict[str, Any]:
-        return {sid: dict(r.outputs) for sid, r in self.results.items()}
+        """Each child's outputs: shelved ones stay references (stored_outputs)."""
+        from flowctl.runner.stored_outputs import kept
+
+        return {sid: kept(r.outputs) for sid, r in self.results.items()}
 
 
 class ChildScope(Protocol):

@@ -273,9 +273,14 @@ def step_env(
 
 
 def sha256_json(value: Any) -> str | None:
-    """Canonical JSON digest (sorted keys), for caching advice; None if it cannot be encoded."""
+    """Canonical JSON digest (sorted keys), for caching advice; None if it cannot be encoded.
+
+    A shelved child's outputs (a loop's iterations) count by their own digest, unread.
+    """
+    from flowctl.runner.stored_outputs import digest_form
+
     try:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=digest_form)
     except (TypeError, ValueError):
         return None
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -46,6 +46,7 @@ from flowctl.runner.results import StepResult
 from flowctl.runner.resume.restore import local_id
 from flowctl.runner.steps.base import FailureKind
 from flowctl.runner.steps.registry import Registry
+from flowctl.runner.stored_outputs import OutputShelf
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import ConditionStep, Step, TriggerRule, Workflow
 from flowctl.state.paths import RunPaths
@@ -98,8 +99,10 @@ class Scheduler:
         agents: AgentSetup | None = None,
         file_options: FileOptions | None = None,
         keep_going: bool = False,
+        shelf: OutputShelf | None = None,
     ) -> None:
         self.workflow = workflow
+        self.shelf = shelf  # big outputs are read back from the journal (stored_outputs)
         # Keep going (--keep-going, `fail_fast: false`): a failure stops only the steps that
         # depend on it; independent steps run to the end and the run still fails.
         self.keep_going = keep_going or not workflow.fail_fast
@@ -180,11 +183,12 @@ class Scheduler:
         names: Mapping[str, Any] | None = None,
         writes: Sequence[tuple[Sequence[str], Any]] | None = None,
         restored_order: int | None = None,
-    ) -> None:
+    ) -> StepResult:
         """Publish a step's final result (or its pause) to the observers and the run.
 
         `names` (the step's names, params included) let a completed step with
         rollback_actions be compensated later; `writes` are what its output_mapping wrote.
+        Returns the result the run keeps: big outputs, once journaled, are shelved.
         """
         self.results[result.id] = result
         self.steps[result.id] = step
@@ -198,7 +202,7 @@ class Scheduler:
                     parent=result.parent,
                 )
             )
-            return
+            return result
         if result.status is StepStatus.COMPLETED and step.rollback_actions and names is not None:
             self.saga.completed(
                 result.id, step, names, result.outputs, restored_order=restored_order
@@ -239,6 +243,14 @@ class Scheduler:
                 agent=result.agent,
             )
         )
+        if self.shelf is None or step.rollback_actions or result.restored:
+            return result
+        shelved = self.shelf.shelve(result.id, result.outputs, outputs, result.outputs_sha256)
+        if shelved is result.outputs:
+            return result
+        result = dataclasses.replace(result, outputs=shelved)
+        self.results[result.id] = result
+        return result
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -417,9 +429,9 @@ class ScopeRun:
         *,
         names: Mapping[str, Any] | None = None,
         writes: Sequence[tuple[Sequence[str], Any]] | None = None,
-    ) -> None:
+    ) -> StepResult:
         """Publish a step's final result (or its pause) to the run: Scheduler.record."""
-        self.sched.record(step, result, names=names, writes=writes)
+        return self.sched.record(step, result, names=names, writes=writes)
 
     def note_cause(self, qid: str, cause: str) -> None:
         """A failed container's failure began at `cause` (the root of a failure chain)."""
@@ -651,11 +663,11 @@ class ScopeRun:
         Steps that ran were recorded (their event emitted) before they gave back their
         slot; steps settled without running, restored or handled are recorded here.
         """
+        if not recorded:
+            result = self._record(node, result)
         node.result = result
         self._finished += 1
         self.frame.own[node.step.id] = result.names_entry()
-        if not recorded:
-            self._record(node, result)
         if result.succeeded:
             self._succeeded += 1
             if result.ok and isinstance(node.step, ConditionStep):
@@ -686,13 +698,13 @@ class ScopeRun:
                 ready.extend(self._resolve(watcher))
         return ready
 
-    def _record(self, node: Node, result: StepResult) -> None:
+    def _record(self, node: Node, result: StepResult) -> StepResult:
         if not result.restored:
-            self.sched.record(node.step, result)
-            return
+            return self.sched.record(node.step, result)
         restore = self.sched.restore
         assert restore is not None
         self._record_restored(node.step, node.qid, result, restore)
+        return result
 
     def _record_restored(self, step: Step, qid: str, result: StepResult, restore: Restore) -> None:
         """Record a step restored from the journal and, for a container, what it ran: the

@@ -229,7 +229,7 @@ class _StepRun:
         try:
             result = self._result(status, outputs, error=error, failed=failed, reason=reason)
             if record:
-                self.scope.record(step, result, names=self.names, writes=self.writes)
+                result = self.scope.record(step, result, names=self.names, writes=self.writes)
         finally:
             self.slot.release()
             self.limit.release()

@@ -29,7 +29,9 @@ from flowctl.runner.events import (
 )
 from flowctl.runner.leftovers import PROCESS_EVENT
 from flowctl.runner.loop_outputs import FROM_CHILDREN, MARKER, journal_marker
+from flowctl.runner.looplabels import JOURNAL_EVENT as LABELS_EVENT
 from flowctl.runner.steps.base import failure_tag
+from flowctl.runner.stored_outputs import OutputShelf, Spot
 from flowctl.state.audit import AuditJournal
 from flowctl.status import StepStatus
 
@@ -60,8 +62,15 @@ class AuditObserver:
     restored from an earlier session are already in the journal and are not written again.
     """
 
-    def __init__(self, journal: AuditJournal, *, run_data: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        journal: AuditJournal,
+        *,
+        run_data: Mapping[str, Any],
+        shelf: OutputShelf | None = None,
+    ) -> None:
         self._journal = journal
+        self._shelf = shelf  # told where each finished step's outputs went (stored_outputs)
         self._run_data = dict(run_data)
         self._last_checkpoint = 0.0
         self._deferred: asyncio.TimerHandle | None = None
@@ -108,7 +117,7 @@ class AuditObserver:
                     data["routing"] = event.routing
             journal.append("step_started", step=event.step, attempt=event.attempt, data=data)
         elif isinstance(event, LoopLabelled):
-            journal.append("loop_labels", step=event.step, data={"labels": list(event.labels)})
+            journal.append(LABELS_EVENT, step=event.step, data={"labels": list(event.labels)})
         elif isinstance(event, StepFinished):
             if not event.restored:
                 self._finished(event)
@@ -200,12 +209,14 @@ class AuditObserver:
                 data["vars"] = event.variables
             if event.writes:
                 data["writes"] = [[list(path), value] for path, value in event.writes]
-        self._journal.append(
+        written, offset, length = self._journal.append_at(
             _FINISH_EVENTS.get(event.status, "step_finished"),
             step=event.step,
             attempt=event.attempts or None,
             data=data,
         )
+        if self._shelf is not None and "outputs" in data:
+            self._shelf.note(event.step, Spot(offset, length, written.seq))
         self._checkpoint()
 
     def _run_event(self, event: RunEvent) -> None:

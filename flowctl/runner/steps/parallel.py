@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flowctl.runner.engine.containers import Children, ContainerFailure
 from flowctl.runner.steps.base import ApprovalPending, Outputs, StepContext
+from flowctl.runner.stored_outputs import kept
 from flowctl.spec.model import ParallelStep
 from flowctl.status import StepStatus
 
@@ -36,7 +37,7 @@ class ParallelExecutor:
         tolerated = 0
         for child_id, result in outcome.results.items():
             if result.status is StepStatus.COMPLETED:
-                results[child_id] = dict(result.outputs)
+                results[child_id] = kept(result.outputs)  # shelved: a reference
             elif result.status in (StepStatus.FAILED, StepStatus.CANCELLED):
                 failures[child_id] = result.error or result.reason
                 # Failures their author tolerates, or that error handlers took care of.
