@@ -82,6 +82,13 @@ def list_runs(
     out.print(table)
     for line in reaped:
         out.print(Text(safe_text(line), style="yellow"))
+    # A kill after run_finished but before the history line loses that line: put it back.
+    from flowctl.runner.resume.history_repair import repair_listed_runs
+
+    listed = [(run_dir, run_dir.name) for run_dir in shown]
+    for run_id in repair_listed_runs(listed, state_dir):
+        line = f"repaired the missing history record of run {run_id}"
+        out.print(Text(safe_text(line), style="yellow"))
     if len(dirs) > len(shown):
         out.print(
             Text(f"{len(shown)} of {len(dirs)} runs shown; --limit N shows more", style="dim")

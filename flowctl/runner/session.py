@@ -329,6 +329,9 @@ class RunSession:
                 "inputs": self.inputs,
                 "max_parallel": self.max_parallel,
                 "workdir": recorded_path(self.workdir, root),
+                # Where this session's history line goes (none: not recorded), so that
+                # `flowctl runs` repairs a line lost to a late kill in that file only.
+                "history": recorded_path(self.history, root) if self.history else None,
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
                 **_executor_data(self.options.executor, executor),

@@ -525,6 +525,44 @@ def test_resume_repairs_a_history_record_lost_after_run_finished_once(ws: Worksp
     assert optimized.code == 0, optimized.explain()
 
 
+def test_flowctl_runs_repairs_a_lost_history_record_once_and_only_where_it_went(
+    ws: Workspace,
+) -> None:
+    spec = ws.spec(
+        """
+        name: late-kill-runs
+        steps:
+          - id: a
+            run: echo hi
+        """
+    )
+    done = ws.run(spec)
+    assert done.code == 0, done.explain()
+    elsewhere = ws.path("elsewhere.jsonl")
+    other = ws.run(spec, "--history", str(elsewhere))
+    assert other.code == 0, other.explain()
+    history = ws.state / "history.jsonl"
+    original = json.loads(history.read_text())
+    history.write_text("")  # both lines lost, as if killed before the history append
+    elsewhere.write_text("")
+    listed = ws.cli("runs")
+    assert listed.code == 0, listed.stderr
+    assert f"repaired the missing history record of run {done.run.run_id}" in listed.stdout
+    # The run that kept its history elsewhere is not written into this history.
+    assert other.run.run_id not in listed.stdout.split("repaired", 1)[1]
+    records = [json.loads(line) for line in history.read_text().splitlines()]
+    assert [r["run_id"] for r in records] == [done.run.run_id]
+    for key in ("workflow", "status", "spec_sha256"):
+        assert records[0][key] == original[key], key
+    assert [s["id"] for s in records[0]["steps"]] == ["a"]
+    again = ws.cli("runs")
+    assert "repaired" not in again.stdout
+    resumed = ws.resume(done.run.run_id)  # resume finds the line there: no second one
+    assert resumed.code == 0 and "repaired" not in resumed.stderr
+    assert len(history.read_text().splitlines()) == 1
+    assert elsewhere.read_text() == ""
+
+
 def test_resume_rebuilds_a_report_lost_after_run_finished(ws: Workspace) -> None:
     # Found by benchmarks/kill_soak.py: a kill after run_finished (and the history line)
     # but before report.json left a complete run without its report, and resume of a

@@ -11,7 +11,8 @@ the counts equal and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,14 @@ _TERMINAL = frozenset(
 )
 
 
-def repair_history(wf: Workflow, audit: Path, history: Path, run_id: str) -> bool:
-    """Append the run's missing history record; True when one was written."""
+def repair_history(wf: Workflow | None, audit: Path, history: Path, run_id: str) -> bool:
+    """Append the run's missing history record; True when one was written.
+
+    Without the workflow (`flowctl runs`, which loads no spec) the record takes the
+    workflow's name, version and spec digest from the journal's run_started, and knows
+    no step's timeout or retry limit (none and 1, as for a step the spec no longer has).
+    The caller holds the run's lock, so no live session is about to write the line.
+    """
     events = read_journal(audit).events
     finished = [e for e in events if e.event == "run_finished"]
     if not finished:
@@ -51,28 +58,29 @@ def repair_history(wf: Workflow, audit: Path, history: Path, run_id: str) -> boo
 
 
 def _record_of(
-    wf: Workflow, events: list[AuditEvent], finish: AuditEvent, run_id: str
+    wf: Workflow | None, events: list[AuditEvent], finish: AuditEvent, run_id: str
 ) -> RunRecord:
     replay = Replay.of(events)
     first = replay.first_started or events[0]
-    steps_by_id = {step.id: step for step, _ in wf.walk()}
+    steps_by_id = {step.id: step for step, _ in wf.walk()} if wf is not None else {}
     records = []
     for qid, event in replay.latest.items():
         if event.event not in _TERMINAL:
             continue
         records.append(_step_record(qid, event, steps_by_id))
-    started = parse_ts(first.ts) or 0.0
-    ended = parse_ts(finish.ts) or started
+    began = parse_ts(first.ts) or 0.0
+    ended = parse_ts(finish.ts) or began
     duration = finish.data.get("duration")
+    started = first.data
     return RunRecord(
         run_id=run_id,
-        workflow=wf.name,
-        workflow_version=wf.version,
-        spec_sha256=wf.sha256,
+        workflow=wf.name if wf is not None else _text(started.get("workflow")) or "?",
+        workflow_version=wf.version if wf is not None else _text(started.get("version")),
+        spec_sha256=wf.sha256 if wf is not None else _text(started.get("spec_sha256")),
         status=str(finish.data.get("status", "failed")),
         started_at=first.ts,
         finished_at=finish.ts,
-        duration=round(_finite(duration, ended - started), 6),
+        duration=round(_finite(duration, ended - began), 6),
         steps=tuple(records),
         max_parallel_steps=_int(first.data.get("max_parallel")),
     )
@@ -110,3 +118,57 @@ def _finite(value: Any, default: float) -> float:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def repair_listed_runs(runs: Sequence[tuple[Path, str]], state_dir: Path) -> list[str]:
+    """`flowctl runs`: repair dead runs' missing history records from their journals alone.
+
+    Only for runs whose last session recorded its history in the state directory's
+    history.jsonl (run_started's `history`: not one kept with --history elsewhere, nor
+    one written before flowctl recorded that). Cheap when nothing is missing: the history
+    is read once, and of each journal only its run_started and run_finished lines. A run
+    whose lock is held (a live session, which writes its own line) is left alone.
+    Returns the ids of the runs repaired.
+    """
+    from flowctl.errors import StateError
+    from flowctl.runner.runlock import run_lock
+    from flowctl.state.audit import read_events_named
+    from flowctl.state.paths import HISTORY_FILE
+    from flowctl.state.projectroot import project_root
+
+    history = state_dir / HISTORY_FILE
+    root = project_root(state_dir)
+
+    try:
+        recorded = Counter(r.run_id for r in iter_history(history))
+    except HistoryError:
+        recorded = Counter()
+    repaired = []
+    for run_dir, run_id in runs:
+        audit = run_dir / "audit.jsonl"
+        try:
+            if not audit.is_file():
+                continue
+            sessions = read_events_named(audit, "run_started", "run_finished")
+            finished = sum(1 for e in sessions if e.event == "run_finished")
+            if finished <= recorded[run_id] or not _recorded_in(sessions, history, root):
+                continue
+            with run_lock(run_dir, run_id):
+                if repair_history(None, audit, history, run_id):
+                    repaired.append(run_id)
+        except (StateError, HistoryError):
+            continue
+    return repaired
+
+
+def _recorded_in(sessions: Sequence[AuditEvent], history: Path, root: Path) -> bool:
+    """Whether the last session's run_started says its history line goes to `history`."""
+    started = [e for e in sessions if e.event == "run_started"]
+    recorded = started[-1].data.get("history") if started else None
+    if not isinstance(recorded, str):
+        return False
+    return (root / recorded).resolve() == history.resolve()
