@@ -516,7 +516,7 @@ def _dry_run(
         est = plan.estimate
         say(
             f"estimated duration: {format_duration(est.duration)} along the critical path "
-            f"{' -> '.join(est.critical_path)} (medians of {est.runs} completed runs in "
+            f"{' -> '.join(est.critical_path)} (medians of the last {est.runs} completed runs in "
             f"{est.history})"
         )
     return int(ExitCode.OK)
