@@ -12,9 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Text
-
 from flowctl.errors import ExitCode, StateError, UsageError
 from flowctl.runner.events import RunObserver
 from flowctl.runner.options import RunOptions
@@ -24,6 +21,8 @@ from flowctl.state.paths import DEFAULT_STATE_DIR
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from flowctl.progress.console_plan import ConsolePlan
 
 OUTPUT_FORMATS = ("text", "json")
@@ -195,7 +194,7 @@ def watched(
     are the labels an earlier session of a resumed run gave its loops' iterations.
     """
     from flowctl.console import make_console
-    from flowctl.progress import LiveProgress, ProgressObserver, choose_progress
+    from flowctl.progress import ProgressObserver, choose_progress, is_live
     from flowctl.progress.console_plan import plan_console
     from flowctl.progress.labels import LoopLabels, labelling
     from flowctl.progress.quiet import QuietProgress
@@ -206,7 +205,7 @@ def watched(
         console,
         show_output=show_output,
         quiet=quiet,
-        live=isinstance(progress, LiveProgress),
+        live=is_live(progress),
         workflow=workflow,
     )
     try:
@@ -431,6 +430,8 @@ def _each_failure(result: RunResult) -> list[tuple[str, str]]:
 
 
 def print_summary(result: RunResult, console: Console) -> None:
+    from rich.text import Text
+
     from flowctl.console import safe_text
     from flowctl.launch import process_seconds
 
@@ -472,9 +473,9 @@ def _dry_run(
     *,
     files: Mapping[str, str] | None = None,
 ) -> int:
-    from flowctl.console import make_console, safe_text
     from flowctl.durations import format_duration
     from flowctl.runner.plan import PlannedStep, make_plan
+    from flowctl.textout import line_printer
 
     files = files or {}
     plan = make_plan(wf, max_parallel=max_parallel or wf.max_parallel_steps, history=history)
@@ -484,10 +485,7 @@ def _dry_run(
             data["files"] = dict(files)
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return int(ExitCode.OK)
-    console = make_console()
-
-    def say(text: str, style: str = "") -> None:
-        console.print(Text(safe_text(text), style=style), soft_wrap=True)
+    say = line_printer()
 
     say(
         f"plan for {plan.workflow} ({plan.source}): {plan.step_count} steps in "
