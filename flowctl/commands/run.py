@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -13,9 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowctl.errors import ExitCode, StateError, UsageError
-from flowctl.runner.events import RunObserver
-from flowctl.runner.options import RunOptions
-from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
 from flowctl.state.paths import DEFAULT_STATE_DIR
 from flowctl.status import RunStatus, StepStatus
@@ -24,6 +20,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from flowctl.progress.console_plan import ConsolePlan
+    from flowctl.runner.events import RunObserver
+    from flowctl.runner.options import RunOptions
+    from flowctl.runner.results import RunResult, StepResult
 
 OUTPUT_FORMATS = ("text", "json")
 _LIST_LIMIT = 8  # ids named per line of the summary before "+N more"
@@ -65,6 +64,7 @@ def run_command(
     from flowctl.commands.input_args import load_inputs_file, parse_input_args
     from flowctl.runner.executors.choose import checked_choice
     from flowctl.runner.inputs import resolve_inputs
+    from flowctl.runner.options import RunOptions
     from flowctl.runner.prepare import check_approvals, secrets_masker
     from flowctl.spec.load import load_workflow
 
@@ -275,6 +275,8 @@ def present(
 def _copy(source: Path, target: Path, option: str) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        import shutil  # here: it imports zlib, bz2 and lzma, which a plain run never uses
+
         shutil.copyfile(source, target)
     except OSError as exc:
         raise StateError(f"{option}: cannot write {target}: {exc.strerror or exc}") from exc

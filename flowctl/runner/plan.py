@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -182,6 +181,8 @@ def estimate(wf: Workflow, history: Path) -> Estimate | None:
         return None
     if not records:
         return None
+    import statistics  # here: it imports fractions and decimal, for a median
+
     for record in records:
         for step in record.steps:
             if step.id in top:
