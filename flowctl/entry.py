@@ -28,8 +28,10 @@ def main() -> None:
             sys.stdout.flush()
             raise SystemExit(0)
     if argv[:1] == ["run"]:
+        from flowctl.launch import pause_collector
         from flowctl.runargs import parse_run
 
+        pause_collector()  # the run turns it back on before its first step (launch.settle)
         params = parse_run(argv[1:])
         if params is not None:
             from flowctl.commands.guard import guarded
