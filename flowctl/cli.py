@@ -444,12 +444,20 @@ def runs_show(
     run_id: Annotated[
         str, typer.Argument(metavar="RUN_ID", help="Run id, or a unique prefix of one.")
     ],
+    step: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[STEP]",
+            help="Only this step and the steps inside it; a loop item by label or index "
+            "(compile[lapi.c].cc or compile[0].cc).",
+        ),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Show one run step by step."""
     from flowctl.commands.runs import show_run
 
-    _call(lambda: show_run(_state(state_dir), run_id))
+    _call(lambda: show_run(_state(state_dir), run_id, only=step))
 
 
 @app.command(short_help="Approve or reject a paused human_task step.")
