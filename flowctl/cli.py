@@ -352,6 +352,18 @@ def resume(
     keep_going: KeepGoing = False,
     show_output: ShowOutputOpt = None,
     quiet: Quiet = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit", metavar="FILE", help="Write a JUnit XML report of the whole run here."
+        ),
+    ] = None,
+    html_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--html-report", metavar="FILE", help="Write the run's HTML report here at the end."
+        ),
+    ] = None,
 ) -> None:
     """Continue a failed, interrupted, timed-out or paused run from its audit log.
 
@@ -379,6 +391,8 @@ def resume(
             keep_going=keep_going,
             show_output=show_output.value if show_output is not None else None,
             quiet=quiet,
+            junit=junit,
+            html_report=html_report,
         )
     )
 

@@ -33,6 +33,8 @@ def resume_command(
     keep_going: bool = False,
     show_output: str | None = None,
     quiet: bool = False,
+    junit: Path | None = None,
+    html_report: Path | None = None,
 ) -> int:
     """Resume RUN_ID (a full id or a unique prefix); returns the exit code, as `run` does.
 
@@ -105,4 +107,12 @@ def resume_command(
         loop_labels=journal_labels(plan.paths.audit),
         workflow=plan.workflow,
     )
-    return present(result, console, output=output, shown=shown, workflow=plan.workflow)
+    return present(
+        result,
+        console,
+        output=output,
+        shown=shown,
+        workflow=plan.workflow,
+        junit=junit,
+        html_report=html_report,
+    )

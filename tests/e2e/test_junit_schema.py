@@ -197,3 +197,42 @@ def test_cached_and_up_to_date_steps_pass_and_say_why(ws: Workspace) -> None:
     assert cases["build"].findtext("system-out") == (
         "up to date: not run, its sources and definition had not changed"
     )
+
+
+RESUMED = """
+name: resumed
+steps:
+  - id: prepare
+    run: echo prepared
+  - id: gate
+    dependencies: [prepare]
+    run: test -f ready
+    retry_policy: {max_attempts: 2, delay: 0.01}
+  - id: compile
+    type: loop
+    dependencies: [gate]
+    loop:
+      for_each: ["lapi.c", "lcode.c"]
+      steps:
+        - id: cc
+          run: echo compiled
+"""
+
+
+def test_resume_writes_the_whole_run_as_junit_and_html(ws: Workspace) -> None:
+    spec = ws.spec(RESUMED)
+    failed = ws.run(spec, "--junit", str(ws.path("first.xml")))
+    assert failed.code == 1, failed.explain()
+    cases = valid(ws.path("first.xml"))
+    assert [child.tag for child in cases["gate"]] == ["failure", "rerunFailure", "system-out"]
+    ws.path("ready").write_text("")
+    junit, page = ws.path("resumed.xml"), ws.path("resumed.html")
+    resumed = ws.resume(failed.run.run_id, "--junit", str(junit), "--html-report", str(page))
+    assert resumed.code == 0, resumed.explain()
+    cases = valid(junit)
+    # The steps of the earlier session are in the report too; the gate passed on the
+    # first attempt of this session, so its earlier failures are not reruns of it.
+    assert set(cases) == {"prepare", "gate", "compile", "compile[lapi.c].cc", "compile[lcode.c].cc"}
+    assert all(case.find("failure") is None for case in cases.values())
+    assert [child.tag for child in cases["gate"]] == []
+    assert "<td>compile[lcode.c].cc</td>" in page.read_text()
