@@ -338,6 +338,7 @@ class RunSession:
                 step_ids=tuple(known_step_ids(wf.steps)),
                 ts=self.started,
                 resumed=resumption is not None,
+                steps_in_file=sum(1 for _ in wf.walk()),
             )
         )
         return journal

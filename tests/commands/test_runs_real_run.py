@@ -59,7 +59,9 @@ def test_a_failed_run_as_ci_and_a_person_see_it(tmp_path: Path) -> None:
     assert result.status is RunStatus.FAILED
 
     lines = [line[13:] for line in plain_out.getvalue().splitlines()]  # drop the clock
-    assert lines[0].startswith("● run ") and lines[0].endswith("started: workflow docs, 4 steps")
+    assert lines[0].startswith("● run ") and lines[0].endswith(
+        "started: workflow docs, 5 steps in the file"
+    )
     assert "✓ each[1].body" in "\n".join(lines)
     assert any(re.fullmatch(r"↻ ocr retrying in 0\.0s: .*fatal: no text", ln) for ln in lines)
     assert any(re.fullmatch(r"✗ ocr failed: .*fatal: no text \(2 attempts\)", ln) for ln in lines)
