@@ -162,6 +162,9 @@ steps:
           run: 'echo "compiling $SRC"; if [ "$SRC" = lcode.c ]; then exit 1; fi; sleep 600'
           env:
             SRC: "{{ src }}"
+        - id: archive
+          dependencies: [cc]
+          run: echo archived
   - id: link
     dependencies: [compile]
     run: echo link
@@ -186,6 +189,8 @@ def test_a_failing_file_is_named_by_its_label_in_every_text(ws: Workspace) -> No
     # The journal: ids by index, texts by label.
     (cancelled,) = run.named("step_cancelled", "compile[0].cc")
     assert cancelled.data["reason"] == "iteration 'compile[lcode.c]' failed"
+    (skipped,) = run.named("step_skipped", "compile[1].archive")
+    assert skipped.data["reason"] == "dependency 'compile[lcode.c].cc' failed"
     (loop_failed,) = run.named("step_failed", "compile")
     assert loop_failed.data["error"] == (
         "iteration 1 (lcode.c) failed: step 'compile[lcode.c].cc' failed: "

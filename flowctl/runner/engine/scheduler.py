@@ -543,7 +543,9 @@ class ScopeRun:
             return self._skipped(node, node.deselected)
         if node.triggers and not node.armed:
             return self._skipped(node, NOT_TRIGGERED)
-        reason = skip_reason(step.trigger_rule, [d.result for d in node.deps if d.result])
+        reason = skip_reason(
+            step.trigger_rule, [d.result for d in node.deps if d.result], self.sched.shown
+        )
         if self.sched.keep_going and step.trigger_rule is not TriggerRule.ALL_DONE:
             blocked = self._blocked_by(node)
             if blocked is not None:
