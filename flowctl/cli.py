@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from flowctl.choices import GraphFormat, OptimizeFormat, RunOutput, ShowOutput, ValidateFormat
+from flowctl.choices import (
+    AgentsFormat,
+    GraphFormat,
+    OptimizeFormat,
+    RunOutput,
+    ShowOutput,
+    ValidateFormat,
+)
 from flowctl.errors import ExitCode
 
 
@@ -496,10 +503,13 @@ def optimize(
 @app.command(short_help="List agents: capabilities, pool size, history.")
 def agents(
     spec: Annotated[
-        Path | None, typer.Argument(help="Workflow file (default: every agent in history).")
+        Path | None,
+        typer.Argument(metavar="[SPEC]", help="Workflow file (default: every agent in history)."),
     ] = None,
     history: History = None,
-    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    format: Annotated[
+        AgentsFormat, typer.Option("--format", case_sensitive=False, help="The listing's form.")
+    ] = AgentsFormat.TABLE,
     state_dir: StateDir = None,
 ) -> None:
     """List agents: capabilities, pool size, and from history their runs, success rate,
@@ -507,7 +517,7 @@ def agents(
     from flowctl.commands.agents import run_agents
 
     path = history if history is not None else _state(state_dir) / "history.jsonl"
-    _call(lambda: run_agents(spec, path, fmt=format.lower()))
+    _call(lambda: run_agents(spec, path, fmt=format.value))
 
 
 def main() -> None:
