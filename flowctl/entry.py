@@ -20,7 +20,28 @@ import sys
 
 def main() -> None:
     """Console-script entry point."""
-    argv = sys.argv[1:]
+    try:
+        _dispatch(sys.argv[1:])
+    except OSError as exc:
+        # Only writing help or a usage error gets here (commands report their own errors):
+        # stdout is a closed pipe (`flowctl --help | head -1`) or a full disk.
+        _drop_stdout()
+        if isinstance(exc, BrokenPipeError):
+            raise SystemExit(0) from None
+        print(f"flowctl: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _dispatch(argv: list[str]) -> None:
     if _invoked_as_flowctl():
         text = _cached_help(argv)
         if text is not None:
@@ -28,8 +49,10 @@ def main() -> None:
             sys.stdout.flush()
             raise SystemExit(0)
     if argv[:1] == ["run"]:
+        from flowctl.launch import pause_collector
         from flowctl.runargs import parse_run
 
+        pause_collector()  # the run turns it back on before its first step (launch.settle)
         params = parse_run(argv[1:])
         if params is not None:
             from flowctl.commands.guard import guarded

@@ -34,6 +34,10 @@ print("\\nPROBE:" + ",".join(m for m in ("typer", "rich") if m in sys.modules) +
 """
 
 
+# The entry point as the `flowctl` script runs it, and nothing after it.
+ENTRY = "import sys; sys.argv = ['flowctl', *sys.argv[1:]]; from flowctl.entry import main; main()"
+
+
 def probe(*args: str, env: dict[str, str] | None = None) -> tuple[str, list[str], int]:
     """Run the entry point as the `flowctl` script would: (stdout, frameworks imported, code)."""
     done = subprocess.run(
@@ -183,3 +187,34 @@ def test_a_line_with_every_kind_of_option_is_parsed_as_typer_does() -> None:
     assert ours is not None
     assert ours == _typer_params(words)
     assert ours["input"] == ["a=1", "b=2"] and ours["workers"] == 3
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [["run", "--help"], ["--version"], ["--help"]])
+def test_output_that_cannot_be_written_is_one_message_not_a_traceback(args: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-c", ENTRY, *args],
+            cwd=REPO,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert "Traceback" not in done.stderr
+    assert "flowctl: cannot write the output: No space left on device" in done.stderr
+    assert done.returncode != 0
+
+
+def test_a_closed_pipe_ends_the_help_quietly() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-c", ENTRY, "run", "--help"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        reader.stdout.close()  # like `| head -0`: nobody reads
+        errors = reader.stderr.read().decode()
+        assert reader.wait(timeout=60) == 0
+    assert errors == ""

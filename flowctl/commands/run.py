@@ -152,8 +152,10 @@ class _View:
 
 
 def _run(wf: Workflow, given: Mapping[str, Any], options: RunOptions, view: _View) -> int:
+    from flowctl.launch import settle
     from flowctl.runner.session import run_sync
 
+    settle()
     result, console, shown = watched(
         lambda observers, interactive: run_sync(
             wf, given, replace(options, observers=tuple(observers), interactive=interactive)
