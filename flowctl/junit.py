@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET  # only builds and writes XML; never parses i
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flowctl.errors import UsageError
 from flowctl.progress.tails import TAIL_LINES, read_log_tail
@@ -230,3 +231,49 @@ def failed_attempts(audit: Path) -> dict[str, tuple[str, ...]]:
             found.setdefault(event.step, []).append(error if isinstance(error, str) else "")
     labels = labels_from_journal(events)
     return {labelled(step, labels): tuple(errors) for step, errors in found.items()}
+
+
+def reports_from_run_report(
+    report: Mapping[str, Any], *, tail_lines: int = TAIL_LINES, audit: Path | None = None
+) -> list[StepReport]:
+    """StepReports from a finished run's report.json (`resume` of a run that had already
+    completed writes its JUnit file from it): loop items by label, failed steps with the
+    tail of their log, retried attempts from the journal at `audit`."""
+    retries = failed_attempts(audit) if audit is not None else {}
+    reports = []
+    for entry in report.get("steps") or ():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str):
+            continue
+        try:
+            status = StepStatus(str(entry.get("status")))
+        except ValueError:
+            continue
+        label = entry.get("label")
+        name: str = label if isinstance(label, str) and label else entry["id"]
+        log = entry.get("log")
+        tail = ""
+        if status is StepStatus.FAILED and isinstance(log, str) and log:
+            tail = read_log_tail(Path(log), tail_lines)
+        reports.append(
+            StepReport(
+                id=name,
+                status=status,
+                duration=_number(entry.get("duration")),
+                error=_text_or_none(entry.get("error")),
+                log_tail=tail,
+                reason=_text_or_none(entry.get("reason")),
+                agent=_text_or_none(entry.get("agent")),
+                up_to_date=entry.get("up_to_date") is True,
+                cached=entry.get("cached") is True,
+                retries=tuple(retries.get(name, ())),
+            )
+        )
+    return reports
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -167,3 +167,40 @@ def test_step_reports_from_events_keep_the_last_finish_and_read_failure_tails(
     assert step_reports(results) == [
         StepReport(id="c", status=StepStatus.SKIPPED, duration=0.0, reason="a failed")
     ]
+
+
+def test_reports_from_a_run_report_use_labels_and_skip_what_they_cannot_read(
+    tmp_path: Path,
+) -> None:
+    from flowctl.junit import reports_from_run_report
+
+    log = tmp_path / "c.log"
+    log.write_text("one\ntwo\n")
+    report = {
+        "steps": [
+            {
+                "id": "c[0].cc",
+                "label": "c[a.c].cc",
+                "status": "failed",
+                "duration": 1.5,
+                "error": "boom",
+                "log": str(log),
+                "agent": "gpu",
+            },
+            {"id": "ok", "status": "completed", "duration": True, "cached": True},
+            {"id": "odd", "status": "exploded"},
+            {"status": "completed"},
+            "not a step",
+        ]
+    }
+    assert reports_from_run_report(report, tail_lines=1) == [
+        StepReport(
+            id="c[a.c].cc",
+            status=StepStatus.FAILED,
+            duration=1.5,
+            error="boom",
+            log_tail="two",
+            agent="gpu",
+        ),
+        StepReport(id="ok", status=StepStatus.COMPLETED, duration=0.0, cached=True),
+    ]

@@ -236,3 +236,16 @@ def test_resume_writes_the_whole_run_as_junit_and_html(ws: Workspace) -> None:
     assert all(case.find("failure") is None for case in cases.values())
     assert [child.tag for child in cases["gate"]] == []
     assert "<td>compile[lcode.c].cc</td>" in page.read_text()
+    # Resumed again, the run is complete: nothing runs, and the reports come from its
+    # report.json, the same test cases (the gate's failed attempts of the first session
+    # stay out: it passed on the first attempt of the last session that ran it).
+    again_xml, again_html = ws.path("again.xml"), ws.path("again.html")
+    again = ws.resume(
+        failed.run.run_id, "--junit", str(again_xml), "--html-report", str(again_html)
+    )
+    assert again.code == 0 and "already complete" in again.stdout, again.explain()
+    again_cases = valid(again_xml)
+    assert {name: [c.tag for c in case] for name, case in again_cases.items()} == {
+        name: [c.tag for c in case] for name, case in cases.items()
+    }
+    assert "<td>compile[lcode.c].cc</td>" in again_html.read_text()
