@@ -6,16 +6,21 @@ command that needs it, so `flowctl --help` starts as fast as a bare typer app.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flowctl.choices import GraphFormat, OptimizeFormat, RunOutput, ShowOutput, ValidateFormat
-from flowctl.errors import ExitCode, FlowctlError
+from flowctl.choices import (
+    AgentsFormat,
+    GraphFormat,
+    OptimizeFormat,
+    RunOutput,
+    ShowOutput,
+    ValidateFormat,
+)
+from flowctl.errors import ExitCode
 
 
 def _argument_type_label(self: object, ctx: object) -> str | None:
@@ -148,30 +153,10 @@ def _options(
 
 
 def _call(command: Callable[[], int]) -> None:
-    """Run a core command; turn flowctl's errors into one message and an exit code."""
-    try:
-        code = command()
-    except FlowctlError as err:
-        from flowctl.console import report_error
+    """Run a core command and exit with its code (errors reported as one message)."""
+    from flowctl.commands.guard import guarded
 
-        code = report_error(err)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        # A closed pipe (`flowctl runs | head`) is not an error worth a traceback.
-        sys.stderr.close()
-        code = ExitCode.OK
-    except Exception as exc:  # a bug in flowctl: say so plainly, keep details opt-in
-        if os.environ.get("FLOWCTL_DEBUG"):
-            raise
-        print(
-            f"flowctl: internal error: {type(exc).__name__}: {exc}\n"
-            "(set FLOWCTL_DEBUG=1 for the traceback, and please report it)",
-            file=sys.stderr,
-        )
-        code = ExitCode.FAILED
-    raise typer.Exit(int(code))
+    raise typer.Exit(guarded(command))
 
 
 @app.command()
@@ -284,36 +269,10 @@ def run(
     Exit 0 completed, 1 failed, 2 invalid spec or input, 3 timed out, 4 waiting for approval,
     130 interrupted.
     """
-    from flowctl.commands.run import run_command
+    params = dict(locals())  # every parameter, by the names run_with takes
+    from flowctl.runargs import run_with
 
-    _call(
-        lambda: run_command(
-            spec,
-            inputs=input or (),
-            inputs_file=inputs_file,
-            max_parallel=max_parallel,
-            dry_run=dry_run,
-            state_dir=_state(state_dir),
-            history=history,
-            audit_log=audit_log,
-            report=report,
-            junit=junit,
-            output=output.value,
-            no_progress=no_progress,
-            approve=approve or (),
-            auto_approve=auto_approve,
-            executor=executor,
-            scheduler=scheduler,
-            workers=workers,
-            force_all=force_all,
-            force_run=force_run or (),
-            watch=watch,
-            keep_going=keep_going,
-            show_output=show_output.value if show_output is not None else None,
-            quiet=quiet,
-            html_report=html_report,
-        )
-    )
+    _call(lambda: run_with(**params))
 
 
 @app.command(short_help="Continue a failed, interrupted, timed-out or paused run.")
@@ -352,6 +311,18 @@ def resume(
     keep_going: KeepGoing = False,
     show_output: ShowOutputOpt = None,
     quiet: Quiet = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit", metavar="FILE", help="Write a JUnit XML report of the whole run here."
+        ),
+    ] = None,
+    html_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--html-report", metavar="FILE", help="Write the run's HTML report here at the end."
+        ),
+    ] = None,
 ) -> None:
     """Continue a failed, interrupted, timed-out or paused run from its audit log.
 
@@ -379,6 +350,8 @@ def resume(
             keep_going=keep_going,
             show_output=show_output.value if show_output is not None else None,
             quiet=quiet,
+            junit=junit,
+            html_report=html_report,
         )
     )
 
@@ -444,12 +417,20 @@ def runs_show(
     run_id: Annotated[
         str, typer.Argument(metavar="RUN_ID", help="Run id, or a unique prefix of one.")
     ],
+    step: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[STEP]",
+            help="Only this step and the steps inside it; a loop item by label or index "
+            "(compile[lapi.c].cc or compile[0].cc).",
+        ),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Show one run step by step."""
     from flowctl.commands.runs import show_run
 
-    _call(lambda: show_run(_state(state_dir), run_id))
+    _call(lambda: show_run(_state(state_dir), run_id, only=step))
 
 
 @app.command(short_help="Approve or reject a paused human_task step.")
@@ -522,10 +503,13 @@ def optimize(
 @app.command(short_help="List agents: capabilities, pool size, history.")
 def agents(
     spec: Annotated[
-        Path | None, typer.Argument(help="Workflow file (default: every agent in history).")
+        Path | None,
+        typer.Argument(metavar="[SPEC]", help="Workflow file (default: every agent in history)."),
     ] = None,
     history: History = None,
-    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    format: Annotated[
+        AgentsFormat, typer.Option("--format", case_sensitive=False, help="The listing's form.")
+    ] = AgentsFormat.TABLE,
     state_dir: StateDir = None,
 ) -> None:
     """List agents: capabilities, pool size, and from history their runs, success rate,
@@ -533,7 +517,7 @@ def agents(
     from flowctl.commands.agents import run_agents
 
     path = history if history is not None else _state(state_dir) / "history.jsonl"
-    _call(lambda: run_agents(spec, path, fmt=format.lower()))
+    _call(lambda: run_agents(spec, path, fmt=format.value))
 
 
 def main() -> None:
