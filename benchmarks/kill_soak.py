@@ -155,6 +155,14 @@ def one_point(
         return [f"flowctl misbehaved: {_tail(str(exc))}"], {}
 
 
+def _started(ws: Workspace, run_id: str) -> bool:
+    """Whether the run's journal holds its run_started line (resume needs it)."""
+    audit = ws.files(run_id).audit
+    if not audit.exists():
+        return False
+    return any(e.event == "run_started" for e in ws.files(run_id).journal().events)
+
+
 def _tail(text: str, size: int = 600) -> str:
     text = " | ".join(line for line in text.strip().splitlines() if line.strip())
     return text if len(text) <= size else "..." + text[-size:]
@@ -184,9 +192,11 @@ def _one_point(
     for _attempt in range(3):
         if report:
             break
-        if run_id is None or not ws.files(run_id).audit.exists():
+        if run_id is None or not _started(ws, run_id):
+            # Killed before run_started reached the journal: there is nothing to resume
+            # (resume says so, exit 2), so start over as a user would.
             for stale in ws.run_ids():
-                shutil.rmtree(ws.files(stale).dir)  # killed before the journal: start over
+                shutil.rmtree(ws.files(stale).dir)
             done = ws.run(spec)
         else:
             done = ws.resume(run_id)

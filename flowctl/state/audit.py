@@ -301,33 +301,39 @@ def _parse_event(raw: bytes) -> AuditEvent | None:
 
 
 def read_journal(path: Path) -> JournalContents:
-    """Read every complete event; drop a torn last line, skip and report garbage lines."""
+    """Read every complete event; drop a torn last line, skip and report garbage lines.
+
+    Lines are read one at a time: a journal holding gigabytes of step outputs is never
+    in memory twice (its bytes and its lines) besides the events parsed from it.
+    """
+    events: list[AuditEvent] = []
+    bad_lines: list[int] = []
+    torn_tail = False
+    last_content = -1  # index of the last complete line that is not blank
     try:
-        content = path.read_bytes()
+        with open(path, "rb") as handle:
+            for index, raw in enumerate(handle):
+                if not raw.endswith(b"\n"):
+                    # What follows the final "\n": the torn remainder of an interrupted write.
+                    torn_tail = raw.strip() != b""
+                    break
+                if not raw.strip():
+                    continue  # the newline written after a torn line, or an editor's blank line
+                last_content = index
+                parsed = _parse_event(raw)
+                if parsed is not None:
+                    events.append(parsed)
+                else:
+                    bad_lines.append(index + 1)
     except FileNotFoundError as exc:
         raise StateError(f"no audit journal at {path}") from exc
     except OSError as exc:
         raise StateError(f"cannot read audit journal {path}: {exc}") from exc
-    lines = content.split(b"\n")
-    # After split, the last item is what follows the final "\n": empty for a whole file,
-    # the torn remainder of an interrupted write otherwise.
-    torn_tail = lines[-1].strip() != b""
-    complete = lines[:-1]
-    events: list[AuditEvent] = []
-    bad_lines: list[int] = []
-    last_content = max((i for i, raw in enumerate(complete) if raw.strip()), default=-1)
-    for index, raw in enumerate(complete):
-        if not raw.strip():
-            continue  # the newline written after a torn line, or an editor's blank line
-        parsed = _parse_event(raw)
-        if parsed is not None:
-            events.append(parsed)
-        elif index == last_content and not torn_tail:
-            # A crash can also leave a newline-terminated fragment as the last line
-            # (the final write of a line that was split by the kernel): same as torn.
-            torn_tail = True
-        else:
-            bad_lines.append(index + 1)
+    if not torn_tail and bad_lines and bad_lines[-1] == last_content + 1:
+        # A crash can also leave a newline-terminated fragment as the last line (the
+        # final write of a line that was split by the kernel): same as torn.
+        bad_lines.pop()
+        torn_tail = True
     return JournalContents(events=events, torn_tail=torn_tail, bad_lines=bad_lines)
 
 

@@ -43,15 +43,22 @@ def repair_history(wf: Workflow | None, audit: Path, history: Path, run_id: str)
     no step's timeout or retry limit (none and 1, as for a step the spec no longer has).
     The caller holds the run's lock, so no live session is about to write the line.
     """
-    events = read_journal(audit).events
-    finished = [e for e in events if e.event == "run_finished"]
-    if not finished:
+    from flowctl.state.audit import read_events_named
+
+    # The run_finished lines alone say whether a line is missing; the whole journal (which
+    # may hold every step's outputs) is read only to rebuild one.
+    sessions = len(read_events_named(audit, "run_finished"))
+    if not sessions:
         return False
     try:
         recorded = sum(1 for r in iter_history(history) if r.run_id == run_id)
     except HistoryError:
         recorded = 0  # no history file yet: the record is missing
-    if recorded >= len(finished):
+    if recorded >= sessions:
+        return False
+    events = read_journal(audit).events
+    finished = [e for e in events if e.event == "run_finished"]
+    if not finished:
         return False
     append_record(history, _record_of(wf, events, finished[-1], run_id))
     return True
