@@ -28,7 +28,9 @@ class StepResult:
     id: str  # qualified: "a", "loop[2].child"
     step_type: StepType
     status: StepStatus
-    outputs: Mapping[str, Any] = field(default_factory=dict)
+    # Not in the repr: asyncio.run reprs the main task's result (a RunResult) when it puts
+    # back the SIGINT handler, and a resumed run's outputs can be gigabytes.
+    outputs: Mapping[str, Any] = field(default_factory=dict, repr=False)
     error: str | None = None  # masked
     error_kind: FailureKind | None = None  # written as error_tag
     error_exit_code: int | None = None  # with error_kind exit_code: the process's exit code
