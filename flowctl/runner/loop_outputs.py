@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from flowctl.runner.stored_outputs import kept
 from flowctl.state.audit import AuditEvent
 
 ITERATIONS = "iterations"
@@ -57,21 +58,22 @@ def rebuild_loop_outputs(
             children.setdefault(parent, []).append((int(match[1]), match[2], event))
     rebuilt: dict[str, dict[str, Any]] = {}
 
-    def outputs_of(qid: str, event: AuditEvent) -> dict[str, Any]:
+    def outputs_of(qid: str, event: AuditEvent) -> Mapping[str, Any]:
         if qid in rebuilt:
             return rebuilt[qid]
         raw = event.data.get("outputs")
+        if event.data.get(MARKER) != FROM_CHILDREN:
+            return kept(raw) if isinstance(raw, Mapping) else {}  # big: a reference
         outputs = dict(raw) if isinstance(raw, Mapping) else {}
-        if event.data.get(MARKER) == FROM_CHILDREN:
-            by_index: dict[int, dict[str, Any]] = {}
-            for index, local, child in sorted(
-                children.get(qid, ()), key=lambda item: (item[0], item[2].seq)
-            ):
-                by_index.setdefault(index, {})[local] = outputs_of(f"{qid}[{index}].{local}", child)
-            outputs[ITERATIONS] = [by_index[index] for index in sorted(by_index)]
-            if labels is not None and qid in labels and LABELS not in outputs:
-                outputs[LABELS] = list(labels[qid])
-            rebuilt[qid] = outputs
+        by_index: dict[int, dict[str, Any]] = {}
+        for index, local, child in sorted(
+            children.get(qid, ()), key=lambda item: (item[0], item[2].seq)
+        ):
+            by_index.setdefault(index, {})[local] = outputs_of(f"{qid}[{index}].{local}", child)
+        outputs[ITERATIONS] = [by_index[index] for index in sorted(by_index)]
+        if labels is not None and qid in labels and LABELS not in outputs:
+            outputs[LABELS] = list(labels[qid])
+        rebuilt[qid] = outputs
         return outputs
 
     for qid, event in latest.items():

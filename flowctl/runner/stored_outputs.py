@@ -17,6 +17,7 @@ so does a step with rollback actions (its compensation reads them).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import os
 import threading
@@ -26,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from flowctl.errors import StateError
+from flowctl.state.audit import AuditEvent
 from flowctl.state.nofollow import describe_open_error, open_state_file
 from flowctl.state.strictjson import loads_strict
 
+_FINISHED = frozenset({"step_completed", "step_failed"})
 SHELVE_BYTES = 8 * 1024  # a finished event line at least this long has its outputs shelved
 CACHE_BYTES = 8 * 1024 * 1024  # journal lines of recently read outputs kept parsed
 _PLAIN_DEPTH = 64  # deeper outputs stay in memory (the check is recursive)
@@ -84,6 +87,21 @@ class OutputShelf:
 
             digest = sha256_json(outputs)
         return StoredOutputs(self, qid, spot, tuple(outputs), digest or "")
+
+    def from_journal(self, event: AuditEvent, offset: int, length: int) -> AuditEvent:
+        """A big finished event read back (resume), its outputs kept as a reference.
+
+        The journal's outputs are what a resumed run restores anyway (masked, plain JSON):
+        the reference reads the same line again when a value is read.
+        """
+        outputs = event.data.get("outputs")
+        if event.step is None or event.event not in _FINISHED or type(outputs) is not dict:
+            return event
+        from flowctl.runner.engine.rundata import sha256_json
+
+        spot = Spot(offset, length, event.seq)
+        stored = StoredOutputs(self, event.step, spot, tuple(outputs), sha256_json(outputs) or "")
+        return dataclasses.replace(event, data={**event.data, "outputs": stored})
 
     def load(self, qid: str, spot: Spot) -> dict[str, Any]:
         """The outputs journaled at `spot` (the dict is shared: do not change it)."""

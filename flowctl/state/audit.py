@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -300,19 +300,27 @@ def _parse_event(raw: bytes) -> AuditEvent | None:
     return AuditEvent(ts, seq, run_id, event, step, attempt, data)
 
 
-def read_journal(path: Path) -> JournalContents:
+BigLine = Callable[[AuditEvent, int, int], AuditEvent]
+
+
+def read_journal(path: Path, *, big: BigLine | None = None, big_bytes: int = 0) -> JournalContents:
     """Read every complete event; drop a torn last line, skip and report garbage lines.
 
     Lines are read one at a time: a journal holding gigabytes of step outputs is never
-    in memory twice (its bytes and its lines) besides the events parsed from it.
+    in memory twice (its bytes and its lines) besides the events parsed from it. `big`,
+    when given, gets each event whose line is at least `big_bytes` long with the line's
+    offset and length, and returns the event to keep (resume keeps a reference to a big
+    step's outputs instead of the outputs: runner/stored_outputs.py).
     """
     events: list[AuditEvent] = []
     bad_lines: list[int] = []
     torn_tail = False
     last_content = -1  # index of the last complete line that is not blank
+    offset = 0
     try:
         with open(path, "rb") as handle:
             for index, raw in enumerate(handle):
+                start, offset = offset, offset + len(raw)
                 if not raw.endswith(b"\n"):
                     # What follows the final "\n": the torn remainder of an interrupted write.
                     torn_tail = raw.strip() != b""
@@ -321,10 +329,12 @@ def read_journal(path: Path) -> JournalContents:
                     continue  # the newline written after a torn line, or an editor's blank line
                 last_content = index
                 parsed = _parse_event(raw)
-                if parsed is not None:
-                    events.append(parsed)
-                else:
+                if parsed is None:
                     bad_lines.append(index + 1)
+                    continue
+                if big is not None and len(raw) >= big_bytes:
+                    parsed = big(parsed, start, len(raw))
+                events.append(parsed)
     except FileNotFoundError as exc:
         raise StateError(f"no audit journal at {path}") from exc
     except OSError as exc:

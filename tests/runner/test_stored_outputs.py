@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from flowctl.api import resume_workflow
 from flowctl.errors import StateError
 from flowctl.runner.stored_outputs import SHELVE_BYTES, OutputShelf, Spot, StoredOutputs
 from tests.runner.sched_kit import events, run_spec
@@ -121,3 +122,32 @@ def test_only_plain_json_that_masking_left_alone_is_shelved(tmp_path: Path) -> N
     shelf.note("s", Spot(0, SHELVE_BYTES - 1, 1))  # too small to be worth it
     small = {"pad": "x"}
     assert shelf.shelve("s", small, small, None) is small
+
+
+def test_resume_restores_big_outputs_as_references_and_reads_them_back(tmp_path: Path) -> None:
+    flag = tmp_path / "flag"
+    spec = f"""
+        name: resumed-shelf
+        steps:
+          - id: each
+            type: loop
+            loop:
+              for_each: [0, 1, 2]
+              steps:
+                - id: big
+                  run: printf 'item%s-' {{{{ item }}}}; head -c {BIG} /dev/zero | tr '\\0' x
+          - id: after
+            dependencies: [each]
+            run: >-
+              test -f '{flag}' &&
+              echo "{{{{ steps.each.outputs.iterations[2].big.stdout[:7] }}}}"
+        """
+    failed = run_spec(tmp_path, spec)
+    assert failed.failures == ("after",) and "exited with code 1" in (failed.error or "")
+    flag.touch()
+    result = resume_workflow(failed.run_id, state_dir=tmp_path / ".flowctl")
+    assert result.ok, result.error
+    assert result.step("after").outputs["stdout"] == "item2-x"
+    restored = result.step("each[2].big")
+    assert restored.restored and isinstance(restored.outputs, StoredOutputs)
+    assert restored.outputs["stdout"] == "item2-" + "x" * BIG

@@ -25,6 +25,7 @@ from flowctl.runner.loop_outputs import rebuild_loop_outputs
 from flowctl.runner.looplabels import JOURNAL_EVENT as LOOP_LABELS
 from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import StepFailure, parse_failure_tag
+from flowctl.runner.stored_outputs import kept
 from flowctl.spec.model import Step, StepType
 from flowctl.state.audit import AuditEvent, parse_ts
 from flowctl.status import StepStatus
@@ -94,11 +95,11 @@ class Restored:
         return _FINAL_STATUS[self.event.event]
 
     @property
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self) -> Mapping[str, Any]:
         if self.rebuilt is not None:
             return dict(self.rebuilt)
         outputs = self.event.data.get("outputs")
-        return dict(outputs) if isinstance(outputs, Mapping) else {}
+        return kept(outputs) if isinstance(outputs, Mapping) else {}  # big: a reference
 
     @property
     def params(self) -> dict[str, Any]:

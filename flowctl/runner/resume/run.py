@@ -95,13 +95,16 @@ def plan_resume(
     from flowctl.runner.leftovers import describe, kill_leftovers
     from flowctl.runner.looplabels import labels_from_journal, unlabelled
     from flowctl.runner.runlock import run_lock
+    from flowctl.runner.stored_outputs import SHELVE_BYTES, OutputShelf
     from flowctl.state.runs import resolve_run_dir
 
     state = Path(state_dir)
     run_dir = resolve_run_dir(state, run_id)
     paths = RunPaths(state, run_dir.name)
     with run_lock(paths.run_dir, paths.run_id):  # a live run holds it: refuse now
-        contents = read_journal(paths.audit)
+        # Big outputs stay in the journal: the plan holds references (stored_outputs).
+        shelf = OutputShelf(paths.audit)
+        contents = read_journal(paths.audit, big=shelf.from_journal, big_bytes=SHELVE_BYTES)
         # No session of the run is alive: process groups its attempts left are leftovers.
         leftovers = describe(kill_leftovers(contents.events, paths.run_id))
     warnings = list(leftovers)
