@@ -68,11 +68,15 @@ _STEP_FIELDS: dict[str, frozenset[type]] = {
     "error": _OPT_STR,
     "metrics": frozenset({dict, _NONE}),
     "up_to_date": frozenset({bool, _NONE}),
+    "retry_wait": _OPT_NUM,
+    "requeued": _OPT_NUM,
 }
 STEP_FIELDS = tuple(_STEP_FIELDS)
 _step_values = itemgetter(*STEP_FIELDS)
 _STEP_ALLOWED = tuple(_STEP_FIELDS.values())
-_NUMERIC = tuple(STEP_FIELDS.index(k) for k in ("duration", "queued", "timeout"))
+_NUMERIC = tuple(
+    STEP_FIELDS.index(k) for k in ("duration", "queued", "timeout", "retry_wait", "requeued")
+)
 _LIST: set[type] = {list}
 _TWO = {2}
 
@@ -194,7 +198,7 @@ def _check_numbers(record: dict[str, Any]) -> None:
     if not 0 <= record["duration"] <= _MAX:
         raise RecordError("field 'duration' must be a finite number of seconds, not negative")
     for index, step in enumerate(record["steps"]):
-        for key in ("duration", "queued", "timeout"):
+        for key in ("duration", "queued", "timeout", "retry_wait", "requeued"):
             value = step.get(key)
             if value is not None and not 0 <= value <= _MAX:
                 raise RecordError(
