@@ -69,7 +69,7 @@ def reference(data: Any) -> list[tuple[Any, ...]] | None:
         return None
     steps = []
     for s in record.steps:
-        for number in (s.duration, s.queued, s.timeout):
+        for number in (s.duration, s.queued, s.timeout, s.retry_wait, s.requeued):
             if number is not None and not 0 <= number <= sys.float_info.max:
                 return None  # the optimizer is stricter here, on purpose
     for s in record.to_json()["steps"]:

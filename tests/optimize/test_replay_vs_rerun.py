@@ -39,9 +39,12 @@ steps:
     type: parallel
     dependencies: [prep]
     parallel_steps:
-      - {{id: c1, python: "tests.optimize.sleep_steps:nap", input_mapping: {{seconds: inputs.child}}}}
-      - {{id: c2, python: "tests.optimize.sleep_steps:nap", input_mapping: {{seconds: inputs.child}}}}
-      - {{id: c3, python: "tests.optimize.sleep_steps:nap", input_mapping: {{seconds: inputs.child}}}}
+      - {{id: c1, python: "tests.optimize.sleep_steps:nap",
+         input_mapping: {{seconds: inputs.child}}}}
+      - {{id: c2, python: "tests.optimize.sleep_steps:nap",
+         input_mapping: {{seconds: inputs.child}}}}
+      - {{id: c3, python: "tests.optimize.sleep_steps:nap",
+         input_mapping: {{seconds: inputs.child}}}}
       - id: c4
         python: "tests.optimize.sleep_steps:nap"
         input_mapping: {{seconds: inputs.child}}{cache}
