@@ -15,7 +15,10 @@ what this replay does:
 - ready steps ask for a slot first come, first served; steps ready at the same instant go
   in file order, then iteration order.
 
-Every step instance is an event; the work is O(n log n) in the step instances a run has.
+Every step instance is an event; the work is O(n log n) in the step instances replayed.
+A loop of more than MAX_ITERATIONS iterations is folded: MAX_ITERATIONS iterations are
+replayed, each child taking iterations / MAX_ITERATIONS times its duration, so that the
+loop's work and width stay what they are while its replay stays small.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
 PARALLEL = "parallel"
 LOOP = "loop"
+MAX_ITERATIONS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,7 @@ class _Scope:
     owner: _Container | None
     waiting: dict[str, int]
     left: int
+    scale: float  # each replayed iteration of a folded loop stands for this many
 
 
 @dataclass(slots=True)
@@ -65,6 +70,7 @@ class _Container:
     next_iteration: int = 0
     iterations: int = 0
     open_iterations: int = 0
+    scale: float = 1.0  # of the container's children
 
 
 class Simulation:
@@ -108,7 +114,7 @@ class Simulation:
         self.finish: dict[str, float] = {}
 
     def run(self) -> Replayed:
-        top = self._open(None, 0, None)
+        top = self._open(None, 0, None, 1.0)
         if top.left == 0:
             return Replayed(0.0, 0, {})
         self._dispatch()
@@ -118,7 +124,7 @@ class Simulation:
                 _, _, kind, scope, node = heapq.heappop(self.events)
                 if kind == 0:
                     self.running -= 1
-                    wait = self.waits.get(node, 0.0)
+                    wait = self.waits.get(node, 0.0) * scope.scale
                     if wait > 0:
                         self._at(self.now + wait, 1, scope, node)
                         continue
@@ -128,10 +134,12 @@ class Simulation:
 
     # -- scopes ----------------------------------------------------------------------------
 
-    def _open(self, key: str | None, iteration: int, owner: _Container | None) -> _Scope:
+    def _open(
+        self, key: str | None, iteration: int, owner: _Container | None, scale: float
+    ) -> _Scope:
         level = self.levels[key]
         waiting = dict(self.indegree[key])
-        scope = _Scope(key, iteration, owner, waiting, len(level.nodes))
+        scope = _Scope(key, iteration, owner, waiting, len(level.nodes), scale)
         for node in level.nodes:
             if waiting[node] == 0:
                 self._ready(scope, node)
@@ -155,11 +163,13 @@ class Simulation:
                     self.ready, (self.now, order, scope.iteration, next(self.seq), scope, node)
                 )
                 return
-            self._at(self.now + self.durations.get(node, 0.0), 1, scope, node)
+            self._at(self.now + self.durations.get(node, 0.0) * scope.scale, 1, scope, node)
             return
-        container = _Container(scope, node)
+        container = _Container(scope, node, scale=scope.scale)
         if level.kind == LOOP:
-            container.iterations = max(0, level.iterations)
+            container.iterations = min(MAX_ITERATIONS, max(0, level.iterations))
+            if level.iterations > MAX_ITERATIONS:
+                container.scale *= level.iterations / MAX_ITERATIONS
             workers = max(1, min(level.concurrency or 1, container.iterations))
             for _ in range(min(workers, container.iterations)):
                 self._next_iteration(container, node)
@@ -168,13 +178,13 @@ class Simulation:
             return
         if level.concurrency is not None:
             container.tokens = level.concurrency
-        self._open(node, scope.iteration, container)
+        self._open(node, scope.iteration, container, container.scale)
 
     def _next_iteration(self, container: _Container, key: str) -> None:
         index = container.next_iteration
         container.next_iteration += 1
         container.open_iterations += 1
-        inner = self._open(key, index, container)
+        inner = self._open(key, index, container, container.scale)
         if inner.left == 0:
             self._closed(inner)
 
@@ -217,7 +227,7 @@ class Simulation:
         while self.ready and self.running < self.slots:
             _, _, _, _, scope, node = heapq.heappop(self.ready)
             self.running += 1
-            self._at(self.now + self.durations.get(node, 0.0), 0, scope, node)
+            self._at(self.now + self.durations.get(node, 0.0) * scope.scale, 0, scope, node)
         self.peak = max(self.peak, self.running)
 
     def _at(self, when: float, kind: int, scope: _Scope, node: str) -> None:

@@ -116,3 +116,24 @@ def test_loop_rounds() -> None:
     assert loop_rounds(10, 1) == 10.0
     assert loop_rounds(10, 3) == 4.0
     assert loop_rounds(0, 2) == 0.0
+
+
+def test_a_long_loop_is_folded_without_changing_its_work() -> None:
+    # 1,000 iterations of x -> y -> z (0.4 s) on 8 workers: 125 rounds, 50 s, between two
+    # 1 s steps. The replay runs 256 iterations of 1000/256 times the durations.
+    levels = {
+        None: Level(None, ("a", "L", "b"), frozenset({("a", "L"), ("L", "b")}), 10),
+        "L": Level(
+            "L",
+            ("x", "y", "z"),
+            frozenset({("x", "y"), ("y", "z")}),
+            None,
+            kind="loop",
+            iterations=1000,
+            concurrency=8,
+        ),
+    }
+    durations = {"a": 1.0, "L": 0.0, "b": 1.0, "x": 0.1, "y": 0.2, "z": 0.1}
+    m = DagModel(levels, durations)
+    assert m.baseline == pytest.approx(52.0)
+    assert m.makespan(Change(durations={"y": 0.0})) == pytest.approx(27.0)
