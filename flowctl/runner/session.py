@@ -8,7 +8,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -512,7 +512,9 @@ class RunSession:
                     executor_capacity=self.capacity,
                 ),
             )
-        optimization, note = _optimization(wf, self.history, result.duration)
+        optimization, note = _optimization(
+            wf, self.history, result.duration, steps=sched.results.values()
+        )
         write_json(
             paths.report,
             build_report(
@@ -670,13 +672,14 @@ def _error_text(
 
 
 def _optimization(
-    wf: Workflow, history: Path | None, run_seconds: float
+    wf: Workflow, history: Path | None, run_seconds: float, *, steps: Iterable[StepResult] = ()
 ) -> tuple[Mapping[str, object] | None, str | None]:
     """The optimizer's analysis of this workflow's history so far, when it is enabled and
-    fits the end-of-run budget (flowctl.runner.analysis)."""
-    from flowctl.runner.analysis import end_of_run_analysis
+    fits the end-of-run budget (flowctl.runner.analysis); none after a run in which every
+    step was up to date."""
+    from flowctl.runner.analysis import end_of_run_analysis, nothing_ran
 
-    return end_of_run_analysis(wf, history, run_seconds)
+    return end_of_run_analysis(wf, history, run_seconds, no_op=nothing_ran(steps))
 
 
 def run_workflow(

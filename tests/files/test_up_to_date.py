@@ -235,3 +235,22 @@ def test_recorded_outputs_hold_secrets_masked(tmp_path: Path, monkeypatch: Any) 
     # one leaves the step up to date.
     monkeypatch.setenv("API_TOKEN", "rotated-value-43")
     assert _run(tmp_path, spec).step("leak").up_to_date
+
+
+def test_a_no_op_run_skips_the_end_of_run_analysis(tmp_path: Path) -> None:
+    # The history gains nothing an up-to-date step could teach: no analysis, a note why.
+    _tree(tmp_path)
+    first = _run(tmp_path)
+    assert first.report_path is not None
+    assert json.loads(first.report_path.read_text())["optimization"] is not None
+    second = _run(tmp_path)
+    assert second.report_path is not None
+    report = json.loads(second.report_path.read_text())
+    assert report["optimization"] is None
+    assert report["optimization_note"].startswith("optimization skipped: every step was up to date")
+    assert "flowctl optimize" in report["optimization_note"]
+    # One changed source: the run did work, and is analysed again.
+    (tmp_path / "b.src").write_text("beta 2\n")
+    third = _run(tmp_path)
+    assert third.report_path is not None
+    assert json.loads(third.report_path.read_text())["optimization"] is not None
