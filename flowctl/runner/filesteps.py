@@ -10,6 +10,7 @@ pattern must match a file, and the new record is written.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,6 +245,10 @@ def check_files(
     previous = store.load(key)
     snapshot = take_snapshot(definition, root, previous)
     reason = "forced" if options.is_forced(step) else stale_reason(snapshot, previous)
+    if reason is None and previous is not None and _restamped(snapshot, previous):
+        # Touched, not changed (a checkout, another tool's copy): record the new times, or
+        # every later run would read and hash those files again.
+        store.save(key, dataclasses.replace(previous, sources=snapshot.sources))
     return FileCheck(
         store=store,
         key=key,
@@ -252,6 +257,12 @@ def check_files(
         previous=previous,
         reason=reason,
     )
+
+
+def _restamped(snapshot: Snapshot, previous: StepFiles) -> bool:
+    """Some source's stamp was made now (its time or size differs from the record's)."""
+    before = previous.sources
+    return any(stamp is not before.get(path) for path, stamp in snapshot.sources.items())
 
 
 async def acheck_files(step: ActionStep, qid: str, **kwargs: Any) -> FileCheck:

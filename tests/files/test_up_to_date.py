@@ -254,3 +254,32 @@ def test_a_no_op_run_skips_the_end_of_run_analysis(tmp_path: Path) -> None:
     third = _run(tmp_path)
     assert third.report_path is not None
     assert json.loads(third.report_path.read_text())["optimization"] is not None
+
+
+def test_a_touched_source_is_hashed_once_then_known_by_its_new_time(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import os
+
+    from flowctl.files import freshness
+
+    _tree(tmp_path)
+    _run(tmp_path)
+    source = tmp_path / "a.src"
+    info = source.stat()
+    os.utime(source, ns=(info.st_atime_ns, info.st_mtime_ns + 5_000_000_000))  # same bytes
+    hashed: list[str] = []
+    real = freshness.file_digest
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(freshness, "file_digest", counting)
+    second = _run(tmp_path)
+    assert _fresh(second) == {"compile_a", "compile_b", "link"}  # content unchanged
+    assert hashed == ["a.src"]
+    hashed.clear()
+    third = _run(tmp_path)
+    assert _fresh(third) == {"compile_a", "compile_b", "link"}
+    assert hashed == []  # the record now holds the new time
