@@ -300,7 +300,7 @@ class RunSession:
                 await http.aclose()
             if cache is not None:
                 cache.close()
-                _evict_files(self.wf, paths.state_dir)
+                _evict_files(self.wf, paths.state_dir, sched)
             clear_scratch(paths)
         return self._finish(sched, journal, outcome, record=True)
 
@@ -547,11 +547,26 @@ def _file_options(
     return FileOptions(state_dir=state, force_all=force_all, forced=forced)
 
 
-def _evict_files(wf: Workflow, state: Path) -> None:
-    """Keep the generated-files store under its cap (once a run, not once a step)."""
+def _evict_files(wf: Workflow, state: Path, sched: Scheduler) -> None:
+    """Keep the generated-files store under its cap (once a run, not once a step), after
+    a run that stored files: a walk of the store is wasted on a run that added nothing."""
     from flowctl.runner.filesteps import has_files
 
     if not any(step.cache is not None and has_files(step) for step, _ in wf.walk()):
+        return
+    stored = False
+    for qid, result in sched.results.items():
+        step = sched.steps.get(qid)
+        if (
+            step is not None
+            and step.cache is not None
+            and has_files(step)
+            and result.status is StepStatus.COMPLETED
+            and not (result.cached or result.up_to_date or result.restored)
+        ):
+            stored = True
+            break
+    if not stored:
         return
     from flowctl.state.filestore import FileStore, max_bytes
 
