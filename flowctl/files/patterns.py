@@ -53,7 +53,7 @@ def expand(pattern: str, root: Path, *, files_only: bool = True) -> list[str]:
         # without them: only "./" prefixes and doubled slashes need normalising.
         if "./" in pattern or "//" in pattern:
             return sorted({_clean(p) for p in found})
-        return sorted(found)
+        return sorted(set(found))  # a pattern with two `**` can match a path twice
     return sorted(_clean(p) for p in found)
 
 
