@@ -19,7 +19,7 @@ from flowctl.optimize.aggregate import (
 )
 from flowctl.optimize.aggregate import normalize_step_id as _norm
 from flowctl.optimize.dataflow import DataFlow
-from flowctl.optimize.model import Change, DagModel, Level, loop_rounds
+from flowctl.optimize.model import Change, DagModel, Level
 from flowctl.optimize.replay import ReplayError, critical_path, find_cycle
 from flowctl.optimize.report import (
     CriticalPathReport,
@@ -333,7 +333,6 @@ class _Analysis:
                     tuple(names),
                     level_edges,
                     None,
-                    loop_rounds(iterations, concurrency),
                     kind="loop",
                     iterations=iterations,
                     concurrency=concurrency,

@@ -9,7 +9,6 @@ model with a Change applied.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,7 +26,6 @@ class Level:
     nodes: tuple[str, ...]
     edges: frozenset[tuple[str, str]]
     max_parallel: int | None  # the top level: the run's limit (None: no limit)
-    rounds: float = 1.0  # loops: sequential rounds of iterations (evidence only)
     kind: str = ""  # "parallel" or "loop" for a container's level
     iterations: int = 1  # loops: iterations a run
     concurrency: int | None = None  # parallel: max_concurrency; loop: iterations at once
@@ -136,10 +134,3 @@ class DagModel:
     ) -> float:
         """The makespan when some steps take other durations (a scenario, not a change)."""
         return self.makespan(Change(durations=durations, waits=waits or _NO_DURATIONS))
-
-
-def loop_rounds(iterations: float, concurrency: int) -> float:
-    """Sequential rounds of a loop of `iterations` with `concurrency` running at once."""
-    if iterations <= 0:
-        return 0.0
-    return float(math.ceil(round(iterations, 6) / max(1, concurrency)))

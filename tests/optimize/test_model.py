@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flowctl.optimize.model import Change, DagModel, Level, loop_rounds
+from flowctl.optimize.model import Change, DagModel, Level
 
 
 def model() -> DagModel:
@@ -110,12 +110,6 @@ def test_changes_combine() -> None:
     assert (both.max_parallel, both.sets_max_parallel) == (4, True)
     unlimited = both.combine(Change(max_parallel=None, sets_max_parallel=True))
     assert unlimited.max_parallel is None
-
-
-def test_loop_rounds() -> None:
-    assert loop_rounds(10, 1) == 10.0
-    assert loop_rounds(10, 3) == 4.0
-    assert loop_rounds(0, 2) == 0.0
 
 
 def test_a_long_loop_is_folded_without_changing_its_work() -> None:
