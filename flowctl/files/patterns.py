@@ -8,11 +8,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-_GLOB_CHARS = frozenset("*?[")
-
 
 def is_glob(pattern: str) -> bool:
-    return any(c in _GLOB_CHARS for c in pattern)
+    # Three substring tests: a generator over the characters cost a microsecond a path.
+    return "*" in pattern or "?" in pattern or "[" in pattern
 
 
 def render_patterns(patterns: Sequence[str], names: Mapping[str, Any]) -> tuple[str, ...]:
