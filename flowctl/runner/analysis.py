@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from flowctl.errors import FlowctlError, HistoryError
-from flowctl.spec.model import Workflow
+from flowctl.runner.results import StepResult
+from flowctl.spec.model import StepType, Workflow
+from flowctl.status import StepStatus
+
+_CONTAINERS = frozenset({StepType.PARALLEL, StepType.LOOP})
 
 BUDGET_SHARE = 0.05
 BUDGET_FLOOR = 0.050  # seconds
@@ -58,14 +62,34 @@ def plan_analysis(steps: int, history_bytes: int, run_seconds: float, *, importe
     return Plan(budget, None if fits >= history_bytes else fits)
 
 
+def nothing_ran(steps: Iterable[StepResult]) -> bool:
+    """Every step was up to date (or skipped, or a container of such steps): the run's
+    record adds no sample the analysis reads, so its advice would be the last run's."""
+    up_to_date = False
+    for result in steps:
+        if result.up_to_date:
+            up_to_date = True
+        elif result.status is not StepStatus.SKIPPED and result.step_type not in _CONTAINERS:
+            return False
+    return up_to_date
+
+
 def end_of_run_analysis(
-    wf: Workflow, history: Path | None, run_seconds: float
+    wf: Workflow, history: Path | None, run_seconds: float, *, no_op: bool = False
 ) -> tuple[Mapping[str, object] | None, str | None]:
-    """(the optimization report as JSON, or None; a note on what was or was not analysed)."""
+    """(the optimization report as JSON, or None; a note on what was or was not analysed).
+
+    `no_op`: nothing ran (see nothing_ran): the analysis is skipped, at no cost.
+    """
     if not wf.optimization_enabled:
         return None, "optimization_enabled is false"
     if history is None or not history.is_file():
         return None, "no history recorded for this run"
+    if no_op:
+        return None, (
+            "optimization skipped: every step was up to date, so the history holds nothing "
+            f"new to analyse; for it, run {_hint(wf, history)}"
+        )
     steps = sum(1 for _ in wf.walk())
     plan = plan_analysis(
         steps,

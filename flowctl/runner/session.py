@@ -8,7 +8,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -302,7 +302,7 @@ class RunSession:
                 await http.aclose()
             if cache is not None:
                 cache.close()
-                _evict_files(self.wf, paths.state_dir)
+                _evict_files(self.wf, paths.state_dir, sched)
             clear_scratch(paths)
         return self._finish(sched, journal, outcome, record=True)
 
@@ -521,7 +521,9 @@ class RunSession:
                     executor_capacity=self.capacity,
                 ),
             )
-        optimization, note = _optimization(wf, self.history, result.duration)
+        optimization, note = _optimization(
+            wf, self.history, result.duration, steps=sched.results.values()
+        )
         write_json(
             paths.report,
             build_report(
@@ -554,11 +556,26 @@ def _file_options(
     return FileOptions(state_dir=state, force_all=force_all, forced=forced)
 
 
-def _evict_files(wf: Workflow, state: Path) -> None:
-    """Keep the generated-files store under its cap (once a run, not once a step)."""
+def _evict_files(wf: Workflow, state: Path, sched: Scheduler) -> None:
+    """Keep the generated-files store under its cap (once a run, not once a step), after
+    a run that stored files: a walk of the store is wasted on a run that added nothing."""
     from flowctl.runner.filesteps import has_files
 
     if not any(step.cache is not None and has_files(step) for step, _ in wf.walk()):
+        return
+    stored = False
+    for qid, result in sched.results.items():
+        step = sched.steps.get(qid)
+        if (
+            step is not None
+            and step.cache is not None
+            and has_files(step)
+            and result.status is StepStatus.COMPLETED
+            and not (result.cached or result.up_to_date or result.restored)
+        ):
+            stored = True
+            break
+    if not stored:
         return
     from flowctl.state.filestore import FileStore, max_bytes
 
@@ -679,13 +696,14 @@ def _error_text(
 
 
 def _optimization(
-    wf: Workflow, history: Path | None, run_seconds: float
+    wf: Workflow, history: Path | None, run_seconds: float, *, steps: Iterable[StepResult] = ()
 ) -> tuple[Mapping[str, object] | None, str | None]:
     """The optimizer's analysis of this workflow's history so far, when it is enabled and
-    fits the end-of-run budget (flowctl.runner.analysis)."""
-    from flowctl.runner.analysis import end_of_run_analysis
+    fits the end-of-run budget (flowctl.runner.analysis); none after a run in which every
+    step was up to date."""
+    from flowctl.runner.analysis import end_of_run_analysis, nothing_ran
 
-    return end_of_run_analysis(wf, history, run_seconds)
+    return end_of_run_analysis(wf, history, run_seconds, no_op=nothing_ran(steps))
 
 
 def run_workflow(
