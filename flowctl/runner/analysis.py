@@ -10,8 +10,10 @@ When not even the latest run fits, the analysis is skipped with a note saying ho
 
 from __future__ import annotations
 
+import importlib
 import shlex
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ BUDGET_FLOOR = 0.050  # seconds
 IMPORT_SECONDS = 0.040
 STEP_SECONDS = 100e-6
 BYTE_SECONDS = 50e-9
+
+_ANALYZE = "flowctl.optimize.analyze"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +62,40 @@ def plan_analysis(steps: int, history_bytes: int, run_seconds: float, *, importe
     return Plan(budget, None if fits >= history_bytes else fits)
 
 
+def prepare_analysis(wf: Workflow, history: Path | None) -> threading.Thread | None:
+    """Import the optimizer on a background thread while the run goes on, when the
+    end-of-run analysis will run however short the run: its floor alone covers it.
+
+    The run mostly waits for its steps; the import (most of a small workflow's analysis)
+    then costs no wall time at the end. Whether a larger workflow's analysis runs depends
+    on how long the run takes, so it is not prepared for.
+    """
+    if _ANALYZE in sys.modules or not wf.optimization_enabled:
+        return None
+    if history is None or not history.is_file():
+        return None
+    steps = sum(1 for _ in wf.walk())
+    if IMPORT_SECONDS + STEP_SECONDS * steps >= BUDGET_FLOOR:
+        return None
+    thread = threading.Thread(
+        target=importlib.import_module, args=(_ANALYZE,), name="flowctl-optimizer-import"
+    )
+    thread.daemon = True  # an import cannot be stopped; the process must not wait for it
+    thread.start()
+    return thread
+
+
 def end_of_run_analysis(
-    wf: Workflow, history: Path | None, run_seconds: float
+    wf: Workflow,
+    history: Path | None,
+    run_seconds: float,
+    *,
+    prepared: threading.Thread | None = None,
 ) -> tuple[Mapping[str, object] | None, str | None]:
-    """(the optimization report as JSON, or None; a note on what was or was not analysed)."""
+    """(the optimization report as JSON, or None; a note on what was or was not analysed).
+
+    `prepared` is prepare_analysis's import thread: an import still under way is counted
+    in the budget as one not begun."""
     if not wf.optimization_enabled:
         return None, "optimization_enabled is false"
     if history is None or not history.is_file():
@@ -71,11 +105,14 @@ def end_of_run_analysis(
         steps,
         history.stat().st_size,
         run_seconds,
-        imported="flowctl.optimize.analyze" in sys.modules,
+        # In sys.modules from the moment an import begins: done only when the thread is.
+        imported=_ANALYZE in sys.modules and (prepared is None or not prepared.is_alive()),
     )
     hint = _hint(wf, history)
     if plan.skip is not None:
         return None, f"optimization skipped: {plan.skip} ({_rule()}); for it, run {hint}"
+    if prepared is not None:
+        prepared.join()
     from flowctl.optimize.analyze import analyze_history
 
     try:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flowctl.errors import FlowctlError, UsageError
+from flowctl.runner.analysis import prepare_analysis
 from flowctl.runner.engine.rundata import RunData, build_run_data, sha256_json
 from flowctl.runner.engine.scheduler import Scheduler, SchedulerOutcome
 from flowctl.runner.events import (
@@ -250,6 +252,7 @@ class RunSession:
         self.files = files or _file_options(wf, paths.state_dir)
         self.started = time.time()
         self.observers: list[RunObserver] = []
+        self._analysis: threading.Thread | None = None  # the optimizer's import, under way
 
     async def execute(self) -> RunResult:
         paths = self.paths
@@ -293,6 +296,7 @@ class RunSession:
         http = _HttpClient()
         cache = _step_cache(self.wf, paths, self.masker)
         sched = self._scheduler(executor, data, scratch=scratch, http=http, cache=cache)
+        self._analysis = prepare_analysis(self.wf, self.history)
         try:
             outcome = await self._schedule(sched, journal)
         finally:
@@ -512,7 +516,7 @@ class RunSession:
                     executor_capacity=self.capacity,
                 ),
             )
-        optimization, note = _optimization(wf, self.history, result.duration)
+        optimization, note = _optimization(wf, self.history, result.duration, self._analysis)
         write_json(
             paths.report,
             build_report(
@@ -537,12 +541,19 @@ def _file_options(
 
     `--force-run` names are checked even then, so a typo is never silently ignored.
     """
+    if not force_run and not any(_declares_files(step) for step, _ in wf.walk()):
+        return None  # without importing filesteps (and its hashing) for nothing
     from flowctl.runner.filesteps import FileOptions, forced_steps, has_files
 
     forced = forced_steps(wf, force_run) if force_run else frozenset()
     if not any(has_files(step) for step, _ in wf.walk()):
         return None
     return FileOptions(state_dir=state, force_all=force_all, forced=forced)
+
+
+def _declares_files(step: Step) -> bool:
+    """filesteps.has_files, read off the model (a superset: has_files decides)."""
+    return bool(getattr(step, "sources", None) or getattr(step, "generates", None))
 
 
 def _evict_files(wf: Workflow, state: Path) -> None:
@@ -670,13 +681,13 @@ def _error_text(
 
 
 def _optimization(
-    wf: Workflow, history: Path | None, run_seconds: float
+    wf: Workflow, history: Path | None, run_seconds: float, prepared: threading.Thread | None
 ) -> tuple[Mapping[str, object] | None, str | None]:
     """The optimizer's analysis of this workflow's history so far, when it is enabled and
     fits the end-of-run budget (flowctl.runner.analysis)."""
     from flowctl.runner.analysis import end_of_run_analysis
 
-    return end_of_run_analysis(wf, history, run_seconds)
+    return end_of_run_analysis(wf, history, run_seconds, prepared=prepared)
 
 
 def run_workflow(

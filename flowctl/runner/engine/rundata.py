@@ -272,10 +272,18 @@ def step_env(
     return env
 
 
+# One encoder for every digest (json.dumps with options builds a new one per call, and a
+# digest is taken of every completed step's outputs).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_EMPTY_DIGEST = hashlib.sha256(b"{}").hexdigest()
+
+
 def sha256_json(value: Any) -> str | None:
     """Canonical JSON digest (sorted keys), for caching advice; None if it cannot be encoded."""
+    if isinstance(value, dict) and not value:
+        return _EMPTY_DIGEST  # most steps have no outputs
     try:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+        text = _CANONICAL.encode(value)
     except (TypeError, ValueError):
         return None
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
