@@ -22,8 +22,10 @@ a process, and the comparison must be spawn against spawn.
 
 go-task comes from the PyPI package go-task-bin and doit from doit, installed by this script
 into a throwaway virtualenv (benchmarks/out/peers-venv) the first time. The targets are in
-issue 8 and printed beside each ratio. flowctl keeps its state (.flowctl/, with the run
-history) between repetitions, as it does for a user running the same workflow again.
+issue 8 and printed beside each ratio. flowctl keeps its state (.flowctl/ in the workload's
+directory, with the run history) between repetitions, as it does for a user running the same
+workflow again. The directory is made up front: flowctl looks for the nearest .flowctl up to
+the git repository's root, and without its own the workloads would share this checkout's.
 
 With --baseline REF, flowctl as of that git commit is installed (with the dependencies its
 pyproject.toml resolves to) into benchmarks/out/baseline-venv and timed as one more
@@ -158,6 +160,7 @@ def write_workload(name: str, steps: Sequence[Step], *, peers: bool = True) -> P
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
+    (directory / ".flowctl").mkdir()
     (directory / "flow.yaml").write_text(flowctl_yaml(name, steps))
     (directory / "noops.py").write_text("def noop():\n    return {}\n")
     if peers:

@@ -1,6 +1,6 @@
 """`python -m flowctl` is the same as the `flowctl` command."""
 
-from flowctl.cli import main
+from flowctl.entry import main
 
 if __name__ == "__main__":
     main()

@@ -6,8 +6,6 @@ command that needs it, so `flowctl --help` starts as fast as a bare typer app.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +13,7 @@ from typing import Annotated
 import typer
 
 from flowctl.choices import GraphFormat, OptimizeFormat, RunOutput, ShowOutput, ValidateFormat
-from flowctl.errors import ExitCode, FlowctlError
+from flowctl.errors import ExitCode
 
 
 def _argument_type_label(self: object, ctx: object) -> str | None:
@@ -148,30 +146,10 @@ def _options(
 
 
 def _call(command: Callable[[], int]) -> None:
-    """Run a core command; turn flowctl's errors into one message and an exit code."""
-    try:
-        code = command()
-    except FlowctlError as err:
-        from flowctl.console import report_error
+    """Run a core command and exit with its code (errors reported as one message)."""
+    from flowctl.commands.guard import guarded
 
-        code = report_error(err)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        # A closed pipe (`flowctl runs | head`) is not an error worth a traceback.
-        sys.stderr.close()
-        code = ExitCode.OK
-    except Exception as exc:  # a bug in flowctl: say so plainly, keep details opt-in
-        if os.environ.get("FLOWCTL_DEBUG"):
-            raise
-        print(
-            f"flowctl: internal error: {type(exc).__name__}: {exc}\n"
-            "(set FLOWCTL_DEBUG=1 for the traceback, and please report it)",
-            file=sys.stderr,
-        )
-        code = ExitCode.FAILED
-    raise typer.Exit(int(code))
+    raise typer.Exit(guarded(command))
 
 
 @app.command()
@@ -284,36 +262,10 @@ def run(
     Exit 0 completed, 1 failed, 2 invalid spec or input, 3 timed out, 4 waiting for approval,
     130 interrupted.
     """
-    from flowctl.commands.run import run_command
+    params = dict(locals())  # every parameter, by the names run_with takes
+    from flowctl.runargs import run_with
 
-    _call(
-        lambda: run_command(
-            spec,
-            inputs=input or (),
-            inputs_file=inputs_file,
-            max_parallel=max_parallel,
-            dry_run=dry_run,
-            state_dir=_state(state_dir),
-            history=history,
-            audit_log=audit_log,
-            report=report,
-            junit=junit,
-            output=output.value,
-            no_progress=no_progress,
-            approve=approve or (),
-            auto_approve=auto_approve,
-            executor=executor,
-            scheduler=scheduler,
-            workers=workers,
-            force_all=force_all,
-            force_run=force_run or (),
-            watch=watch,
-            keep_going=keep_going,
-            show_output=show_output.value if show_output is not None else None,
-            quiet=quiet,
-            html_report=html_report,
-        )
-    )
+    _call(lambda: run_with(**params))
 
 
 @app.command(short_help="Continue a failed, interrupted, timed-out or paused run.")

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 
 from rich.console import Console
 from rich.text import Text
 
 from flowctl.errors import FlowctlError, Problem, Severity
+from flowctl.textout import safe_text
+
+__all__ = [
+    "format_problem",
+    "make_console",
+    "one_line",
+    "print_problems",
+    "report_error",
+    "safe_text",
+]
 
 NON_TERMINAL_WIDTH = 100
-
-# C0 and C1 control characters other than tab and newline: a step's stderr or a hostile
-# file name could otherwise move the cursor, recolour or retitle the user's terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def safe_text(text: str) -> str:
-    """`text` with every terminal control character shown as an escape such as `\\x1b`."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def one_line(text: str, *, limit: int = 300) -> str:

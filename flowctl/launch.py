@@ -40,3 +40,31 @@ def _started_since_boot() -> float | None:
         return int(fields[19]) / ticks
     except (IndexError, ValueError):
         return None
+
+
+def pause_collector() -> None:
+    """Start-up allocates a few hundred thousand objects that live as long as the process
+    (modules, classes, the parsed spec); the cycle collector would scan them again and again
+    while they are made. Called first thing; `settle()` turns it back on."""
+    import gc
+
+    gc.disable()
+
+
+_settled = False
+
+
+def settle() -> None:
+    """Once start-up is over: collect its garbage once, move what survives out of the
+    collector's sight for the rest of the process (gc.freeze), and collect as usual from
+    here on. Only the first call does anything, so a `--watch` loop never freezes the
+    objects of one run, which may die in the next."""
+    global _settled
+    if _settled:
+        return
+    _settled = True
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.enable()

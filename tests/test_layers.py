@@ -18,7 +18,17 @@ PACKAGE = Path(flowctl.__file__).parent
 # The layers below the command line: they may be used from code, with no terminal.
 LOWER = ("runner", "state", "graph", "expressions", "optimize", "spec", "files")
 # What only the command line and its views may import.
-VIEWS = ("flowctl.commands", "flowctl.cli", "flowctl.progress", "flowctl.console", "rich", "typer")
+VIEWS = (
+    "flowctl.commands",
+    "flowctl.cli",
+    "flowctl.entry",
+    "flowctl.runargs",
+    "flowctl.helptext",
+    "flowctl.progress",
+    "flowctl.console",
+    "rich",
+    "typer",
+)
 
 
 def imported_modules(path: Path) -> Iterator[tuple[int, str]]:

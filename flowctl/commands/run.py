@@ -5,26 +5,24 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.text import Text
-
 from flowctl.errors import ExitCode, StateError, UsageError
-from flowctl.runner.events import RunObserver
-from flowctl.runner.options import RunOptions
-from flowctl.runner.results import RunResult, StepResult
 from flowctl.spec.model import Workflow
 from flowctl.state.paths import DEFAULT_STATE_DIR
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from flowctl.progress.console_plan import ConsolePlan
+    from flowctl.runner.events import RunObserver
+    from flowctl.runner.options import RunOptions
+    from flowctl.runner.results import RunResult, StepResult
 
 OUTPUT_FORMATS = ("text", "json")
 _LIST_LIMIT = 8  # ids named per line of the summary before "+N more"
@@ -66,9 +64,8 @@ def run_command(
     from flowctl.commands.input_args import load_inputs_file, parse_input_args
     from flowctl.runner.executors.choose import checked_choice
     from flowctl.runner.inputs import resolve_inputs
-    from flowctl.runner.preflight import check_supported
+    from flowctl.runner.options import RunOptions
     from flowctl.runner.prepare import check_approvals, secrets_masker
-    from flowctl.runner.steps.registry import default_registry
     from flowctl.spec.load import load_workflow
 
     if output not in OUTPUT_FORMATS:
@@ -116,7 +113,7 @@ def run_command(
 
         return watch_runs(spec, once, state_dir=state_dir)
     if dry_run:
-        check_supported(wf, default_registry())
+        # Nothing to check against the step registry: the built-in one runs every type.
         _masker = secrets_masker(wf)  # alive while inputs resolve: their errors are masked
         resolve_inputs(wf, given)
         return _dry_run(
@@ -155,8 +152,10 @@ class _View:
 
 
 def _run(wf: Workflow, given: Mapping[str, Any], options: RunOptions, view: _View) -> int:
+    from flowctl.launch import settle
     from flowctl.runner.session import run_sync
 
+    settle()
     result, console, shown = watched(
         lambda observers, interactive: run_sync(
             wf, given, replace(options, observers=tuple(observers), interactive=interactive)
@@ -197,7 +196,7 @@ def watched(
     are the labels an earlier session of a resumed run gave its loops' iterations.
     """
     from flowctl.console import make_console
-    from flowctl.progress import LiveProgress, ProgressObserver, choose_progress
+    from flowctl.progress import ProgressObserver, choose_progress, is_live
     from flowctl.progress.console_plan import plan_console
     from flowctl.progress.labels import LoopLabels, labelling
     from flowctl.progress.quiet import QuietProgress
@@ -208,7 +207,7 @@ def watched(
         console,
         show_output=show_output,
         quiet=quiet,
-        live=isinstance(progress, LiveProgress),
+        live=is_live(progress),
         workflow=workflow,
     )
     try:
@@ -278,6 +277,8 @@ def present(
 def _copy(source: Path, target: Path, option: str) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        import shutil  # here: it imports zlib, bz2 and lzma, which a plain run never uses
+
         shutil.copyfile(source, target)
     except OSError as exc:
         raise StateError(f"{option}: cannot write {target}: {exc.strerror or exc}") from exc
@@ -433,6 +434,8 @@ def _each_failure(result: RunResult) -> list[tuple[str, str]]:
 
 
 def print_summary(result: RunResult, console: Console) -> None:
+    from rich.text import Text
+
     from flowctl.console import safe_text
     from flowctl.launch import process_seconds
 
@@ -474,9 +477,9 @@ def _dry_run(
     *,
     files: Mapping[str, str] | None = None,
 ) -> int:
-    from flowctl.console import make_console, safe_text
     from flowctl.durations import format_duration
     from flowctl.runner.plan import PlannedStep, make_plan
+    from flowctl.textout import line_printer
 
     files = files or {}
     plan = make_plan(wf, max_parallel=max_parallel or wf.max_parallel_steps, history=history)
@@ -486,10 +489,7 @@ def _dry_run(
             data["files"] = dict(files)
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return int(ExitCode.OK)
-    console = make_console()
-
-    def say(text: str, style: str = "") -> None:
-        console.print(Text(safe_text(text), style=style), soft_wrap=True)
+    say = line_printer()
 
     say(
         f"plan for {plan.workflow} ({plan.source}): {plan.step_count} steps in "
@@ -516,7 +516,7 @@ def _dry_run(
         est = plan.estimate
         say(
             f"estimated duration: {format_duration(est.duration)} along the critical path "
-            f"{' -> '.join(est.critical_path)} (medians of {est.runs} completed runs in "
+            f"{' -> '.join(est.critical_path)} (medians of the last {est.runs} completed runs in "
             f"{est.history})"
         )
     return int(ExitCode.OK)

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 
-from flowctl.progress.live import LiveProgress
 from flowctl.progress.plain import PlainProgress
 from flowctl.progress.tails import print_failure_tails, read_log_tail
 from flowctl.runner.events import RunEvent, StepFinished
+
+if TYPE_CHECKING:
+    from flowctl.progress.live import LiveProgress
 
 __all__ = [
     "LiveProgress",
     "PlainProgress",
     "ProgressObserver",
     "choose_progress",
+    "is_live",
     "print_failure_tails",
     "read_log_tail",
 ]
@@ -76,5 +80,22 @@ def choose_progress(no_progress: bool, console: Console) -> ProgressObserver:
     so that `--output json` on stdout stays machine-readable.
     """
     if not no_progress and wants_live(console):
+        # Imported here: the live table's Rich parts cost a plain run tens of milliseconds.
+        from flowctl.progress.live import LiveProgress
+
         return LiveProgress(console)
     return PlainProgress(console.file)
+
+
+def is_live(progress: object) -> bool:
+    """Whether `progress` is the live view (a module never imported made none)."""
+    live = sys.modules.get("flowctl.progress.live")
+    return live is not None and isinstance(progress, live.LiveProgress)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LiveProgress":
+        from flowctl.progress.live import LiveProgress
+
+        return LiveProgress
+    raise AttributeError(f"module 'flowctl.progress' has no attribute {name!r}")

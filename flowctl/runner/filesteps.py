@@ -9,7 +9,6 @@ pattern must match a file, and the new record is written.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,5 +247,7 @@ async def acheck_files(step: ActionStep, qid: str, **kwargs: Any) -> FileCheck:
     """check_files off the event loop when it globs; literal paths cost a few stat calls,
     less than the hop to a worker thread (a third of a no-op step's time, measured)."""
     if any(is_glob(p) for p in (*step.sources, *step.generates)):
+        import asyncio  # here: a dry run checks files too, and needs no event loop
+
         return await asyncio.to_thread(check_files, step, qid, **kwargs)
     return check_files(step, qid, **kwargs)

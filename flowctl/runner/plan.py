@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -155,35 +154,44 @@ def _planned(step: Step) -> PlannedStep:
     )
 
 
+# How many of the latest completed runs the dry run's estimate takes its medians from: recent
+# runs say more about the next one than old ones, and the read stays short on a long history.
+ESTIMATE_RUNS = 20
+
+
 def estimate(wf: Workflow, history: Path) -> Estimate | None:
-    """Critical path of the top-level steps with their median durations in completed runs.
+    """Critical path of the top-level steps with their median durations in the latest
+    completed runs (at most ESTIMATE_RUNS).
 
     None without a readable history holding a completed run of this workflow.
     """
     from flowctl.errors import HistoryError
     from flowctl.graph import critical_path
-    from flowctl.state.history import iter_history
+    from flowctl.state.history import recent_records
 
     if not history.is_file():
         return None
     samples: dict[str, list[float]] = defaultdict(list)
-    runs = 0
     top = {s.id for s in wf.steps}
     try:
-        for record in iter_history(history, issues=[]):
-            if record.workflow != wf.name or record.status != RunStatus.COMPLETED.value:
-                continue
-            runs += 1
-            for step in record.steps:
-                if step.id in top:
-                    samples[step.id].append(step.duration)
+        records = recent_records(
+            history, wf.name, limit=ESTIMATE_RUNS, status=RunStatus.COMPLETED.value
+        )
     except HistoryError:
         return None
-    if not runs:
+    if not records:
         return None
+    import statistics  # here: it imports fractions and decimal, for a median
+
+    for record in records:
+        for step in record.steps:
+            if step.id in top:
+                samples[step.id].append(step.duration)
     medians = {sid: statistics.median(values) for sid, values in samples.items()}
     path, total = critical_path(wf.steps, medians, include_handlers=False)
-    return Estimate(duration=total, critical_path=tuple(path), runs=runs, history=str(history))
+    return Estimate(
+        duration=total, critical_path=tuple(path), runs=len(records), history=str(history)
+    )
 
 
 def make_plan(wf: Workflow, *, max_parallel: int, history: Path | None) -> Plan:

@@ -210,3 +210,61 @@ def _reject_constant(name: str) -> float:
 
 # One decoder for every line: json.loads with options would build a new one per call.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+# What a reader of the latest runs scans at most, from the end: enough for dozens of records
+# of a thousand-step workflow, and a bound on the time a long shared history can cost.
+RECENT_MAX_BYTES = 16 * 1024 * 1024
+_BACK_BLOCK = 256 * 1024
+
+
+def recent_records(
+    path: Path,
+    workflow: str,
+    *,
+    limit: int,
+    status: str | None = None,
+    max_bytes: int = RECENT_MAX_BYTES,
+) -> list[RunRecord]:
+    """The newest `limit` valid records of `workflow` (with `status`, when given), newest
+    first, read backwards from the end of the file: the cost depends on how recent those runs
+    are, never on the file's size.
+
+    Bad and torn lines are skipped silently; lines that begin more than `max_bytes` before
+    the end are not read. A missing or unreadable file raises HistoryError.
+    """
+    # Records are written compactly, so the name appears as its JSON string in the line:
+    # lines without it are skipped undecoded (most of a history shared by many workflows).
+    needle = json.dumps(workflow, ensure_ascii=False).encode("utf-8")
+    found: list[RunRecord] = []
+
+    def take(raw: bytes) -> bool:
+        if needle not in raw:
+            return False
+        try:
+            record = RunRecord.from_json(json.loads(raw))
+        except (ValueError, RecordError):  # UnicodeDecodeError is a ValueError
+            return False
+        if record.workflow != workflow or (status is not None and record.status != status):
+            return False
+        found.append(record)
+        return len(found) >= limit
+
+    with _open(path) as stream:
+        position = os.fstat(stream.fileno()).st_size
+        floor = max(0, position - max_bytes)
+        partial = b""  # the start of a line whose beginning is in a block not read yet
+        while position > floor:
+            size = min(_BACK_BLOCK, position - floor)
+            position -= size
+            stream.seek(position)
+            lines = (stream.read(size) + partial).split(b"\n")
+            partial = lines[0]
+            if len(partial) > MAX_LINE_BYTES:
+                partial = b""  # refused unread, as the forward reader does
+            for raw in reversed(lines[1:]):
+                if raw and take(raw):
+                    return found
+        if position == 0 and partial:
+            take(partial)
+    return found

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +28,8 @@ def new_run_id(now: datetime | None = None) -> str:
 
     A naive `now` is taken to be UTC already.
     """
+    import secrets  # here: it imports random and hashlib, which plans and listings never use
+
     moment = now if now is not None else datetime.now(UTC)
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return f"{moment.strftime(_TIME_FORMAT)}-{secrets.token_hex(3)}"
@@ -56,6 +56,8 @@ def safe_file_stem(name: str) -> str:
     if escaped.startswith("."):
         escaped = "%2E" + escaped[1:]  # no hidden files
     if len(escaped) > _MAX_STEM:
+        import hashlib
+
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         escaped = f"{escaped[: _MAX_STEM - 18]}~{digest}"
     return escaped

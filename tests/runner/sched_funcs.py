@@ -71,3 +71,14 @@ async def leak_secret_error() -> dict[str, Any]:
 async def metric(ctx: Any) -> dict[str, Any]:
     ctx.metric("rows", 42)
     return {}
+
+
+def collector_resumed_and_frozen() -> dict[str, Any]:
+    """Fails unless the cycle collector runs and start-up's objects are out of its scans."""
+    import gc
+
+    if not gc.isenabled():
+        raise RuntimeError("the cycle collector is still paused")
+    if gc.get_freeze_count() < 1000:  # modules, classes and the spec are many more
+        raise RuntimeError(f"only {gc.get_freeze_count()} objects were frozen")
+    return {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -21,6 +22,7 @@ from flowctl.state.history import (
     append_record,
     iter_history,
     read_record_at,
+    recent_records,
 )
 from flowctl.state.records import RunRecord, StepRecord
 
@@ -252,3 +254,48 @@ def test_eight_concurrent_writer_processes_lose_and_tear_nothing(tmp_path: Path)
     ids = [r.run_id for r in iter_history(path, issues)]
     assert issues == []
     assert sorted(ids) == sorted(f"w{i}-{n}" for i in range(8) for n in range(40))
+
+
+def _mixed_history(path: Path, count: int) -> None:
+    """Runs of "wf" (failed every third) between runs of other workflows."""
+    for i in range(count):
+        append_record(path, record(1000 + i, workflow="other"))
+        mine = record(i)
+        if i % 3 == 2:
+            mine = dataclasses.replace(mine, status="failed")
+        append_record(path, mine)
+
+
+@pytest.mark.parametrize("block", [7, 64, 256 * 1024])
+def test_recent_records_reads_the_newest_matching_runs_backwards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    # Blocks smaller than a line make every line straddle reads.
+    monkeypatch.setattr(history, "_BACK_BLOCK", block)
+    path = tmp_path / "history.jsonl"
+    _mixed_history(path, 30)
+    with path.open("ab") as stream:
+        stream.write(b"not json\n" + b'{"workflow": "wf"}\n' + b'{"run_id": "torn')
+
+    newest = recent_records(path, "wf", limit=5)
+    assert [r.run_id for r in newest] == ["run-29", "run-28", "run-27", "run-26", "run-25"]
+    completed = recent_records(path, "wf", limit=4, status="completed")
+    assert [r.run_id for r in completed] == ["run-28", "run-27", "run-25", "run-24"]
+    everything = recent_records(path, "wf", limit=1000)
+    assert [r.run_id for r in everything] == [f"run-{i}" for i in reversed(range(30))]
+    assert recent_records(path, "nobody", limit=3) == []
+
+
+def test_recent_records_reads_no_further_back_than_its_byte_bound(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    _mixed_history(path, 10)
+    lines = path.read_bytes().splitlines(keepends=True)
+    # The bound reaches into the middle of run-7's line: only the runs after it are read.
+    bound = sum(map(len, lines[-4:])) + len(lines[-5]) // 2
+    found = recent_records(path, "wf", limit=100, max_bytes=bound)
+    assert [r.run_id for r in found] == ["run-9", "run-8"]
+
+
+def test_recent_records_of_a_missing_file_raise(tmp_path: Path) -> None:
+    with pytest.raises(HistoryError, match="no such file"):
+        recent_records(tmp_path / "none.jsonl", "wf", limit=1)
