@@ -42,3 +42,10 @@ class OptimizeFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     MARKDOWN = "markdown"
+
+
+class AgentsFormat(enum.StrEnum):
+    """`agents --format`."""
+
+    TABLE = "table"
+    JSON = "json"

@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from flowctl.choices import GraphFormat, OptimizeFormat, RunOutput, ShowOutput, ValidateFormat
+from flowctl.choices import (
+    AgentsFormat,
+    GraphFormat,
+    OptimizeFormat,
+    RunOutput,
+    ShowOutput,
+    ValidateFormat,
+)
 from flowctl.errors import ExitCode
 
 
@@ -304,6 +311,18 @@ def resume(
     keep_going: KeepGoing = False,
     show_output: ShowOutputOpt = None,
     quiet: Quiet = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option(
+            "--junit", metavar="FILE", help="Write a JUnit XML report of the whole run here."
+        ),
+    ] = None,
+    html_report: Annotated[
+        Path | None,
+        typer.Option(
+            "--html-report", metavar="FILE", help="Write the run's HTML report here at the end."
+        ),
+    ] = None,
 ) -> None:
     """Continue a failed, interrupted, timed-out or paused run from its audit log.
 
@@ -331,6 +350,8 @@ def resume(
             keep_going=keep_going,
             show_output=show_output.value if show_output is not None else None,
             quiet=quiet,
+            junit=junit,
+            html_report=html_report,
         )
     )
 
@@ -396,12 +417,20 @@ def runs_show(
     run_id: Annotated[
         str, typer.Argument(metavar="RUN_ID", help="Run id, or a unique prefix of one.")
     ],
+    step: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[STEP]",
+            help="Only this step and the steps inside it; a loop item by label or index "
+            "(compile[lapi.c].cc or compile[0].cc).",
+        ),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Show one run step by step."""
     from flowctl.commands.runs import show_run
 
-    _call(lambda: show_run(_state(state_dir), run_id))
+    _call(lambda: show_run(_state(state_dir), run_id, only=step))
 
 
 @app.command(short_help="Approve or reject a paused human_task step.")
@@ -474,10 +503,13 @@ def optimize(
 @app.command(short_help="List agents: capabilities, pool size, history.")
 def agents(
     spec: Annotated[
-        Path | None, typer.Argument(help="Workflow file (default: every agent in history).")
+        Path | None,
+        typer.Argument(metavar="[SPEC]", help="Workflow file (default: every agent in history)."),
     ] = None,
     history: History = None,
-    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    format: Annotated[
+        AgentsFormat, typer.Option("--format", case_sensitive=False, help="The listing's form.")
+    ] = AgentsFormat.TABLE,
     state_dir: StateDir = None,
 ) -> None:
     """List agents: capabilities, pool size, and from history their runs, success rate,
@@ -485,7 +517,7 @@ def agents(
     from flowctl.commands.agents import run_agents
 
     path = history if history is not None else _state(state_dir) / "history.jsonl"
-    _call(lambda: run_agents(spec, path, fmt=format.lower()))
+    _call(lambda: run_agents(spec, path, fmt=format.value))
 
 
 def main() -> None:

@@ -1,4 +1,11 @@
-"""JUnit XML for CI: one testcase per step, failures and skips marked (`run --junit F`)."""
+"""JUnit XML for CI: one testcase per step, failures and skips marked (`run --junit F`).
+
+The file follows the Ant/Jenkins `junit-10.xsd` (the tests validate it against a copy):
+counts of skipped tests only on <testsuite>, facts about a step (agent, cache, up to
+date) in its <system-out>, and the failed attempts of a retried step as <rerunFailure>
+(it failed in the end) or <flakyFailure> (a later attempt passed), as Maven Surefire
+writes reruns.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ import os
 import re
 import tempfile
 import xml.etree.ElementTree as ET  # only builds and writes XML; never parses input
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flowctl.errors import UsageError
 from flowctl.progress.tails import TAIL_LINES, read_log_tail
@@ -34,6 +42,8 @@ class StepReport:
     reason: str | None = None  # why it was skipped or cancelled
     agent: str | None = None  # the agent of its last attempt (agent_capability steps)
     up_to_date: bool = False  # passed without running: its files had not changed
+    cached: bool = False  # passed without running: its outputs came from the step cache
+    retries: tuple[str, ...] = ()  # the errors of the attempts that failed before the last
 
 
 _UNFINISHED = {
@@ -66,10 +76,6 @@ def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:
         classname=_xml_text(workflow),
         time=f"{max(step.duration, 0.0):.3f}",
     )
-    if step.agent is not None:
-        # Testcase properties, as pytest's record_property writes them (Jenkins, GitLab).
-        props = ET.SubElement(case, "properties")
-        ET.SubElement(props, "property", name="agent", value=_xml_text(step.agent))
     outcome: str | None = None
     if step.status is StepStatus.FAILED:
         error = step.error or "step failed"
@@ -79,12 +85,21 @@ def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:
         )
         failure.text = _xml_text(body)
         outcome = "failure"
+        _attempts(case, "rerunFailure", step.retries)
     elif step.status is not StepStatus.COMPLETED and step.status is not StepStatus.ROLLED_BACK:
         why = step.reason or step.error
         message = f"{step.status.value}: {why}" if why else _UNFINISHED[step.status]
         ET.SubElement(case, "skipped", message=_xml_text(_first_line(message)))
         outcome = "skipped"
+    if step.status is StepStatus.COMPLETED:
+        _attempts(case, "flakyFailure", step.retries)
     notes = []
+    if step.agent is not None:
+        notes.append(f"agent: {step.agent}")
+    if step.retries:
+        notes.append(f"attempts: {len(step.retries) + 1}")
+    if step.cached:
+        notes.append("cached: not run, its outputs came from the step cache")
     if step.status is StepStatus.ROLLED_BACK:
         # It did its work, which the saga then undid: a pass, but say so.
         notes.append("completed, then rolled back after the run failed")
@@ -95,6 +110,18 @@ def _testcase(suite: ET.Element, workflow: str, step: StepReport) -> str | None:
     if notes:
         ET.SubElement(case, "system-out").text = _xml_text("\n".join(notes))
     return outcome
+
+
+def _attempts(case: ET.Element, tag: str, errors: Sequence[str]) -> None:
+    """One element per failed earlier attempt (Surefire's rerun elements)."""
+    for number, error in enumerate(errors, start=1):
+        rerun = ET.SubElement(
+            case,
+            tag,
+            message=_xml_text(_first_line(f"attempt {number}: {error}")),
+            type="StepFailed",
+        )
+        rerun.text = _xml_text(error)
 
 
 def build_junit(run_id: str, workflow: str, steps: Sequence[StepReport]) -> ET.ElementTree:
@@ -113,8 +140,8 @@ def build_junit(run_id: str, workflow: str, steps: Sequence[StepReport]) -> ET.E
         element.set("tests", str(len(steps)))
         element.set("failures", str(failures))
         element.set("errors", "0")
-        element.set("skipped", str(skipped))
         element.set("time", total_time)
+    suite.set("skipped", str(skipped))  # the XSD has no `skipped` on <testsuites>
     return ET.ElementTree(root)
 
 
@@ -138,12 +165,16 @@ def write_junit(path: Path, run_id: str, workflow: str, steps: Sequence[StepRepo
 
 
 def step_reports(
-    items: Iterable[StepFinished | StepResult], *, tail_lines: int = TAIL_LINES
+    items: Iterable[StepFinished | StepResult],
+    *,
+    tail_lines: int = TAIL_LINES,
+    retries: Mapping[str, Sequence[str]] | None = None,
 ) -> list[StepReport]:
     """StepReports from StepFinished events or a RunResult's step results.
 
     The last finish of each step counts (a step rolled back after it completed is
-    reported as rolled back); failed steps get the tail of their log.
+    reported as rolled back); failed steps get the tail of their log. `retries` are the
+    errors of each step's failed earlier attempts (failed_attempts), by the same ids.
     """
     last: dict[str, StepFinished | StepResult] = {}
     agents: dict[str, str] = {}
@@ -168,6 +199,81 @@ def step_reports(
                 reason=item.reason,
                 agent=agents.get(step),
                 up_to_date=item.up_to_date,
+                cached=item.cached,
+                retries=tuple((retries or {}).get(step, ())),
             )
         )
     return reports
+
+
+def failed_attempts(audit: Path) -> dict[str, tuple[str, ...]]:
+    """The errors of each step's retried attempts in its last session, from the run's
+    journal, keyed by the ids views show (loop iterations by label); none if unreadable.
+
+    A step started again from attempt 1 (a resumed run) starts its list again.
+    """
+    from flowctl.errors import StateError
+    from flowctl.runner.looplabels import labelled, labels_from_journal
+    from flowctl.state.audit import read_journal
+
+    try:
+        events = read_journal(audit).events
+    except StateError:
+        return {}
+    found: dict[str, list[str]] = {}
+    for event in events:
+        if event.step is None:
+            continue
+        if event.event == "step_started" and event.attempt in (None, 1):
+            found.pop(event.step, None)
+        elif event.event == "step_retrying":
+            error = event.data.get("error")
+            found.setdefault(event.step, []).append(error if isinstance(error, str) else "")
+    labels = labels_from_journal(events)
+    return {labelled(step, labels): tuple(errors) for step, errors in found.items()}
+
+
+def reports_from_run_report(
+    report: Mapping[str, Any], *, tail_lines: int = TAIL_LINES, audit: Path | None = None
+) -> list[StepReport]:
+    """StepReports from a finished run's report.json (`resume` of a run that had already
+    completed writes its JUnit file from it): loop items by label, failed steps with the
+    tail of their log, retried attempts from the journal at `audit`."""
+    retries = failed_attempts(audit) if audit is not None else {}
+    reports = []
+    for entry in report.get("steps") or ():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("id"), str):
+            continue
+        try:
+            status = StepStatus(str(entry.get("status")))
+        except ValueError:
+            continue
+        label = entry.get("label")
+        name: str = label if isinstance(label, str) and label else entry["id"]
+        log = entry.get("log")
+        tail = ""
+        if status is StepStatus.FAILED and isinstance(log, str) and log:
+            tail = read_log_tail(Path(log), tail_lines)
+        reports.append(
+            StepReport(
+                id=name,
+                status=status,
+                duration=_number(entry.get("duration")),
+                error=_text_or_none(entry.get("error")),
+                log_tail=tail,
+                reason=_text_or_none(entry.get("reason")),
+                agent=_text_or_none(entry.get("agent")),
+                up_to_date=entry.get("up_to_date") is True,
+                cached=entry.get("cached") is True,
+                retries=tuple(retries.get(name, ())),
+            )
+        )
+    return reports
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,17 +12,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Every command and subcommand: the keys of the stored help texts, which tests/test_entry.py
+# keeps equal to what typer renders from the app (so a new command is checked here too).
 COMMANDS = [
-    ("validate",),
-    ("run",),
-    ("resume",),
-    ("schema",),
-    ("graph",),
-    ("runs",),
-    ("runs", "show"),
-    ("approve",),
-    ("cache", "clear"),
-    ("optimize",),
+    tuple(name.split())
+    for name in json.loads((REPO / "flowctl" / "helptext.json").read_text(encoding="utf-8"))
+    if name
 ]
 PYTHON_TYPES = re.compile(r"<(str|int|float|bool|path|Path|list\[[^>]*\]|int range)>")
 
@@ -51,6 +47,7 @@ def test_enum_options_list_their_choices() -> None:
     assert "--output <text|json>" in run and "--show-output <failed|all|none>" in run
     assert "--format <mermaid|dot>" in help_of("graph")
     assert "--format <table|json|markdown>" in help_of("optimize")
+    assert "--format <table|json>" in help_of("agents")
 
 
 def test_command_descriptions_are_whole() -> None:

@@ -48,8 +48,9 @@ def test_every_step_is_a_testcase_with_its_outcome(tmp_path: Path) -> None:
         assert element.get("tests") == "6"
         assert element.get("failures") == "1"
         assert element.get("errors") == "0"
-        assert element.get("skipped") == "3"
         assert element.get("time") == "3.800"
+    # junit-10.xsd has `skipped` on <testsuite> only.
+    assert (suite.get("skipped"), root.get("skipped")) == ("3", None)
     assert suite.get("name") == "docs"
     prop = suite.find("properties/property")
     assert prop is not None and prop.attrib == {
@@ -165,4 +166,41 @@ def test_step_reports_from_events_keep_the_last_finish_and_read_failure_tails(
     ]
     assert step_reports(results) == [
         StepReport(id="c", status=StepStatus.SKIPPED, duration=0.0, reason="a failed")
+    ]
+
+
+def test_reports_from_a_run_report_use_labels_and_skip_what_they_cannot_read(
+    tmp_path: Path,
+) -> None:
+    from flowctl.junit import reports_from_run_report
+
+    log = tmp_path / "c.log"
+    log.write_text("one\ntwo\n")
+    report = {
+        "steps": [
+            {
+                "id": "c[0].cc",
+                "label": "c[a.c].cc",
+                "status": "failed",
+                "duration": 1.5,
+                "error": "boom",
+                "log": str(log),
+                "agent": "gpu",
+            },
+            {"id": "ok", "status": "completed", "duration": True, "cached": True},
+            {"id": "odd", "status": "exploded"},
+            {"status": "completed"},
+            "not a step",
+        ]
+    }
+    assert reports_from_run_report(report, tail_lines=1) == [
+        StepReport(
+            id="c[a.c].cc",
+            status=StepStatus.FAILED,
+            duration=1.5,
+            error="boom",
+            log_tail="two",
+            agent="gpu",
+        ),
+        StepReport(id="ok", status=StepStatus.COMPLETED, duration=0.0, cached=True),
     ]

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flowctl.errors import ExitCode, UsageError
-from flowctl.state.paths import DEFAULT_STATE_DIR
+from flowctl.state.paths import DEFAULT_STATE_DIR, RunPaths
 
 OUTPUT_FORMATS = ("text", "json")
 
@@ -33,6 +33,8 @@ def resume_command(
     keep_going: bool = False,
     show_output: str | None = None,
     quiet: bool = False,
+    junit: Path | None = None,
+    html_report: Path | None = None,
 ) -> int:
     """Resume RUN_ID (a full id or a unique prefix); returns the exit code, as `run` does.
 
@@ -68,6 +70,7 @@ def resume_command(
     if lines is not None and repair_history(plan.workflow, plan.paths.audit, lines, plan.run_id):
         sys.stderr.write(f"repaired the missing history record of run {plan.run_id}\n")
     if plan.complete:
+        _reports_of_a_finished_run(plan.paths, junit=junit, html_report=html_report, history=lines)
         if output == "json" and plan.paths.report.is_file():
             sys.stdout.write(plan.paths.report.read_text(encoding="utf-8"))
         else:
@@ -105,4 +108,41 @@ def resume_command(
         loop_labels=journal_labels(plan.paths.audit),
         workflow=plan.workflow,
     )
-    return present(result, console, output=output, shown=shown, workflow=plan.workflow)
+    return present(
+        result,
+        console,
+        output=output,
+        shown=shown,
+        workflow=plan.workflow,
+        junit=junit,
+        html_report=html_report,
+    )
+
+
+def _reports_of_a_finished_run(
+    paths: RunPaths, *, junit: Path | None, html_report: Path | None, history: Path | None
+) -> None:
+    """A run that had already completed is not resumed, but a CI job asking for its JUnit
+    file or HTML report still gets them, from the run's report.json."""
+    if junit is None and html_report is None:
+        return
+    import json
+
+    from flowctl.errors import StateError
+
+    try:
+        report = json.loads(paths.report.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StateError(f"cannot read the run report {paths.report}: {exc}") from exc
+    if not isinstance(report, dict):
+        raise StateError(f"the run report {paths.report} is not a JSON object")
+    if junit is not None:
+        from flowctl.junit import reports_from_run_report, write_junit
+
+        steps = reports_from_run_report(report, audit=paths.audit)
+        run_id, workflow = str(report.get("run_id") or paths.run_id), str(report.get("workflow"))
+        write_junit(junit, run_id, workflow, steps)
+    if html_report is not None:
+        from flowctl.report.html import write_html_report
+
+        write_html_report(paths.run_dir, html_report, history=history)

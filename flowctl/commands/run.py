@@ -250,9 +250,11 @@ def present(
 
         write_html_report(paths.run_dir, html_report, history=result.history_path)
     if junit is not None:
-        from flowctl.junit import step_reports, write_junit
+        from flowctl.junit import failed_attempts, step_reports, write_junit
 
-        write_junit(junit, result.run_id, result.workflow, step_reports(result.steps.values()))
+        retries = failed_attempts(paths.audit) if paths is not None else {}
+        reports = step_reports(result.steps.values(), retries=retries)
+        write_junit(junit, result.run_id, result.workflow, reports)
     if output == "json":
         _print_report(result)
     else:

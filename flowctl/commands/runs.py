@@ -89,24 +89,46 @@ def list_runs(
     return ExitCode.OK
 
 
-def _labelled_steps(steps: list[StepSummary], run_dir: Path) -> list[StepSummary]:
-    """Loop iterations named by their labels (compile[lapi.c].cc), read from the journal."""
+def _labelled_steps(
+    steps: list[StepSummary], run_dir: Path, only: str | None = None
+) -> list[StepSummary]:
+    """Loop iterations named by their labels (compile[lapi.c].cc), read from the journal;
+    with `only` (a step id, loop iterations by label or index), that step and the steps
+    inside it. StateError (exit 2) when the run has no such step."""
     from dataclasses import replace
 
-    from flowctl.runner.looplabels import journal_labels, labelled
+    from flowctl.runner.looplabels import journal_labels, labelled, unlabelled
 
     labels = journal_labels(run_dir / "audit.jsonl")
+    if only is not None:
+        stable = unlabelled(only, labels)
+        inside = (f"{stable}[", f"{stable}.")
+        chosen = [s for s in steps if s.id == stable or s.id.startswith(inside)]
+        if not chosen:
+            raise StateError(_no_step(only, [labelled(s.id, labels) for s in steps]))
+        steps = chosen
     if not labels:
         return steps
     return [replace(step, id=labelled(step.id, labels)) for step in steps]
 
 
-def show_run(state_dir: Path, run_id: str, *, console: Console | None = None) -> int:
-    """Print one run step by step; StateError (exit 2) for an unknown or ambiguous id."""
+def _no_step(step: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(step, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"the run has no step {safe_text(step)!r}{hint}"
+
+
+def show_run(
+    state_dir: Path, run_id: str, *, console: Console | None = None, only: str | None = None
+) -> int:
+    """Print one run step by step (with `only`, that step and the steps inside it);
+    StateError (exit 2) for an unknown or ambiguous run id or an unknown step."""
     out = console if console is not None else make_console()
     run_dir = resolve_run_dir(state_dir, run_id)
     run, steps = load_run_steps(run_dir)
-    steps = _labelled_steps(steps, run_dir)
+    steps = _labelled_steps(steps, run_dir, only)
     live = run.status is RunState.RUNNING
     error = one_line(run.error, limit=500) if run.error else None
     fields: list[tuple[str, Text | None]] = [

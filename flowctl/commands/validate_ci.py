@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from flowctl.errors import Problem, Severity
 
@@ -123,10 +124,13 @@ def _artifact(file: str) -> dict[str, str]:
     """A URI relative to the current directory (code scanning's checkout) when it is
     inside it, else an absolute file URI."""
     if file.startswith("<"):
-        return {"uri": file.strip("<>")}
+        return {"uri": quote(file.strip("<>"), safe="")}
     path = Path(file)
     try:
         relative = path.resolve().relative_to(Path.cwd().resolve())
     except (ValueError, OSError):
         return {"uri": path.resolve().as_uri()}
-    return {"uri": relative.as_posix().replace(os.sep, "/"), "uriBaseId": "SRCROOT"}
+    # A URI reference, not a path: spaces and non-ASCII letters are percent-encoded (UTF-8),
+    # as SARIF requires and code scanning decodes.
+    uri = quote(relative.as_posix().replace(os.sep, "/"), safe="/")
+    return {"uri": uri, "uriBaseId": "SRCROOT"}

@@ -7,6 +7,7 @@ from flowctl.graph.agents import check_agents
 from flowctl.graph.dataflow import check_dataflow
 from flowctl.graph.flow import check_flow
 from flowctl.graph.index import StepIndex
+from flowctl.graph.labelcheck import check_loop_labels
 from flowctl.graph.nestedshell import check_nested_shells
 from flowctl.graph.refcheck import check_ids, check_refs
 from flowctl.graph.templatecheck import check_templates
@@ -25,6 +26,7 @@ def check_workflow(wf: Workflow, doc: LoadedDocument | None = None) -> list[Prob
     problems.extend(check_agents(wf))
     problems.extend(check_templates(wf, index, doc))
     problems.extend(check_nested_shells(index))
+    problems.extend(check_loop_labels(index, doc))
     return sorted(problems, key=_sort_key)
 
 

@@ -134,9 +134,15 @@ class PlainProgress(Closing):
             return f"{sym.run} run {safe_text(event.run_id)} {event.status.value}{why}"
         if isinstance(event, RunStarted):
             verb = "resumed" if event.resumed else "started"
+            # Counted as validate counts them: `validate` said "4 steps in the file".
+            count = (
+                words.plural(len(event.step_ids), "step")
+                if event.steps_in_file is None
+                else f"{words.plural(event.steps_in_file, 'step')} in the file"
+            )
             return (
                 f"{sym.run} run {safe_text(event.run_id)} {verb}: workflow "
-                f"{safe_text(event.workflow)}, {words.plural(len(event.step_ids), 'step')}"
+                f"{safe_text(event.workflow)}, {count}"
             )
         if isinstance(event, RunFinished):
             return self._run_finished(event)

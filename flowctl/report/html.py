@@ -249,6 +249,7 @@ def _levels(nodes: Sequence[str], edges: Sequence[tuple[str, str]]) -> dict[str,
 
 def _dag(lines: Sequence[StepLine], edges: Sequence[tuple[str, str]], critical: set[str]) -> str:
     status = {line.id: line.status for line in lines}
+    names = {line.id: line.name for line in lines}  # loop items by label; ids stay the keys
     nodes = list(dict.fromkeys([a for a, _ in edges] + [b for _, b in edges]))
     nodes += [line.id for line in lines if line.id not in nodes and "." not in line.id]
     level = _levels(nodes, edges)
@@ -276,12 +277,14 @@ def _dag(lines: Sequence[StepLine], edges: Sequence[tuple[str, str]], critical: 
         )
     for node in nodes:
         x, y = pos[node]
+        name = names.get(node, node)
         cls = "node" + (" critical" if node in critical else "")
         cls += " failed" if status.get(node) == "failed" else ""
         out.append(
             f'<g><rect class="{cls}" x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="4"/>'
-            f'<text x="{x + 8}" y="{y + 18}">{html.escape(_short(node, 24))}</text>'
-            f"<title>{html.escape(node)} ({html.escape(status.get(node) or '?')})</title></g>"
+            f'<text x="{x + 8}" y="{y + 18}">{html.escape(_short(name, 24))}</text>'
+            f"<title>{html.escape(name)} "
+            f"({html.escape(status.get(node) or '?')})</title></g>"
         )
     out.append("</svg>")
     return "".join(out)

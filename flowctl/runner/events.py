@@ -23,6 +23,7 @@ class RunStarted:
     step_ids: tuple[str, ...]  # qualified ids known before the run (loop iterations are not)
     ts: float  # time.time()
     resumed: bool = False
+    steps_in_file: int | None = None  # every step of the file, loop bodies included, once
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -342,6 +342,7 @@ class RunSession:
                 step_ids=tuple(known_step_ids(wf.steps)),
                 ts=self.started,
                 resumed=resumption is not None,
+                steps_in_file=sum(1 for _ in wf.walk()),
             )
         )
         return journal
@@ -675,7 +676,7 @@ def _error_text(
         return f"waiting for approval: {', '.join(waiting) or ', '.join(outcome.waiting)}"
     if root is not None and root in sched.results:
         failed = sched.results[root]
-        cause = f"step '{root}' {failed.status.value}"
+        cause = f"step '{sched.shown(root)}' {failed.status.value}"
         return f"{cause}: {failed.error}" if failed.error else cause
     return outcome.error
 

@@ -59,7 +59,9 @@ def test_a_failed_run_as_ci_and_a_person_see_it(tmp_path: Path) -> None:
     assert result.status is RunStatus.FAILED
 
     lines = [line[13:] for line in plain_out.getvalue().splitlines()]  # drop the clock
-    assert lines[0].startswith("● run ") and lines[0].endswith("started: workflow docs, 4 steps")
+    assert lines[0].startswith("● run ") and lines[0].endswith(
+        "started: workflow docs, 5 steps in the file"
+    )
     assert "✓ each[1].body" in "\n".join(lines)
     assert any(re.fullmatch(r"↻ ocr retrying in 0\.0s: .*fatal: no text", ln) for ln in lines)
     assert any(re.fullmatch(r"✗ ocr failed: .*fatal: no text \(2 attempts\)", ln) for ln in lines)
@@ -93,6 +95,9 @@ def test_a_failed_run_as_ci_and_a_person_see_it(tmp_path: Path) -> None:
     junit = tmp_path / "junit.xml"
     write_junit(junit, result.run_id, result.workflow, step_reports(result.steps.values()))
     root = ET.parse(junit).getroot()
-    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("6", "1", "1")
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("6", "1", "1")
+    assert (root.get("tests"), root.get("failures")) == ("6", "1")
     failure = root.find("testsuite/testcase[@name='ocr']/failure")
     assert failure is not None and (failure.text or "").endswith("ocr line 30\nfatal: no text")

@@ -4,12 +4,14 @@ report, ids by index in the journal, labels accepted by resume --from and --skip
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from tests.e2e.kit import Workspace, cli_env
+from tests.progress.test_tty import Terminal
 
 FILES_SPEC = """
 name: labels
@@ -143,3 +145,138 @@ def test_labels_in_report_json_html_report_and_github_groups(ws: Workspace) -> N
     assert 'data-step="build[1].make"' in text  # the stable id stays the key
     groups = [line for line in result.output.splitlines() if line.startswith("::group::")]
     assert any(line.startswith("::group::build[cli].make ") for line in groups), groups
+
+
+FAILING_FILE_SPEC = """
+name: failing-file
+steps:
+  - id: compile
+    type: loop
+    loop:
+      for_each: ["lapi.c", "lcode.c", "ldo.c", "lzio.c"]
+      as: src
+      max_concurrency: 2
+      steps:
+        - id: cc
+          # lapi.c is still compiling when lcode.c fails: fail-fast cancels it.
+          run: 'echo "compiling $SRC"; if [ "$SRC" = lcode.c ]; then exit 1; fi; sleep 600'
+          env:
+            SRC: "{{ src }}"
+        - id: archive
+          dependencies: [cc]
+          run: echo archived
+  - id: link
+    dependencies: [compile]
+    run: echo link
+"""
+# A loop child named by index, not inside a log file's path (logs/compile[1].cc.log).
+_BY_INDEX = re.compile(r"compile\[\d+\](?!\.cc\.log)")
+
+
+def test_a_failing_file_is_named_by_its_label_in_every_text(ws: Workspace) -> None:
+    spec = ws.spec(FAILING_FILE_SPEC)
+    summary = ws.path("summary.md")
+    page = ws.path("report.html")
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = ws.run(spec, "--html-report", str(page), env=env)
+    assert result.code == 1, result.explain()
+    said = result.output
+    assert not _BY_INDEX.findall(said), said
+    assert "::group::compile[lcode.c].cc (failed" in said
+    assert "compile[lapi.c].cc cancelled: iteration 'compile[lcode.c]' failed" in said, said
+    assert not _BY_INDEX.findall(summary.read_text())
+    run = result.run
+    # The journal: ids by index, texts by label.
+    (cancelled,) = run.named("step_cancelled", "compile[0].cc")
+    assert cancelled.data["reason"] == "iteration 'compile[lcode.c]' failed"
+    (skipped,) = run.named("step_skipped", "compile[1].archive")
+    assert skipped.data["reason"] == "dependency 'compile[lcode.c].cc' failed"
+    (loop_failed,) = run.named("step_failed", "compile")
+    assert loop_failed.data["error"] == (
+        "iteration 1 (lcode.c) failed: step 'compile[lcode.c].cc' failed: "
+        "command exited with code 1"
+    )
+    finished = run.finished()
+    assert finished.data["error"] == "step 'compile[lcode.c].cc' failed: command exited with code 1"
+    texts = [
+        str(e.data.get(key)) for e in run.events() for key in ("error", "reason") if key in e.data
+    ]
+    assert texts and not any(_BY_INDEX.search(text) for text in texts), texts
+    # report.json: ids by index, each with its label; its texts by label.
+    report = run.report()
+    assert report["root_cause"] == "compile[1].cc"
+    assert report["error"] == finished.data["error"]
+    entries = {entry["id"]: entry for entry in report["steps"]}
+    assert entries["compile[0].cc"]["label"] == "compile[lapi.c].cc"
+    assert entries["compile[0].cc"]["reason"] == "iteration 'compile[lcode.c]' failed"
+    # The HTML report's visible text (data-step attributes keep the stable ids).
+    visible = re.sub(r'data-step="[^"]*"', "", page.read_text())
+    assert not _BY_INDEX.findall(visible)
+    assert "compile[lcode.c].cc" in visible
+    # runs show, whole and one step by label or by index.
+    shown = ws.cli("runs", "show", run.run_id)
+    assert shown.code == 0, shown.explain()
+    assert not _BY_INDEX.findall(shown.stdout), shown.stdout
+    for name in ("compile[lcode.c].cc", "compile[1].cc"):
+        one = ws.cli("runs", "show", run.run_id, name)
+        assert one.code == 0, one.explain()
+        rows = [line for line in one.stdout.splitlines() if line.startswith(("✗", "✓", "⊘"))]
+        assert len(rows) == 1 and "compile[lcode.c].cc" in rows[0], one.stdout
+    loop = ws.cli("runs", "show", run.run_id, "compile")
+    assert "compile[lapi.c].cc" in loop.stdout and "link" not in loop.stdout
+    missing = ws.cli("runs", "show", run.run_id, "compile[lcod.c].cc")
+    assert missing.code == 2
+    assert "no step 'compile[lcod.c].cc'; did you mean compile[lcode.c].cc" in missing.stderr
+
+
+def test_gitlab_sections_and_the_live_view_name_items_by_label(ws: Workspace) -> None:
+    spec = ws.spec(FAILING_FILE_SPEC)
+    result = ws.run(spec, "--show-output", "all", env={"GITLAB_CI": "true"})
+    assert result.code == 1, result.explain()
+    assert not _BY_INDEX.findall(result.output), result.output
+    assert "\x1b[0Kcompile[lcode.c].cc (failed, " in result.output, result.output
+    # The live view, on a real terminal.
+    terminal = Terminal(
+        [sys.executable, "-m", "flowctl", "run", str(spec), "--state-dir", str(ws.state)], ws.root
+    )
+    try:
+        screen = terminal.read(timeout=60).decode("utf-8", "replace")
+        assert terminal.proc.wait(timeout=30) == 1, screen
+    finally:
+        terminal.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    assert "compile[lcode.c].cc" in text and "compile[lapi.c].cc" in text, text
+    assert not _BY_INDEX.findall(text), text
+
+
+APPROVALS_SPEC = """
+name: signing
+steps:
+  - id: docs
+    type: loop
+    loop:
+      for_each: ["contract.pdf", "invoice.pdf"]
+      max_concurrency: 2
+      steps:
+        - id: sign
+          type: human_task
+          approval: {message: "Sign it?"}
+"""
+
+
+def test_approve_accepts_a_label(ws: Workspace) -> None:
+    spec = ws.spec(APPROVALS_SPEC)
+    paused = ws.run(spec)
+    assert paused.code == 4, paused.explain()
+    run_id = paused.run.run_id
+    for name in ("docs[contract.pdf].sign", "docs[1].sign"):
+        decided = ws.cli("approve", run_id, name)
+        assert decided.code == 0, decided.explain()
+    assert [e.step for e in paused.run.named("approval_decided")] == [
+        "docs[0].sign",
+        "docs[1].sign",
+    ]
+    again = ws.cli("approve", run_id, "docs[contract.pdf].sign")
+    assert again.code == 2 and "already approved" in again.stderr, again.explain()
+    resumed = ws.resume(run_id)
+    assert resumed.code == 0, resumed.explain()

@@ -113,7 +113,7 @@ def test_handled_failure_cache_hit_circuit_and_rollback_as_lines_and_table(
     seen.live.close()
     assert resumed.status is RunStatus.FAILED
     lines = seen.lines
-    assert lines[0] == f"● run {second.run_id} resumed: workflow shop, 6 steps"
+    assert lines[0] == f"● run {second.run_id} resumed: workflow shop, 6 steps in the file"
     # fetch, human_review and the handled ocr: one line; `reserve` was undone so it runs
     # again; `charge` (its rollback failed, so still completed) is restored after it.
     assert lines[1] == "✓ restored 3 steps from the journal: 2 completed, 1 failed (handled)"

@@ -177,9 +177,9 @@ def test_a_failing_iteration_fails_the_loop_and_names_the_root_cause(tmp_path: P
     )
     assert result.status is RunStatus.FAILED
     assert result.root_cause == "each[1].check"
-    assert result.error == "step 'each[1].check' failed: RuntimeError: boom"
+    assert result.error == "step 'each[bad].check' failed: RuntimeError: boom"
     assert result.step("each").error == (
-        "iteration 1 (bad) failed: step 'each[1].check' failed: RuntimeError: boom"
+        "iteration 1 (bad) failed: step 'each[bad].check' failed: RuntimeError: boom"
     )
     assert "each[2].check" not in result.steps  # sequential: nothing after the failure
     assert result.step("after").reason == "dependency 'each' failed"

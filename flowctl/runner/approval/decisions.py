@@ -19,7 +19,7 @@ import re
 import select
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flowctl.errors import StateError
@@ -239,6 +239,17 @@ def _check_decidable(run_id: str, events: Sequence[AuditEvent], decision: Approv
     raise StateError(f"step {step!r} of run {run_id} is not waiting for approval{waiting}")
 
 
+def _by_stable_id(decision: ApprovalDecision, events: Sequence[AuditEvent]) -> ApprovalDecision:
+    """The decision for the step's index-based id: a loop iteration may be named by its
+    label (`reviews[contract.pdf].sign` is `reviews[2].sign`)."""
+    from flowctl.runner.looplabels import labels_from_journal, unlabelled
+
+    if "[" not in decision.step:
+        return decision
+    stable = unlabelled(decision.step, labels_from_journal(events))
+    return decision if stable == decision.step else replace(decision, step=stable)
+
+
 def record_decision(run_paths: RunPaths, decision: ApprovalDecision) -> None:
     """Append the decision to the run's audit journal, durably.
 
@@ -263,6 +274,7 @@ def record_decision(run_paths: RunPaths, decision: ApprovalDecision) -> None:
     with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         contents = read_journal(path)
+        decision = _by_stable_id(decision, contents.events)
         _check_decidable(run_id, contents.events, decision)
         with AuditJournal(path, run_id, next_seq=contents.next_seq) as journal:
             journal.append(DECIDED, step=decision.step, data=decision.to_data())

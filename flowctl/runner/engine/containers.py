@@ -65,6 +65,10 @@ class Children(Protocol):
         """Tell the run's observers how this loop names its iterations (LoopLabelled)."""
         ...
 
+    def shown(self, qid: str) -> str:
+        """`qid` as messages name it: loop iterations by their labels."""
+        ...
+
     def scope(
         self,
         steps: Sequence[Step],

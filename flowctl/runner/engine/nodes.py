@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from flowctl.runner.results import StepResult
 from flowctl.spec.model import Step
@@ -102,26 +102,28 @@ def behind(parked: Iterable[Node]) -> set[Node]:
     return seen
 
 
-def _quoted(nodes: Iterable[Node]) -> str:
-    return ", ".join(f"'{n.qid}'" for n in nodes)
+def _quoted(nodes: Iterable[Node], shown: Callable[[str], str] = str) -> str:
+    return ", ".join(f"'{shown(n.qid)}'" for n in nodes)
 
 
-def deadlock_message(stuck: Sequence[Node]) -> str:
-    """Which steps can never start, and what each one waits on."""
+def deadlock_message(stuck: Sequence[Node], shown: Callable[[str], str] = str) -> str:
+    """Which steps can never start, and what each one waits on (`shown` names a step as
+    messages do: loop iterations by label)."""
     parts = []
     for node in stuck:
         waits = []
         deps = [d for d in node.deps if d.result is None]
         if deps:
-            waits.append(_quoted(deps))
+            waits.append(_quoted(deps, shown))
         if node.missing:
             waits.append(", ".join(f"'{m}' (not a step of this scope)" for m in node.missing))
         if node.handling is not None:
             waits.append(
-                f"its error handlers {_quoted(h for h in node.handlers if h.result is None)}"
+                f"its error handlers "
+                f"{_quoted((h for h in node.handlers if h.result is None), shown)}"
             )
         elif node.triggers and not node.armed and node.pending_triggers:
             pending = [t for t in node.triggers if t.result is None]
-            waits.append(f"the steps it handles {_quoted(pending)}")
-        parts.append(f"'{node.qid}' waits on {'; '.join(waits) or 'nothing it can get'}")
+            waits.append(f"the steps it handles {_quoted(pending, shown)}")
+        parts.append(f"'{shown(node.qid)}' waits on {'; '.join(waits) or 'nothing it can get'}")
     return "runtime deadlock: these steps can never start: " + "; ".join(parts)

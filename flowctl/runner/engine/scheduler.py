@@ -42,6 +42,7 @@ from flowctl.runner.events import (
 from flowctl.runner.failure.circuit import CircuitBreakers
 from flowctl.runner.failure.saga import Saga
 from flowctl.runner.loop_outputs import event_outputs
+from flowctl.runner.looplabels import labelled
 from flowctl.runner.results import StepResult
 from flowctl.runner.resume.restore import local_id
 from flowctl.runner.steps.base import FailureKind
@@ -129,6 +130,8 @@ class Scheduler:
         self.stop_status: RunStatus | None = None
         self.stop_reason: str | None = None
         self.rollback_failed = 0
+        # Each for_each loop's labels by its qid: messages name iterations by them.
+        self.loop_labels: dict[str, Sequence[str]] = {}
         self._observers = tuple(observers)
         self._pool: asyncio.Semaphore | None = None
         self._top: ScopeRun | None = None
@@ -274,7 +277,7 @@ class Scheduler:
             reason = result.error or result.status.value
             cause = self.root_of(result.root_cause)
             if result.status is RunStatus.FAILED and cause is not None:
-                reason = f"step '{cause}' failed"
+                reason = f"step '{self.shown(cause)}' failed"
             rollback = await self.saga.compensate(self.services, self.results, reason)
             self.results.update(rollback.undone)
             self.rollback_failed = rollback.failed
@@ -288,6 +291,11 @@ class Scheduler:
         self.stop_reason = reason
         if self._top is not None:
             self._top.stop(reason, hard=True)
+
+    def shown(self, qid: str) -> str:
+        """`qid` as messages name it: `compile[lapi.c].cc` for `compile[0].cc`. Ids stay
+        index-based; only the text a person reads (errors, reasons) uses labels."""
+        return labelled(qid, self.loop_labels) if self.loop_labels else qid
 
     def root_of(self, qid: str | None) -> str | None:
         """Follow container failures down to the step where the failure began."""
@@ -535,7 +543,9 @@ class ScopeRun:
             return self._skipped(node, node.deselected)
         if node.triggers and not node.armed:
             return self._skipped(node, NOT_TRIGGERED)
-        reason = skip_reason(step.trigger_rule, [d.result for d in node.deps if d.result])
+        reason = skip_reason(
+            step.trigger_rule, [d.result for d in node.deps if d.result], self.sched.shown
+        )
         if self.sched.keep_going and step.trigger_rule is not TriggerRule.ALL_DONE:
             blocked = self._blocked_by(node)
             if blocked is not None:
@@ -582,7 +592,9 @@ class ScopeRun:
                 return None, dep.qid
             if dep.qid in self._blocked:
                 failed = self._blocked[dep.qid]
-                return f"dependency '{dep.qid}' was skipped: '{failed}' failed", failed
+                shown = self.sched.shown
+                why = f"dependency '{shown(dep.qid)}' was skipped: '{shown(failed)}' failed"
+                return why, failed
         return None
 
     def _skipped(self, node: Node, reason: str) -> StepResult:
@@ -667,10 +679,11 @@ class ScopeRun:
         ):
             self._hard_failed += 1
             if self._failure is None and self._doomed():
-                self._failure = f"step '{node.qid}' failed: {result.error}"
+                name = self.sched.shown(node.qid)
+                self._failure = f"step '{name}' failed: {result.error}"
                 self._cause = node.qid
                 if not self.sched.keep_going:
-                    self.stop(f"step '{node.qid}' failed")
+                    self.stop(f"step '{name}' failed")
         ready = []
         for dependent in node.dependents:
             dependent.waiting -= 1
@@ -743,7 +756,7 @@ class ScopeRun:
 
     def _deadlock(self, stuck: list[Node]) -> None:
         """Nothing runs and steps remain: they can never start. Say which and why."""
-        message = deadlock_message(stuck)
+        message = deadlock_message(stuck, self.sched.shown)
         for node in stuck:
             if node.handling is not None:
                 node.result = node.handling

@@ -135,7 +135,11 @@ class _Children:
 
     def label_iterations(self, labels: Sequence[str]) -> None:
         event = LoopLabelled(step=self._qid, labels=tuple(labels), ts=time.time())
+        self._scope.sched.loop_labels[self._qid] = event.labels
         self._scope.sched.emit(event)
+
+    def shown(self, qid: str) -> str:
+        return self._scope.sched.shown(qid)
 
     def scope(
         self,

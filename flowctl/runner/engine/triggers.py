@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from flowctl.runner.results import StepResult
 from flowctl.spec.model import TriggerRule
@@ -11,8 +11,11 @@ from flowctl.status import StepStatus
 _BROKEN = (StepStatus.FAILED, StepStatus.CANCELLED)
 
 
-def skip_reason(rule: TriggerRule, deps: Sequence[StepResult]) -> str | None:
-    """None when the step may run; otherwise why it is skipped, in plain words.
+def skip_reason(
+    rule: TriggerRule, deps: Sequence[StepResult], shown: Callable[[str], str] = str
+) -> str | None:
+    """None when the step may run; otherwise why it is skipped, in plain words (`shown`
+    names a step as messages do: loop items by label).
 
     none_failed: no dependency failed (or was cancelled) and, when there are any, at
     least one completed — so a step whose dependencies were all skipped is skipped too.
@@ -24,15 +27,15 @@ def skip_reason(rule: TriggerRule, deps: Sequence[StepResult]) -> str | None:
     if rule is TriggerRule.ALL_SUCCESS:
         for dep in deps:
             if not dep.succeeded:
-                return f"dependency '{dep.id}' {dep.status.value} (trigger_rule all_success)"
+                return f"dependency '{shown(dep.id)}' {dep.status.value} (trigger_rule all_success)"
         return None
     # A failure names the cause better than a cancellation that followed from it.
     for broken in _BROKEN:
         for dep in deps:
             if dep.status is broken and not dep.handled:
-                return f"dependency '{dep.id}' {dep.status.value}"
+                return f"dependency '{shown(dep.id)}' {dep.status.value}"
     if not any(dep.succeeded for dep in deps):
         if len(deps) == 1:
-            return f"dependency '{deps[0].id}' was skipped"
+            return f"dependency '{shown(deps[0].id)}' was skipped"
         return "every dependency was skipped"
     return None

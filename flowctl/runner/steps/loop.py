@@ -142,7 +142,8 @@ async def _for_each(
                 failed.append((index, outcome))
                 if first and not children.keep_going:
                     for other in running.values():
-                        other.stop(f"iteration {index} of loop '{ctx.qualified_id}' failed")
+                        failing = children.shown(f"{ctx.qualified_id}[{index}]")
+                        other.stop(f"iteration '{failing}' failed")
 
     workers = max(1, min(step.max_concurrency, len(items)))
     async with asyncio.TaskGroup() as group:
