@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from pathlib import Path
 
 import pytest
 
 from flowctl.runner.calls.threadcall import MAX_WORKERS, call_in_thread
+from tests.cli import run_flowctl
 
 REQUEST = contextvars.ContextVar("REQUEST", default="none")
 
@@ -83,3 +85,21 @@ def test_a_caller_that_stops_waiting_leaves_the_call_to_finish() -> None:
         return await call_in_thread(lambda: "next")
 
     assert asyncio.run(again()) == "next"  # the worker is free for the next call
+
+
+@pytest.mark.slow
+def test_flowctl_exits_while_a_timed_out_sync_step_still_runs(tmp_path: Path) -> None:
+    # The step's function never returns. The run must fail on its timeout and the process
+    # end; with a thread flowctl waited for at exit, it would hang (run_flowctl's timeout
+    # is only the guard against that).
+    (tmp_path / "forever.py").write_text(
+        "import threading\ndef block():\n    threading.Event().wait()\n"
+    )
+    (tmp_path / "flow.yaml").write_text(
+        "name: forever\nsteps:\n  - id: s\n    python: forever:block\n    timeout: 0.2\n"
+    )
+    done = run_flowctl(
+        "run", "--no-progress", "--state-dir", tmp_path / "state", "flow.yaml", cwd=tmp_path
+    )
+    assert done.returncode == 1, done.stderr
+    assert "timed out after" in done.stdout + done.stderr
