@@ -49,10 +49,11 @@ class _Workers:
             if self._idle:
                 self._idle -= 1  # this job is that worker's
             elif self._threads < self._limit:
+                worker = threading.Thread(
+                    target=self._work, name=f"flowctl-python-{self._threads + 1}", daemon=True
+                )
+                worker.start()  # RuntimeError (no thread to be had) reaches the caller
                 self._threads += 1
-                threading.Thread(
-                    target=self._work, name=f"flowctl-python-{self._threads}", daemon=True
-                ).start()
         self._jobs.put(job)
 
     def _work(self) -> None:
