@@ -10,6 +10,7 @@ When not even the latest run fits, the analysis is skipped with a note saying ho
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import shlex
 import sys
@@ -62,27 +63,57 @@ def plan_analysis(steps: int, history_bytes: int, run_seconds: float, *, importe
     return Plan(budget, None if fits >= history_bytes else fits)
 
 
-def prepare_analysis(wf: Workflow, history: Path | None) -> threading.Thread | None:
-    """Import the optimizer on a background thread while the run goes on, when the
-    end-of-run analysis will run however short the run: its floor alone covers it.
+class Preparation:
+    """The optimizer's import on a background thread: begun at once, or once the run has
+    lasted long enough for the analysis to fit its budget (`stop` at the run's end)."""
 
-    The run mostly waits for its steps; the import (most of a small workflow's analysis)
-    then costs no wall time at the end. Whether a larger workflow's analysis runs depends
-    on how long the run takes, so it is not prepared for.
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._thread: threading.Thread | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        if delay <= 0:
+            self._start()
+        else:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        if _ANALYZE in sys.modules:
+            return
+        thread = threading.Thread(
+            target=importlib.import_module, args=(_ANALYZE,), name="flowctl-optimizer-import"
+        )
+        thread.daemon = True  # an import cannot be stopped; the process must not wait for it
+        thread.start()
+        self._thread = thread
+
+    def stop(self) -> threading.Thread | None:
+        """No import begins from now on; the thread of one begun, if any."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return self._thread
+
+
+def prepare_analysis(wf: Workflow, history: Path | None) -> Preparation | None:
+    """Import the optimizer on a background thread while the run goes on, from the moment
+    the end-of-run analysis is sure to fit its budget: at once when the floor alone covers
+    it (a small workflow), else once the run has lasted long enough (call in the run's
+    event loop).
+
+    The run mostly waits for its steps; the import (40 ms, most of a small workflow's
+    analysis) then costs no wall time at the end.
     """
     if _ANALYZE in sys.modules or not wf.optimization_enabled:
         return None
     if history is None or not history.is_file():
         return None
     steps = sum(1 for _ in wf.walk())
-    if IMPORT_SECONDS + STEP_SECONDS * steps >= BUDGET_FLOOR:
-        return None
-    thread = threading.Thread(
-        target=importlib.import_module, args=(_ANALYZE,), name="flowctl-optimizer-import"
-    )
-    thread.daemon = True  # an import cannot be stopped; the process must not wait for it
-    thread.start()
-    return thread
+    fixed = IMPORT_SECONDS + STEP_SECONDS * steps
+    if fixed < BUDGET_FLOOR:
+        return Preparation(0.0)
+    # A little past the run time whose budget equals the fixed cost, where there is room.
+    return Preparation(fixed / BUDGET_SHARE * 1.05)
 
 
 def end_of_run_analysis(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flowctl.errors import FlowctlError, UsageError
-from flowctl.runner.analysis import prepare_analysis
+from flowctl.runner.analysis import Preparation, prepare_analysis
 from flowctl.runner.engine.rundata import RunData, build_run_data, sha256_json
 from flowctl.runner.engine.scheduler import Scheduler, SchedulerOutcome
 from flowctl.runner.events import (
@@ -252,7 +252,7 @@ class RunSession:
         self.files = files or _file_options(wf, paths.state_dir)
         self.started = time.time()
         self.observers: list[RunObserver] = []
-        self._analysis: threading.Thread | None = None  # the optimizer's import, under way
+        self._analysis: Preparation | None = None  # the optimizer's import, early
 
     async def execute(self) -> RunResult:
         paths = self.paths
@@ -458,6 +458,8 @@ class RunSession:
     ) -> RunResult:
         """Close the run: run_finished, the journal, the history line and report.json."""
         wf, paths = self.wf, self.paths
+        # No optimizer import begins after the last step; one under way is waited for.
+        prepared = self._analysis.stop() if self._analysis is not None else None
         if outcome.status is not RunStatus.WAITING_APPROVAL:
             _settle_unfinished(wf, sched)
         finished = time.time()
@@ -517,7 +519,7 @@ class RunSession:
                     executor_capacity=self.capacity,
                 ),
             )
-        optimization, note = _optimization(wf, self.history, result.duration, self._analysis)
+        optimization, note = _optimization(wf, self.history, result.duration, prepared)
         write_json(
             paths.report,
             build_report(

@@ -3,10 +3,12 @@ timestamps, clock lines, digests, labels, python-call checks, the optimizer's ea
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,16 +125,46 @@ def test_the_optimizer_is_imported_early_only_when_the_analysis_will_run(
     monkeypatch.setattr(analysis, "_ANALYZE", "colorsys")
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
     history = tmp_path / "history.jsonl"
-    assert analysis.prepare_analysis(small_workflow(3), history) is None  # no history yet
+
+    async def prepare(wf: Any) -> analysis.Preparation | None:
+        return analysis.prepare_analysis(wf, history)
+
+    assert asyncio.run(prepare(small_workflow(3))) is None  # no history yet
     history.write_text("")
-    assert analysis.prepare_analysis(small_workflow(3, optimize=False), history) is None
-    # 1,000 steps: whether the analysis runs depends on how long the run takes.
-    assert analysis.prepare_analysis(small_workflow(1_000), history) is None
-    thread = analysis.prepare_analysis(small_workflow(3), history)
+    assert asyncio.run(prepare(small_workflow(3, optimize=False))) is None
+
+    async def small() -> threading.Thread | None:
+        preparation = analysis.prepare_analysis(small_workflow(3), history)
+        assert preparation is not None and preparation.delay == 0
+        return preparation.stop()  # begun at once: stop no longer matters
+
+    thread = asyncio.run(small())
     assert thread is not None
     thread.join()
     assert "colorsys" in sys.modules
-    assert analysis.prepare_analysis(small_workflow(3), history) is None  # already there
+    assert asyncio.run(prepare(small_workflow(3))) is None  # already there
+
+
+def test_a_big_workflows_optimizer_import_waits_for_a_run_long_enough(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(analysis, "_ANALYZE", "colorsys")
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    history = tmp_path / "history.jsonl"
+    history.write_text("")
+
+    async def short_run() -> tuple[float, threading.Thread | None]:
+        preparation = analysis.prepare_analysis(small_workflow(1_000), history)
+        assert preparation is not None
+        return preparation.delay, preparation.stop()  # the run ended before the delay
+
+    delay, thread = asyncio.run(short_run())
+    # 1,000 steps: 40 ms + 100 ms of analysis fit 5% of a run a little over 2.8 s.
+    fixed = analysis.IMPORT_SECONDS + 1_000 * analysis.STEP_SECONDS
+    assert fixed / analysis.BUDGET_SHARE < delay < 1.1 * fixed / analysis.BUDGET_SHARE
+    assert analysis.plan_analysis(1_000, 0, delay, imported=False).skip is None
+    assert thread is None
+    assert "colorsys" not in sys.modules
 
 
 def test_run_to_end_gives_back_the_coroutines_value() -> None:
