@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from flowctl.files.hashing import bytes_digest, file_digest, json_digest
@@ -62,16 +63,23 @@ class Snapshot:
 def stamp_sources(
     paths: Sequence[str], root: Path, previous: Mapping[str, FileStamp]
 ) -> dict[str, FileStamp]:
-    """A stamp per source file; the recorded digest is reused when mtime and size match."""
+    """A stamp per source file; the recorded digest is reused when mtime and size match.
+
+    Paths that are no regular file (a directory a pattern matched) are left out: the one
+    stat per path here is also the check that it is a file.
+    """
     stamps: dict[str, FileStamp] = {}
-    base = str(root)
+    base = str(root) + os.sep
+    stat, regular, get = os.stat, S_ISREG, previous.get
     for rel in paths:
-        full = os.path.join(base, rel)  # noqa: PTH118 (pathlib costs more than the stat)
+        full = rel if rel.startswith("/") else base + rel  # an absolute pattern's match
         try:
-            info = os.stat(full)  # noqa: PTH116
+            info = stat(full)
         except OSError:
             continue  # vanished between the glob and now: not a source any more
-        old = previous.get(rel)
+        if not regular(info.st_mode):
+            continue
+        old = get(rel)
         if old is not None and old.mtime_ns == info.st_mtime_ns and old.size == info.st_size:
             stamps[rel] = old
             continue
@@ -85,10 +93,11 @@ def stamp_sources(
 
 def take_snapshot(definition: Definition, root: Path, previous: StepFiles | None) -> Snapshot:
     """Glob, stat and (where needed) hash the step's files now."""
-    paths = expand_all(definition.sources, root)
+    paths = expand_all(definition.sources, root, files_only=False)
     stamps = stamp_sources(paths, root, previous.sources if previous is not None else {})
     parts = {
-        "sources": json_digest([[p, s.digest] for p, s in sorted(stamps.items())]),
+        # `paths` are sorted and unique, and stamps keep their order: no sort needed here.
+        "sources": json_digest([[p, s.digest] for p, s in stamps.items()]),
         "command": json_digest(
             [definition.command, list(definition.generates), list(definition.sources)]
         ),

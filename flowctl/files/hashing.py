@@ -29,7 +29,11 @@ def bytes_digest(data: bytes) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
+# One encoder, as json.dumps would build for these options on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def json_digest(value: Any) -> str:
     """Digest of canonical JSON (sorted keys); values JSON cannot hold are written as text."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    text = _CANONICAL.encode(value)
     return bytes_digest(text.encode("utf-8", "surrogatepass"))

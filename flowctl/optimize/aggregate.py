@@ -62,6 +62,7 @@ _USED_BY_ADD = itemgetter(
             "inputs_sha256",
             "outputs_sha256",
             "up_to_date",
+            "retry_wait",
         )
     )
 )
@@ -101,9 +102,11 @@ class StepAggregate:
         "retried_failed",
         "retried_failed_attempts",
         "retried_failed_seconds",
+        "retried_failed_wait",
         "retried_passed",
         "retried_passed_seconds",
         "retries",
+        "retry_wait_seconds",
         "runs",
         "skipped",
         "timeout",
@@ -133,6 +136,10 @@ class StepAggregate:
         self.retried_failed = 0
         self.retried_failed_seconds = 0.0
         self.retried_failed_attempts = 0
+        self.retried_failed_wait = 0.0  # seconds between attempts in those executions
+        # Seconds between attempts (backoff, waiting for a slot again), inside the durations:
+        # the replay holds no slot for them.
+        self.retry_wait_seconds = 0.0
         self.queued_seconds = 0.0
         self.queued_count = 0
         self.max_attempts = 1  # as configured in the latest run
@@ -161,6 +168,7 @@ class StepAggregate:
             step_inputs,
             step_outputs,
             up_to_date,
+            retry_wait,
         ) = _USED_BY_ADD(values)
         self.last_run = run_index
         if status not in _RAN:
@@ -200,9 +208,12 @@ class StepAggregate:
                 kinds[kind] = 1
         if attempts and attempts > 1:
             self.retries += attempts - 1
+            retry_wait = min(retry_wait or 0.0, duration)
+            self.retry_wait_seconds += retry_wait
             if failed:
                 self.retried_failed += 1
                 self.retried_failed_seconds += duration
+                self.retried_failed_wait += retry_wait
                 self.retried_failed_attempts += attempts
             else:
                 self.retried_passed += 1
@@ -233,6 +244,11 @@ class StepAggregate:
             elif outputs != entry[0]:
                 entry[2] = False
             entry[1] += 1
+
+    def wait_share(self) -> float:
+        """The share of the recorded durations spent between attempts (0 to 1)."""
+        total = sum(self.durations)
+        return min(1.0, self.retry_wait_seconds / total) if total > 0 else 0.0
 
     def cache_repeats(self) -> tuple[int, int]:
         """(executions whose inputs were seen before with the same outputs, inconsistent inputs)."""
@@ -265,6 +281,8 @@ class StepAggregate:
             "retried_failed",
             "retried_failed_seconds",
             "retried_failed_attempts",
+            "retried_failed_wait",
+            "retry_wait_seconds",
             "queued_seconds",
             "queued_count",
             "healed_next",

@@ -19,7 +19,7 @@ from flowctl.optimize.aggregate import (
 )
 from flowctl.optimize.aggregate import normalize_step_id as _norm
 from flowctl.optimize.dataflow import DataFlow
-from flowctl.optimize.model import Change, DagModel, Level, loop_rounds
+from flowctl.optimize.model import Change, DagModel, Level
 from flowctl.optimize.replay import ReplayError, critical_path, find_cycle
 from flowctl.optimize.report import (
     CriticalPathReport,
@@ -318,21 +318,41 @@ class _Analysis:
                 levels[None] = Level(None, tuple(names), level_edges, limit)
                 continue
             container = views[key]
-            rounds = 1.0
-            width: int | None = limit
             step = container.spec
             if container.type == StepType.LOOP.value:
                 runs = max(1, container.aggregate.executions)
-                iterations = max((views[n].aggregate.executions for n in names), default=0) / runs
+                reached = max(
+                    (views[n].aggregate.executions + views[n].aggregate.skipped for n in names),
+                    default=0,
+                )
+                iterations = round(reached / runs)
+                # Without the spec a loop's max_concurrency is unknown: its default, 1.
                 concurrency = step.max_concurrency if isinstance(step, LoopStep) else 1
-                rounds = loop_rounds(iterations, concurrency)
-            elif step is not None and step.type is StepType.PARALLEL:
+                levels[key] = Level(
+                    key,
+                    tuple(names),
+                    level_edges,
+                    None,
+                    kind="loop",
+                    iterations=iterations,
+                    concurrency=concurrency,
+                )
+            else:
                 inner = getattr(step, "max_concurrency", None)
-                width = min(inner, limit) if inner else limit
-            levels[key] = Level(key, tuple(names), level_edges, width, rounds)
-        durations = {name: view.stats.replay_duration for name, view in views.items()}
+                levels[key] = Level(
+                    key, tuple(names), level_edges, None, kind="parallel", concurrency=inner
+                )
+        durations: dict[str, float] = {}
+        waits: dict[str, float] = {}
+        for name, view in views.items():
+            total = view.stats.replay_duration
+            share = view.aggregate.wait_share()
+            # A retry's wait between attempts holds no slot: replayed apart from the work.
+            durations[name] = total * (1.0 - share)
+            if share > 0:
+                waits[name] = total * share
         try:
-            return DagModel(levels, durations)
+            return DagModel(levels, durations, waits)
         except ReplayError as exc:
             raise HistoryError(
                 f"{self.path}: cannot replay workflow '{self.agg.name}': {exc}"
@@ -368,7 +388,8 @@ class _Analysis:
         index = indices[(len(indices) - 1) // 2]
         record = read_record_at(self.path, agg.offsets[index])
         top = {s.id: s for s in record.steps if s.parent is None}
-        weights = {sid: s.duration + s.queued for sid, s in top.items()}
+        # A wait for a slot before a retry is inside the duration already.
+        weights = {sid: s.duration + max(0.0, s.queued - s.requeued) for sid, s in top.items()}
         edges = [(a, b) for a, b in record.edges if a in top and b in top]
         try:
             path = critical_path(weights, edges)
@@ -379,7 +400,11 @@ class _Analysis:
             run_id=record.run_id,
             run_duration=record.duration,
             steps=tuple(
-                PathStep(id=sid, duration=top[sid].duration, queued=top[sid].queued)
+                PathStep(
+                    id=sid,
+                    duration=top[sid].duration,
+                    queued=max(0.0, top[sid].queued - top[sid].requeued),
+                )
                 for sid in path.steps
             ),
             length=path.length,

@@ -68,11 +68,18 @@ _STEP_FIELDS: dict[str, frozenset[type]] = {
     "error": _OPT_STR,
     "metrics": frozenset({dict, _NONE}),
     "up_to_date": frozenset({bool, _NONE}),
+    "retry_wait": _OPT_NUM,
+    "requeued": _OPT_NUM,
 }
 STEP_FIELDS = tuple(_STEP_FIELDS)
+# Fields later versions added to the step entry: a line written before them lacks them
+# and still takes the fast path, with null (the aggregate reads null as the default).
+_LATER_FIELDS = ("up_to_date", "retry_wait", "requeued")
 _step_values = itemgetter(*STEP_FIELDS)
 _STEP_ALLOWED = tuple(_STEP_FIELDS.values())
-_NUMERIC = tuple(STEP_FIELDS.index(k) for k in ("duration", "queued", "timeout"))
+_NUMERIC = tuple(
+    STEP_FIELDS.index(k) for k in ("duration", "queued", "timeout", "retry_wait", "requeued")
+)
 _LIST: set[type] = {list}
 _TWO = {2}
 
@@ -148,10 +155,15 @@ def _fast_step_values(steps: list[Any]) -> list[tuple[Any, ...]] | None:
     where its numbers sit, is worked out once and remembered: the files of one workflow
     repeat a handful of signatures, so most records cost a few C-level passes.
     """
+    rows: list[tuple[Any, ...]] | None
     try:
         rows = list(map(_step_values, steps))
-    except (KeyError, TypeError):
-        return None  # a step that is not an object, or leaves a field out
+    except KeyError:
+        rows = _with_later_fields(steps)
+        if rows is None:
+            return None
+    except TypeError:
+        return None  # a step that is not an object
     flat = tuple(chain.from_iterable(rows))
     signature = tuple(map(type, flat))
     plan = _PLANS.get(signature, _UNSEEN)
@@ -170,6 +182,21 @@ def _fast_step_values(steps: list[Any]) -> list[tuple[Any, ...]] | None:
     except OverflowError:
         return None
     return rows
+
+
+def _with_later_fields(steps: list[Any]) -> list[tuple[Any, ...]] | None:
+    """Each step's values, the fields added since it was written read as null; None when
+    a step is not an object or leaves out an older field."""
+    for entry in steps:
+        if type(entry) is not dict:
+            return None
+        for key in _LATER_FIELDS:
+            if key not in entry:
+                entry[key] = None
+    try:
+        return list(map(_step_values, steps))
+    except KeyError:
+        return None
 
 
 def _plan(signature: tuple[type, ...]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | None:
@@ -194,7 +221,7 @@ def _check_numbers(record: dict[str, Any]) -> None:
     if not 0 <= record["duration"] <= _MAX:
         raise RecordError("field 'duration' must be a finite number of seconds, not negative")
     for index, step in enumerate(record["steps"]):
-        for key in ("duration", "queued", "timeout"):
+        for key in ("duration", "queued", "timeout", "retry_wait", "requeued"):
             value = step.get(key)
             if value is not None and not 0 <= value <= _MAX:
                 raise RecordError(

@@ -15,12 +15,16 @@ import importlib
 import shlex
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from flowctl.errors import FlowctlError, HistoryError
-from flowctl.spec.model import Workflow
+from flowctl.runner.results import StepResult
+from flowctl.spec.model import StepType, Workflow
+from flowctl.status import StepStatus
+
+_CONTAINERS = frozenset({StepType.PARALLEL, StepType.LOOP})
 
 BUDGET_SHARE = 0.05
 BUDGET_FLOOR = 0.050  # seconds
@@ -116,21 +120,41 @@ def prepare_analysis(wf: Workflow, history: Path | None) -> Preparation | None:
     return Preparation(fixed / BUDGET_SHARE * 1.05)
 
 
+def nothing_ran(steps: Iterable[StepResult]) -> bool:
+    """Every step was up to date (or skipped, or a container of such steps): the run's
+    record adds no sample the analysis reads, so its advice would be the last run's."""
+    up_to_date = False
+    for result in steps:
+        if result.up_to_date:
+            up_to_date = True
+        elif result.status is not StepStatus.SKIPPED and result.step_type not in _CONTAINERS:
+            return False
+    return up_to_date
+
+
 def end_of_run_analysis(
     wf: Workflow,
     history: Path | None,
     run_seconds: float,
     *,
+    no_op: bool = False,
     prepared: threading.Thread | None = None,
 ) -> tuple[Mapping[str, object] | None, str | None]:
     """(the optimization report as JSON, or None; a note on what was or was not analysed).
 
+    `no_op`: nothing ran (see nothing_ran): the analysis is skipped, at no cost.
     `prepared` is prepare_analysis's import thread: an import still under way is counted
-    in the budget as one not begun."""
+    in the budget as one not begun.
+    """
     if not wf.optimization_enabled:
         return None, "optimization_enabled is false"
     if history is None or not history.is_file():
         return None, "no history recorded for this run"
+    if no_op:
+        return None, (
+            "optimization skipped: every step was up to date, so the history holds nothing "
+            f"new to analyse; for it, run {_hint(wf, history)}"
+        )
     steps = sum(1 for _ in wf.walk())
     plan = plan_analysis(
         steps,

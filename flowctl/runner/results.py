@@ -36,6 +36,10 @@ class StepResult:
     attempts: int = 0
     duration: float = 0.0
     queued: float = 0.0
+    # Inside `duration`: seconds between attempts (a retry's backoff and its wait for a
+    # slot again), and the part of `queued` that was such a wait.
+    retry_wait: float = 0.0
+    requeued: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None
     parent: str | None = None  # the container's qualified id

@@ -9,7 +9,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -296,7 +296,10 @@ class RunSession:
         http = _HttpClient()
         cache = _step_cache(self.wf, paths, self.masker)
         sched = self._scheduler(executor, data, scratch=scratch, http=http, cache=cache)
-        self._analysis = prepare_analysis(self.wf, self.history)
+        # Not with sources/generates: a run whose steps were all up to date skips the
+        # analysis, and an early import would only take CPU from that cheap run.
+        if self.files is None:
+            self._analysis = prepare_analysis(self.wf, self.history)
         try:
             outcome = await self._schedule(sched, journal)
         finally:
@@ -304,7 +307,7 @@ class RunSession:
                 await http.aclose()
             if cache is not None:
                 cache.close()
-                _evict_files(self.wf, paths.state_dir)
+                _evict_files(self.wf, paths.state_dir, sched)
             clear_scratch(paths)
         return self._finish(sched, journal, outcome, record=True)
 
@@ -519,7 +522,9 @@ class RunSession:
                     executor_capacity=self.capacity,
                 ),
             )
-        optimization, note = _optimization(wf, self.history, result.duration, prepared)
+        optimization, note = _optimization(
+            wf, self.history, result.duration, prepared, steps=sched.results.values()
+        )
         write_json(
             paths.report,
             build_report(
@@ -559,11 +564,26 @@ def _declares_files(step: Step) -> bool:
     return bool(getattr(step, "sources", None) or getattr(step, "generates", None))
 
 
-def _evict_files(wf: Workflow, state: Path) -> None:
-    """Keep the generated-files store under its cap (once a run, not once a step)."""
+def _evict_files(wf: Workflow, state: Path, sched: Scheduler) -> None:
+    """Keep the generated-files store under its cap (once a run, not once a step), after
+    a run that stored files: a walk of the store is wasted on a run that added nothing."""
     from flowctl.runner.filesteps import has_files
 
     if not any(step.cache is not None and has_files(step) for step, _ in wf.walk()):
+        return
+    stored = False
+    for qid, result in sched.results.items():
+        step = sched.steps.get(qid)
+        if (
+            step is not None
+            and step.cache is not None
+            and has_files(step)
+            and result.status is StepStatus.COMPLETED
+            and not (result.cached or result.up_to_date or result.restored)
+        ):
+            stored = True
+            break
+    if not stored:
         return
     from flowctl.state.filestore import FileStore, max_bytes
 
@@ -684,13 +704,21 @@ def _error_text(
 
 
 def _optimization(
-    wf: Workflow, history: Path | None, run_seconds: float, prepared: threading.Thread | None
+    wf: Workflow,
+    history: Path | None,
+    run_seconds: float,
+    prepared: threading.Thread | None = None,
+    *,
+    steps: Iterable[StepResult] = (),
 ) -> tuple[Mapping[str, object] | None, str | None]:
     """The optimizer's analysis of this workflow's history so far, when it is enabled and
-    fits the end-of-run budget (flowctl.runner.analysis)."""
-    from flowctl.runner.analysis import end_of_run_analysis
+    fits the end-of-run budget (flowctl.runner.analysis); none after a run in which every
+    step was up to date."""
+    from flowctl.runner.analysis import end_of_run_analysis, nothing_ran
 
-    return end_of_run_analysis(wf, history, run_seconds, prepared=prepared)
+    return end_of_run_analysis(
+        wf, history, run_seconds, no_op=nothing_ran(steps), prepared=prepared
+    )
 
 
 def run_workflow(

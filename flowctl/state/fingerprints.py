@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,13 +92,17 @@ class FingerprintStore:
 
     def load(self, key: str) -> StepFiles | None:
         """The record stored under `key`; None when there is none or it is unreadable."""
+        # A plain open of a str path: a no-op run loads one record per step, and pathlib's
+        # objects cost as much as the read.
+        path = os.path.join(self.root, key[:2], key + ".json")  # noqa: PTH118
         try:
-            text = self.path(key).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
             return None
         try:
-            return StepFiles.from_json(json.loads(text))
-        except ValueError:
+            return StepFiles.from_json(json.loads(data))
+        except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
             return None
 
     def save(self, key: str, record: StepFiles) -> None:
@@ -107,6 +110,8 @@ class FingerprintStore:
         target = self.path(key)
         text = json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=True)
         try:
+            import tempfile  # only when a record is written, never on a no-op run
+
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
             try:

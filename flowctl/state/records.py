@@ -88,6 +88,10 @@ class StepRecord:
     queued: float = 0.0  # seconds ready but waiting for a free slot (max_parallel_steps)
     attempts: int = 0
     cached: bool = False
+    # Inside `duration`: seconds between attempts (backoff, waiting for a slot again), and
+    # the part of `queued` waited before a retry. The replay holds no slot for them.
+    retry_wait: float = 0.0
+    requeued: float = 0.0
     up_to_date: bool = False  # not run: its files and definition were unchanged
     error: str | None = None  # masked
     error_kind: str | None = None  # "error", "timeout", "exit_code:N", "expression", ...
@@ -124,6 +128,8 @@ class StepRecord:
             "queued": self.queued,
             "attempts": self.attempts,
             "cached": self.cached,
+            "retry_wait": self.retry_wait,
+            "requeued": self.requeued,
             "up_to_date": self.up_to_date,
             "error": self.error,
             "error_kind": self.error_kind,
@@ -150,6 +156,8 @@ class StepRecord:
             queued=_float(_opt(data, "queued", _NUMBER, 0.0) or 0.0, "queued"),
             attempts=int(_opt(data, "attempts", int, 0) or 0),
             cached=bool(_opt(data, "cached", bool, False)),
+            retry_wait=_float(_opt(data, "retry_wait", _NUMBER, 0.0) or 0.0, "retry_wait"),
+            requeued=_float(_opt(data, "requeued", _NUMBER, 0.0) or 0.0, "requeued"),
             up_to_date=bool(_opt(data, "up_to_date", bool, False)),
             error=_opt(data, "error", str, None),
             error_kind=_opt(data, "error_kind", str, None),

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from flowctl.state.filestore import FileStore
 from flowctl.status import RunStatus
@@ -110,3 +111,21 @@ def test_cache_clear_removes_stored_files(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert done.stdout == "removed 1 cached result and 1 stored set of files\n"
     assert not (tmp_path / ".flowctl" / "files").exists()
+
+
+def test_a_run_evicts_only_after_storing_files(tmp_path: Path, monkeypatch: Any) -> None:
+    # Over the cap (1 byte): the run that stores files evicts; a no-op run walks nothing.
+    monkeypatch.setenv("FLOWCTL_FILE_CACHE_MAX_BYTES", "1")
+    walks: list[int] = []
+    real = FileStore.evict
+
+    def counting(self: FileStore, cap: int) -> int:
+        walks.append(cap)
+        return real(self, cap)
+
+    monkeypatch.setattr(FileStore, "evict", counting)
+    (tmp_path / "in.txt").write_text("one")
+    assert _run(tmp_path, SPEC).status is RunStatus.COMPLETED
+    assert walks == [1]
+    assert _run(tmp_path, SPEC).status is RunStatus.COMPLETED  # up to date
+    assert walks == [1]

@@ -235,3 +235,51 @@ def test_recorded_outputs_hold_secrets_masked(tmp_path: Path, monkeypatch: Any) 
     # one leaves the step up to date.
     monkeypatch.setenv("API_TOKEN", "rotated-value-43")
     assert _run(tmp_path, spec).step("leak").up_to_date
+
+
+def test_a_no_op_run_skips_the_end_of_run_analysis(tmp_path: Path) -> None:
+    # The history gains nothing an up-to-date step could teach: no analysis, a note why.
+    _tree(tmp_path)
+    first = _run(tmp_path)
+    assert first.report_path is not None
+    assert json.loads(first.report_path.read_text())["optimization"] is not None
+    second = _run(tmp_path)
+    assert second.report_path is not None
+    report = json.loads(second.report_path.read_text())
+    assert report["optimization"] is None
+    assert report["optimization_note"].startswith("optimization skipped: every step was up to date")
+    assert "flowctl optimize" in report["optimization_note"]
+    # One changed source: the run did work, and is analysed again.
+    (tmp_path / "b.src").write_text("beta 2\n")
+    third = _run(tmp_path)
+    assert third.report_path is not None
+    assert json.loads(third.report_path.read_text())["optimization"] is not None
+
+
+def test_a_touched_source_is_hashed_once_then_known_by_its_new_time(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import os
+
+    from flowctl.files import freshness
+
+    _tree(tmp_path)
+    _run(tmp_path)
+    source = tmp_path / "a.src"
+    info = source.stat()
+    os.utime(source, ns=(info.st_atime_ns, info.st_mtime_ns + 5_000_000_000))  # same bytes
+    hashed: list[str] = []
+    real = freshness.file_digest
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(freshness, "file_digest", counting)
+    second = _run(tmp_path)
+    assert _fresh(second) == {"compile_a", "compile_b", "link"}  # content unchanged
+    assert hashed == ["a.src"]
+    hashed.clear()
+    third = _run(tmp_path)
+    assert _fresh(third) == {"compile_a", "compile_b", "link"}
+    assert hashed == []  # the record now holds the new time

@@ -196,3 +196,22 @@ def test_report_json_is_plain_json(tmp_path: Path) -> None:
     data = report.to_json()
     assert json.loads(json.dumps(data)) == data
     assert data["summary"]["optimization_score"] == report.summary.score.value
+
+
+def test_critical_path_counts_a_wait_before_a_retry_once(tmp_path: Path) -> None:
+    # b waited 5 s for a slot, 4 s of it before its retry: inside its 6 s already.
+    records = [
+        run(
+            0,
+            [
+                step("a", 1.0),
+                step("b", 6.0, queued=5.0, requeued=4.0, retry_wait=4.5, attempts=2),
+                step("c", 3.0),
+            ],
+            edges=[("a", "b")],
+        )
+    ]
+    path = analyze(write(tmp_path / "h.jsonl", records)).critical_path
+    assert path is not None and [p.id for p in path.steps] == ["a", "b"]
+    assert path.length == 8.0
+    assert [p.queued for p in path.steps] == [0.0, 1.0]

@@ -399,3 +399,35 @@ def test_recommendations_are_sorted_and_cut_to_top(tmp_path: Path) -> None:
     assert top.recommendations_total == full.recommendations_total
     effort = {r.id: r.implementation_effort for r in full.recommendations}
     assert effort["caching:b"] is Level.LOW
+
+
+def test_the_wait_between_retries_is_no_attempt(tmp_path: Path) -> None:
+    # 3 attempts of 1 s each, and 3 s waited between them (backoff, a slot again): 6 s.
+    # One attempt fails in 1 s, not in 6 / 3 = 2 s; the waits hold no slot.
+    records = [
+        run(
+            i,
+            [
+                step("a", 1.0),
+                step(
+                    "flaky_api",
+                    6.0,
+                    status="failed",
+                    attempts=3,
+                    max_attempts=3,
+                    error_kind="exit_code:2",
+                    retry_wait=3.0,
+                    requeued=0.5,
+                    queued=0.5,
+                ),
+            ],
+            edges=[("a", "flaky_api")],
+            status="failed",
+        )
+        for i in range(4)
+    ]
+    report = analyze(write(tmp_path / "h.jsonl", records))
+    rec = by_id(report)["retry:flaky_api"]
+    assert "one attempt fails in 1.0s" in rec.description
+    # 1 + 6 = 7 s -> 1 + 1 = 2 s.
+    assert rec.expected_improvement == pytest.approx(100 * 5 / 7)

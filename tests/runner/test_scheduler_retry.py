@@ -228,3 +228,31 @@ def test_jitter_keeps_at_least_half_the_delay() -> None:
         samples.append(wait(state))
     assert all(0.5 <= s <= 1.0 for s in samples)
     assert len(set(samples)) > 1
+
+
+def test_the_wait_between_attempts_is_recorded_apart(tmp_path: Path) -> None:
+    # One slot. shaky fails at once and backs off 100 ms; hog takes the slot meanwhile and
+    # holds it 500 ms, so shaky waits for it again at least 400 ms before its retry.
+    counter = tmp_path / "calls"
+    result = run_spec(
+        tmp_path,
+        f"""
+        name: waits
+        max_parallel_steps: 1
+        steps:
+          - id: shaky
+            python: {FUNCS}:flaky
+            input_mapping: {{counter: "'{counter}'", failures: "1"}}
+            retry_policy: {{max_attempts: 2, backoff_strategy: fixed, delay: 100ms}}
+          - id: hog
+            python: {FUNCS}:sleep
+            input_mapping: {{seconds: "0.5"}}
+        """,
+    )
+    assert result.status is RunStatus.COMPLETED
+    shaky, hog = result.step("shaky"), result.step("hog")
+    assert shaky.attempts == 2 and hog.requeued == 0.0 and hog.retry_wait == 0.0
+    assert shaky.requeued >= 0.35  # lower bounds of sleeps, with room for clock rounding
+    assert shaky.retry_wait >= shaky.requeued + 0.09
+    assert shaky.queued >= shaky.requeued
+    assert shaky.duration >= shaky.retry_wait

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from flowctl.optimize.model import Change
-from flowctl.optimize.replay import replay_schedule
 from flowctl.optimize.report import Level, Recommendation, RecommendationType
 from flowctl.optimize.rules.base import Context, evidence, percent, seconds, set_change
 from flowctl.optimize.stats import quantile
@@ -23,11 +22,11 @@ def concurrency(ctx: Context) -> Iterator[Recommendation]:
     limit = ctx.max_parallel
     if limit is None:
         return
-    top = ctx.model.top
-    durations = {n: ctx.model.durations.get(n, 0.0) for n in top.nodes}
-    width = replay_schedule(durations, top.edges, None).peak_running
-    # The median run may not queue at its own width when queueing comes from containers'
-    # children; then offer twice the limit and let the replay say what it is worth.
+    # The most leaves running at once with no limit: containers' children count, as
+    # they take slots in the runner.
+    width = ctx.model.replay(Change(), unlimited=True).peak_running
+    # The median run may not reach the limit when only some runs queue; then offer twice
+    # the limit and let the replay say what it is worth.
     proposed = width if width > limit else limit * 2
     capacity = ctx.aggregate.capacity
     if capacity is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 from flowctl.optimize.model import Change
-from flowctl.optimize.replay import replay_schedule
 from flowctl.optimize.report import (
     ChangeAction,
     Level,
@@ -42,19 +41,18 @@ def _candidates(ctx: Context) -> list[tuple[str, list[str]]]:
                 loose.setdefault(down, []).append(up)
         if not loose:
             continue
-        durations = {n: ctx.model.durations.get(n, 0.0) for n in level.nodes}
-        schedule = replay_schedule(durations, level.edges, level.max_parallel)
+        finish = ctx.model.base.finish  # the first run of each step (iteration 0 in a loop)
         preds: dict[str, list[str]] = {}
         for up, down in level.edges:
             preds.setdefault(down, []).append(up)
         for down, ups in loose.items():
             # When the dependent became ready: its last dependency finished (it may then
             # still have waited for a slot, which removing the dependency can save too).
-            ready = max(schedule.finish.get(p, 0.0) for p in preds[down])
-            held = [u for u in ups if schedule.finish.get(u, 0.0) >= ready - 1e-9]
+            ready = max(finish.get(p, 0.0) for p in preds[down])
+            held = [u for u in ups if finish.get(u, 0.0) >= ready - 1e-9]
             if not held:
                 continue
-            others = [schedule.finish.get(p, 0.0) for p in preds[down] if p not in ups]
+            others = [finish.get(p, 0.0) for p in preds[down] if p not in ups]
             ranked.append((ready - max(others, default=0.0), down, ups))
     ranked.sort(key=lambda item: -item[0])
     return [(down, ups) for bound, down, ups in ranked[:MAX_REPLAYS] if bound > 0]

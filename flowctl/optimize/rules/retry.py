@@ -79,11 +79,15 @@ def _drop_retries(ctx: Context, view: StepView) -> Recommendation | None:
         return None
     attempts = agg.retried_failed_attempts / agg.retried_failed
     failing = agg.retried_failed_seconds / agg.retried_failed
+    # The backoff and the wait for a slot between attempts are part of `failing`, not of
+    # any attempt: one attempt takes the rest divided by the attempts.
+    waiting = min(failing, agg.retried_failed_wait / agg.retried_failed)
+    working = failing - waiting
     reached = agg.executions + agg.skipped
     share = agg.retried_failed / reached if reached else 0.0
     model = ctx.model
-    slow = model.with_durations({view.name: failing})
-    fast = model.with_durations({view.name: failing / attempts})
+    slow = model.with_durations({view.name: working}, {view.name: waiting})
+    fast = model.with_durations({view.name: working / attempts}, {view.name: 0.0})
     gain = 100.0 * share * (slow - fast) / model.baseline if model.baseline > 0 else 0.0
     kinds = ", ".join(
         f"{kind} x{count}"
@@ -95,7 +99,7 @@ def _drop_retries(ctx: Context, view: StepView) -> Recommendation | None:
         description=(
             f"Retries of step '{view.file_id}' never helped: {agg.retried_failed} executions "
             f"used about {attempts:.1f} attempts each and still failed ({kinds}), spending "
-            f"{seconds(failing)} where one attempt fails in {seconds(failing / attempts)}. "
+            f"{seconds(failing)} where one attempt fails in {seconds(working / attempts)}. "
             "Stop retrying, or limit retry_on to the errors that do heal."
         ),
         expected_improvement=max(0.0, gain),

@@ -62,6 +62,9 @@ class _Progress:
     started_at: float | None = None  # time.time() of the first attempt
     t0: float = 0.0  # perf_counter() of the first attempt
     queued: float = 0.0
+    requeued: float = 0.0  # the part of `queued` waited for a slot again, before a retry
+    attempt_end: float | None = None  # perf_counter() when the latest attempt ended
+    retry_wait: float = 0.0  # between attempts: backoff and waiting for a slot again
     params: dict[str, Any] | None = None
     env: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -567,7 +570,25 @@ class _StepRun:
         assert executor is not None
         waited = time.perf_counter()
         await self.slot.acquire()
-        self.progress.queued += time.perf_counter() - waited
+        now = time.perf_counter()
+        progress = self.progress
+        progress.queued += now - waited
+        if progress.attempt_end is not None:
+            # Inside the step's duration already: the optimizer must not count it twice.
+            progress.requeued += now - waited
+            progress.retry_wait += now - progress.attempt_end
+        try:
+            return await self._attempt_held(executor, attempt, grant, routing)
+        finally:
+            progress.attempt_end = time.perf_counter()
+
+    async def _attempt_held(
+        self,
+        executor: StepExecutor,
+        attempt: int,
+        grant: Grant | None,
+        routing: Mapping[str, Any] | None,
+    ) -> Outputs:
         ctx = self._begin(attempt, grant, routing)
         circuits = [
             c
@@ -712,6 +733,8 @@ class _StepRun:
             attempts=progress.attempts,
             duration=time.perf_counter() - progress.t0 if started else 0.0,
             queued=progress.queued,
+            requeued=progress.requeued,
+            retry_wait=progress.retry_wait,
             started_at=progress.started_at,
             finished_at=time.time(),
             parent=self.scope.parent,

@@ -64,6 +64,8 @@ def _step_record(result: StepResult, step: Step | None) -> StepRecord:
         finished_at=iso(result.finished_at),
         duration=round(result.duration, 6),
         queued=round(result.queued, 6),
+        retry_wait=round(result.retry_wait, 6),
+        requeued=round(result.requeued, 6),
         attempts=result.attempts,
         cached=result.cached,
         up_to_date=result.up_to_date,
