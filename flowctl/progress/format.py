@@ -131,7 +131,18 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s"
 
 
+# The last second clock() formatted: a run's lines mostly fall in the same second as the
+# line before, and localtime + strftime are most of the cost of a line. time.tzset()
+# makes a new time.tzname, which makes the cached text stale.
+_last_second: tuple[int, object, str] = (-1, None, "")
+
+
 def clock(ts: float) -> str:
     """Local wall-clock time of a `time.time()` value with milliseconds: `12:00:01.234`."""
+    global _last_second
     whole, millis = divmod(round(ts * 1000), 1000)
-    return time.strftime("%H:%M:%S", time.localtime(whole)) + f".{millis:03d}"
+    second, zone, text = _last_second
+    if second != whole or zone is not time.tzname:
+        text = time.strftime("%H:%M:%S", time.localtime(whole))
+        _last_second = (whole, time.tzname, text)
+    return f"{text}.{millis:03d}"

@@ -81,6 +81,8 @@ def labelled_result(result: RunResult) -> RunResult:
     summary, the failure tails, the JUnit file and the CI summary."""
     if result.paths is None:
         return result
+    if not any("[" in qid for qid in result.steps):
+        return result  # no loop iteration ran: nothing to name, no journal to read
     labels = journal_labels(result.paths.audit)
     if not labels:
         return result

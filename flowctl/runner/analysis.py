@@ -10,8 +10,11 @@ When not even the latest run fits, the analysis is skipped with a note saying ho
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import shlex
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,8 @@ BUDGET_FLOOR = 0.050  # seconds
 IMPORT_SECONDS = 0.040
 STEP_SECONDS = 100e-6
 BYTE_SECONDS = 50e-9
+
+_ANALYZE = "flowctl.optimize.analyze"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,59 @@ def plan_analysis(steps: int, history_bytes: int, run_seconds: float, *, importe
     return Plan(budget, None if fits >= history_bytes else fits)
 
 
+class Preparation:
+    """The optimizer's import on a background thread: begun at once, or once the run has
+    lasted long enough for the analysis to fit its budget (`stop` at the run's end)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self._thread: threading.Thread | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        if delay <= 0:
+            self._start()
+        else:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._start)
+
+    def _start(self) -> None:
+        self._timer = None
+        if _ANALYZE in sys.modules:
+            return
+        thread = threading.Thread(
+            target=importlib.import_module, args=(_ANALYZE,), name="flowctl-optimizer-import"
+        )
+        thread.daemon = True  # an import cannot be stopped; the process must not wait for it
+        thread.start()
+        self._thread = thread
+
+    def stop(self) -> threading.Thread | None:
+        """No import begins from now on; the thread of one begun, if any."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        return self._thread
+
+
+def prepare_analysis(wf: Workflow, history: Path | None) -> Preparation | None:
+    """Import the optimizer on a background thread while the run goes on, from the moment
+    the end-of-run analysis is sure to fit its budget: at once when the floor alone covers
+    it (a small workflow), else once the run has lasted long enough (call in the run's
+    event loop).
+
+    The run mostly waits for its steps; the import (40 ms, most of a small workflow's
+    analysis) then costs no wall time at the end.
+    """
+    if _ANALYZE in sys.modules or not wf.optimization_enabled:
+        return None
+    if history is None or not history.is_file():
+        return None
+    steps = sum(1 for _ in wf.walk())
+    fixed = IMPORT_SECONDS + STEP_SECONDS * steps
+    if fixed < BUDGET_FLOOR:
+        return Preparation(0.0)
+    # A little past the run time whose budget equals the fixed cost, where there is room.
+    return Preparation(fixed / BUDGET_SHARE * 1.05)
+
+
 def nothing_ran(steps: Iterable[StepResult]) -> bool:
     """Every step was up to date (or skipped, or a container of such steps): the run's
     record adds no sample the analysis reads, so its advice would be the last run's."""
@@ -75,11 +133,18 @@ def nothing_ran(steps: Iterable[StepResult]) -> bool:
 
 
 def end_of_run_analysis(
-    wf: Workflow, history: Path | None, run_seconds: float, *, no_op: bool = False
+    wf: Workflow,
+    history: Path | None,
+    run_seconds: float,
+    *,
+    no_op: bool = False,
+    prepared: threading.Thread | None = None,
 ) -> tuple[Mapping[str, object] | None, str | None]:
     """(the optimization report as JSON, or None; a note on what was or was not analysed).
 
     `no_op`: nothing ran (see nothing_ran): the analysis is skipped, at no cost.
+    `prepared` is prepare_analysis's import thread: an import still under way is counted
+    in the budget as one not begun.
     """
     if not wf.optimization_enabled:
         return None, "optimization_enabled is false"
@@ -95,11 +160,14 @@ def end_of_run_analysis(
         steps,
         history.stat().st_size,
         run_seconds,
-        imported="flowctl.optimize.analyze" in sys.modules,
+        # In sys.modules from the moment an import begins: done only when the thread is.
+        imported=_ANALYZE in sys.modules and (prepared is None or not prepared.is_alive()),
     )
     hint = _hint(wf, history)
     if plan.skip is not None:
         return None, f"optimization skipped: {plan.skip} ({_rule()}); for it, run {hint}"
+    if prepared is not None:
+        prepared.join()
     from flowctl.optimize.analyze import analyze_history
 
     try:

@@ -57,9 +57,16 @@ def _stat(pid: int, proc: Path) -> tuple[int, int] | None:
     """(process group id, start time) from /proc/<pid>/stat; None for a zombie (it is dead,
     only not reaped yet) or when unreadable."""
     try:
-        text = (proc / str(pid) / "stat").read_bytes()
+        # os.open rather than pathlib: this runs once for every process a step spawns.
+        fd = os.open(f"{proc}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        text = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # The command name (field 2) may hold spaces and parentheses: fields follow the last ')'.
     fields = text[text.rfind(b")") + 2 :].split()
     if not fields or fields[0] in (b"Z", b"X"):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,8 +22,33 @@ from flowctl.state.strictjson import dumps_strict, loads_strict
 
 def utc_timestamp(moment: datetime | None = None) -> str:
     """ISO 8601 UTC with microseconds and "Z", e.g. 2026-11-25T16:34:00.123456Z."""
-    moment = moment if moment is not None else datetime.now(UTC)
+    if moment is None:
+        return format_utc(time.time())
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# The whole-second part of the last timestamp formatted: every event of a run writes one,
+# and most fall in the same second as the one before (strftime is most of the cost).
+_last_second: tuple[int, str] = (-1, "")
+
+
+def format_utc(ts: float) -> str:
+    """A time.time() value as utc_timestamp writes it, rounded to the microsecond as
+    datetime.fromtimestamp rounds (half to even)."""
+    global _last_second
+    if not 0 <= ts < 253402300799:  # outside years 1970..9999: the general path
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1e6)
+    second = int(whole)
+    if micros >= 1_000_000:
+        micros -= 1_000_000
+        second += 1
+    cached_second, prefix = _last_second
+    if cached_second != second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second = (second, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 def parse_ts(text: str) -> float | None:
@@ -55,8 +83,19 @@ class AuditEvent:
         }
 
 
+# One encoder for every line (json.dumps with options builds a new one per call).
+_LINE_ENCODER = json.JSONEncoder(
+    default=str, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+)
+
+
+def _encode_with(value: Any, **options: Any) -> str:
+    """dumps_strict's `dumps` for the shared line encoder (options are its own)."""
+    return _LINE_ENCODER.encode(value)
+
+
 def _encode_line(record: Mapping[str, Any]) -> bytes:
-    text = dumps_strict(record, default=str, ensure_ascii=False, separators=(",", ":"))
+    text = dumps_strict(record, dumps=_encode_with)
     # A lone surrogate (from an undecodable file name or env value) becomes a \udcXX
     # escape, which is valid JSON, instead of failing the write.
     return (text + "\n").encode("utf-8", "backslashreplace")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -31,10 +32,13 @@ class PythonTarget:
     is_async: bool
     accepts_ctx: bool  # it has a parameter named `ctx`
     signature: inspect.Signature | None  # None when Python cannot tell (some builtins)
+    # It can be called without params (checked once: most steps pass none, and binding a
+    # signature costs as much as the rest of calling a no-op).
+    binds_empty: bool = False
 
     def check_params(self, params: Mapping[str, Any]) -> None:
         """Fail before calling when the params cannot bind (a spec bug, never retried)."""
-        if self.signature is None:
+        if self.signature is None or (self.binds_empty and not params):
             return
         kwargs = dict(params)
         if self.accepts_ctx:
@@ -106,4 +110,9 @@ def _resolve(reference: str) -> PythonTarget:
     accepts_ctx = signature is not None and "ctx" in signature.parameters
     call = getattr(target, "__call__", None)  # noqa: B004 - async __call__ on objects
     is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(call)
-    return PythonTarget(reference, target, is_async, accepts_ctx, signature)
+    target_info = PythonTarget(reference, target, is_async, accepts_ctx, signature)
+    try:
+        target_info.check_params({})
+    except PythonRefError:
+        return target_info
+    return dataclasses.replace(target_info, binds_empty=True)

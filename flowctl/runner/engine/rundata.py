@@ -272,15 +272,27 @@ def step_env(
     return env
 
 
+# One encoder for every digest (json.dumps with options builds a new one per call, and a
+# digest is taken of every completed step's outputs).
+def _digest_form(value: Any) -> Any:
+    from flowctl.runner.stored_outputs import digest_form
+
+    return digest_form(value)
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_digest_form)
+_EMPTY_DIGEST = hashlib.sha256(b"{}").hexdigest()
+
+
 def sha256_json(value: Any) -> str | None:
     """Canonical JSON digest (sorted keys), for caching advice; None if it cannot be encoded.
 
     A shelved child's outputs (a loop's iterations) count by their own digest, unread.
     """
-    from flowctl.runner.stored_outputs import digest_form
-
+    if isinstance(value, dict) and not value:
+        return _EMPTY_DIGEST  # most steps have no outputs
     try:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=digest_form)
+        text = _CANONICAL.encode(value)
     except (TypeError, ValueError):
         return None
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

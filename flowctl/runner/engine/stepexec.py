@@ -187,7 +187,9 @@ class _StepRun:
         self.qid = qid
         self.entry = self.services.registry[step.type]
         self.progress = _Progress()
-        self.log = FileStepLog(self.services.files.log_path(qid), self.services.masker)
+        self.log = FileStepLog(
+            functools.partial(self.services.files.log_path, qid), self.services.masker
+        )
         self.names = scope.frame.names(self.services.data)
         self.key = f"{self.services.run_id}:{qid}"  # FLOWCTL_IDEMPOTENCY_KEY: run, step, iteration
         self.slot = _Slot(self.services.pool if self.entry.uses_slot else None)

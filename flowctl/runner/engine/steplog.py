@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -12,11 +13,19 @@ from flowctl.secrets import SecretMasker
 class FileStepLog:
     """logs/<step>.log; most python steps never write, so the file appears only if needed."""
 
-    def __init__(self, path: Path, masker: SecretMasker) -> None:
-        self.path = path
+    def __init__(self, path: Path | Callable[[], Path], masker: SecretMasker) -> None:
+        # A callable is asked on first use: most steps never need the path, and building
+        # a safe file name is a good part of a no-op step's cost.
+        self._path = path
         self._masker = masker
         self._file: IO[str] | None = None
         self._opened = False
+
+    @property
+    def path(self) -> Path:
+        if not isinstance(self._path, Path):
+            self._path = self._path()
+        return self._path
 
     @property
     def written(self) -> bool:

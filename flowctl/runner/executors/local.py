@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowctl.runner.calls.process import ProcessResult, run_process
 from flowctl.runner.calls.pycall import resolve
+from flowctl.runner.calls.threadcall import call_in_thread
 from flowctl.runner.executors.api import ExecutorKind
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ class LocalExecutor:
             return await target.function(**kwargs)
         # Sync code may block; it runs on a worker thread. A timeout abandons it there
         # (Python cannot kill a thread): the step fails, the thread finishes on its own.
-        value = await asyncio.to_thread(target.function, **kwargs)
+        value = await call_in_thread(functools.partial(target.function, **kwargs))
         if asyncio.iscoroutine(value) or isinstance(value, asyncio.Future):
             value = await value
         return value

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from flowctl.runner.events import (
@@ -32,7 +31,7 @@ from flowctl.runner.loop_outputs import FROM_CHILDREN, MARKER, journal_marker
 from flowctl.runner.looplabels import JOURNAL_EVENT as LABELS_EVENT
 from flowctl.runner.steps.base import failure_tag
 from flowctl.runner.stored_outputs import OutputShelf, Spot
-from flowctl.state.audit import AuditJournal
+from flowctl.state.audit import AuditJournal, format_utc
 from flowctl.status import StepStatus
 
 CHECKPOINT_INTERVAL = 0.05  # seconds between fsync requests on a run of fast steps
@@ -50,7 +49,7 @@ def iso(ts: float | None) -> str | None:
     """ISO 8601 UTC with microseconds and Z, as the audit log writes its `ts`."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    return format_utc(ts)
 
 
 class AuditObserver:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -159,6 +160,15 @@ def _agent_fields(result: StepResult) -> dict[str, Any]:
     }
 
 
+# One encoder for the whole report (json.dumps with options builds one per call: per step).
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False)
+
+
+def _encode_with(value: Any, **options: Any) -> str:
+    """dumps_strict's `dumps` for the shared encoder (options are its own)."""
+    return _ENCODER.encode(value)
+
+
 def report_text(value: Mapping[str, Any]) -> str:
     """JSON for people and machines: one key per line, one list item per line.
 
@@ -167,7 +177,7 @@ def report_text(value: Mapping[str, Any]) -> str:
     """
 
     def encode(item: Any) -> str:
-        return dumps_strict(item, default=str, ensure_ascii=False)
+        return dumps_strict(item, dumps=_encode_with)
 
     lines = []
     for key, item in value.items():

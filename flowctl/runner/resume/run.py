@@ -31,6 +31,7 @@ from flowctl.runner.session import (
     RunSession,
     check_approvals,
     load,
+    run_to_end,
     secrets_masker,
 )
 from flowctl.runner.steps.registry import Registry, default_registry
@@ -527,4 +528,4 @@ def resume_workflow(
         executor=executor or checked_choice(plan.workflow, recorded=plan.executor),
         keep_going=keep_going,
     )
-    return asyncio.run(continue_run(plan, options))
+    return run_to_end(continue_run(plan, options))

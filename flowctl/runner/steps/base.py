@@ -121,7 +121,8 @@ class Approvals(Protocol):
 class StepLog(Protocol):
     """The step's log file (`logs/<step>.log`); text is masked before it is written."""
 
-    path: Path
+    @property
+    def path(self) -> Path: ...
 
     def write(self, text: str) -> None: ...
 
