@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -99,8 +98,10 @@ def resume_command(
         executor=choice,
         keep_going=keep_going,
     )
+    from flowctl.runner.session import run_to_end
+
     result, console, shown = watched(
-        lambda observers, interactive: asyncio.run(
+        lambda observers, interactive: run_to_end(
             continue_run(
                 plan, replace(options, observers=tuple(observers), interactive=interactive)
             )
