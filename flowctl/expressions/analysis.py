@@ -74,7 +74,11 @@ def _parsed_expression(source: str) -> Analysis:
     text = source if inner is None else inner
     base = 0 if inner is None else source.find(inner)
     env = get_environment()
-    parser = Parser(env, text, state="variable")
+    try:
+        parser = Parser(env, text, state="variable")  # lexes the first token: it may fail
+    except TemplateSyntaxError as exc:
+        message = _no_quotes(exc.message or "invalid expression")
+        return Analysis(mistakes=(Mistake("expression-syntax", message, base),))
     try:
         tree = parser.parse_expression()
         if not parser.stream.eos:
@@ -116,7 +120,11 @@ def _template_syntax(source: str, exc: TemplateSyntaxError) -> Mistake:
     message = exc.message or "invalid template"
     for match in re.finditer(r"\{\{-?(.*?)-?\}\}", source, re.DOTALL):
         inner = match.group(1)
-        parser = Parser(get_environment(), inner, state="variable")
+        try:
+            parser = Parser(get_environment(), inner, state="variable")  # lexes a first token
+        except TemplateSyntaxError as inner_exc:
+            message = _no_quotes(inner_exc.message or message)
+            return Mistake("expression-syntax", message, match.start(1))
         try:
             parser.parse_expression()
             if parser.stream.eos:

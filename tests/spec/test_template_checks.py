@@ -313,6 +313,36 @@ CASES = [
         "'run' of step 'a' reads workflow.regoin, which no variable, input or output_mapping"
         " writes (did you mean 'region'?)",
     ),
+    # A name Jinja's lexer refuses fails before the parser starts (found by fuzz_specs.py).
+    Case(
+        "lexer_error_in_a_condition",
+        """
+        name: t
+        steps:
+          - id: a
+            condition: "x\u00b2 == 1"
+            run: echo
+        """,
+        "expression-syntax",
+        "error",
+        4,
+        17,
+        "'condition' of step 'a': syntax error: Invalid character in identifier",
+    ),
+    Case(
+        "lexer_error_in_a_template",
+        """
+        name: t
+        steps:
+          - id: a
+            run: echo {{ x }} {{ y\u00b2 }}
+        """,
+        "expression-syntax",
+        "error",
+        4,
+        25,
+        "'run' of step 'a': syntax error: Invalid character in identifier",
+    ),
     Case(
         "syntax_in_a_template",
         """
