@@ -421,8 +421,8 @@ def runs_show(
         str | None,
         typer.Argument(
             metavar="[STEP]",
-            help="Only this step and the steps inside it; a loop item by label or index "
-            "(compile[lapi.c].cc or compile[0].cc).",
+            help="Only this step and the steps inside it, with the end of their logs; a "
+            "loop item by label or index (compile[lapi.c].cc or compile[0].cc).",
         ),
     ] = None,
     state_dir: StateDir = None,

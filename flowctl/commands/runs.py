@@ -15,7 +15,7 @@ from flowctl.errors import ExitCode, StateError
 from flowctl.progress.format import ASCII, STEP_STYLES, UNICODE, format_duration, is_utf_encoding
 from flowctl.runner.leftovers import reap_run
 from flowctl.state.audit import read_journal
-from flowctl.state.paths import list_run_dirs
+from flowctl.state.paths import list_run_dirs, safe_file_stem
 from flowctl.state.runs import RunState, StepSummary, load_run, load_run_steps, resolve_run_dir
 from flowctl.status import StepStatus
 
@@ -98,10 +98,10 @@ def list_runs(
 
 def _labelled_steps(
     steps: list[StepSummary], run_dir: Path, only: str | None = None
-) -> list[StepSummary]:
-    """Loop iterations named by their labels (compile[lapi.c].cc), read from the journal;
-    with `only` (a step id, loop iterations by label or index), that step and the steps
-    inside it. StateError (exit 2) when the run has no such step."""
+) -> list[tuple[str, StepSummary]]:
+    """(stable id, step) with loop iterations named by their labels (compile[lapi.c].cc),
+    read from the journal; with `only` (a step id, loop iterations by label or index), that
+    step and the steps inside it. StateError (exit 2) when the run has no such step."""
     from dataclasses import replace
 
     from flowctl.runner.looplabels import journal_labels, labelled, unlabelled
@@ -115,8 +115,25 @@ def _labelled_steps(
             raise StateError(_no_step(only, [labelled(s.id, labels) for s in steps]))
         steps = chosen
     if not labels:
-        return steps
-    return [replace(step, id=labelled(step.id, labels)) for step in steps]
+        return [(step.id, step) for step in steps]
+    return [(step.id, replace(step, id=labelled(step.id, labels))) for step in steps]
+
+
+def _print_log_tails(out: Console, run_dir: Path, steps: list[tuple[str, StepSummary]]) -> None:
+    """The end of each chosen step's log, under its name (logs hold no raw secret: the
+    run masked them before writing)."""
+    from flowctl.progress.tails import TAIL_LINES, read_log_tail
+
+    for stable, step in steps:
+        tail = read_log_tail(run_dir / "logs" / f"{safe_file_stem(stable)}.log")
+        if not tail:
+            continue
+        out.print(
+            Text(f"log of {safe_text(step.id)} (last {TAIL_LINES} lines at most):", style="bold"),
+            soft_wrap=True,
+        )
+        for line in tail.splitlines():
+            out.print(Text("  " + safe_text(line)), soft_wrap=True)
 
 
 def _no_step(step: str, known: list[str]) -> str:
@@ -134,8 +151,9 @@ def show_run(
     StateError (exit 2) for an unknown or ambiguous run id or an unknown step."""
     out = console if console is not None else make_console()
     run_dir = resolve_run_dir(state_dir, run_id)
-    run, steps = load_run_steps(run_dir)
-    steps = _labelled_steps(steps, run_dir, only)
+    run, found = load_run_steps(run_dir)
+    chosen = _labelled_steps(found, run_dir, only)
+    steps = [step for _, step in chosen]
     live = run.status is RunState.RUNNING
     error = one_line(run.error, limit=500) if run.error else None
     fields: list[tuple[str, Text | None]] = [
@@ -184,6 +202,8 @@ def show_run(
             Text(one_line(detail, limit=500), style="red" if step.error else "dim"),
         )
     out.print(table)
+    if only is not None:
+        _print_log_tails(out, run_dir, chosen)
     return ExitCode.OK
 
 

@@ -222,6 +222,9 @@ def test_a_failing_file_is_named_by_its_label_in_every_text(ws: Workspace) -> No
         assert one.code == 0, one.explain()
         rows = [line for line in one.stdout.splitlines() if line.startswith(("✗", "✓", "⊘"))]
         assert len(rows) == 1 and "compile[lcode.c].cc" in rows[0], one.stdout
+        # One step shown: the end of its log too, under its label.
+        log = one.stdout.split("log of compile[lcode.c].cc (last 20 lines at most):\n", 1)
+        assert len(log) == 2 and log[1].startswith("  compiling lcode.c"), one.stdout
     loop = ws.cli("runs", "show", run.run_id, "compile")
     assert "compile[lapi.c].cc" in loop.stdout and "link" not in loop.stdout
     missing = ws.cli("runs", "show", run.run_id, "compile[lcod.c].cc")
