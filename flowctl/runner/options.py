@@ -2,15 +2,16 @@
 
 The CLI, `run_workflow`/`arun_workflow` and `resume_workflow`/`aresume` each build one
 RunOptions from their keyword arguments; the run session reads it. One value instead of
-the same keyword list passed down layer after layer.
+the same keyword list passed down layer after layer, and one declaration of those
+keywords (RunArguments, SessionArguments) instead of one per public function.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from flowctl.runner.executors.api import LOCAL, ExecutorChoice
 from flowctl.state.paths import DEFAULT_STATE_DIR, HISTORY_FILE
@@ -18,6 +19,48 @@ from flowctl.state.paths import DEFAULT_STATE_DIR, HISTORY_FILE
 if TYPE_CHECKING:
     from flowctl.runner.events import RunObserver
     from flowctl.runner.steps.registry import Registry
+
+
+class SessionArguments(TypedDict, total=False):
+    """The keyword arguments of every run and resume function (docs/python-api.md); a
+    resumed session keeps its run's state directory, working directory and forcing."""
+
+    history: Path | str | None
+    max_parallel: int | None
+    observers: Sequence[RunObserver]
+    record_history: bool
+    durable: bool
+    handle_signals: bool
+    registry: Registry | None
+    approve: Sequence[str]
+    auto_approve: bool
+    interactive: bool
+    keep_going: bool
+
+
+class RunArguments(SessionArguments, total=False):
+    """The keyword arguments of `run_workflow`, `arun_workflow` and `RunOptions.of`."""
+
+    state_dir: Path | str
+    workdir: Path | str | None
+    executor: ExecutorChoice
+    force_all: bool
+    force_run: Sequence[str]
+
+
+def _path_or_none(value: Path | str | None) -> Path | None:
+    return Path(value) if value is not None else None
+
+
+# How `of` turns the looser argument types into the fields' (the others pass unchanged).
+_CONVERT: dict[str, Callable[[Any], Any]] = {
+    "state_dir": Path,
+    "history": _path_or_none,
+    "workdir": _path_or_none,
+    "observers": tuple,
+    "approve": tuple,
+    "force_run": tuple,
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,45 +85,11 @@ class RunOptions:
     keep_going: bool = False
 
     @classmethod
-    def of(
-        cls,
-        *,
-        state_dir: Path | str = DEFAULT_STATE_DIR,
-        history: Path | str | None = None,
-        max_parallel: int | None = None,
-        observers: Sequence[RunObserver] = (),
-        workdir: Path | str | None = None,
-        record_history: bool = True,
-        durable: bool = True,
-        handle_signals: bool = False,
-        registry: Registry | None = None,
-        approve: Sequence[str] = (),
-        auto_approve: bool = False,
-        interactive: bool = False,
-        executor: ExecutorChoice = LOCAL,
-        force_all: bool = False,
-        force_run: Sequence[str] = (),
-        keep_going: bool = False,
-    ) -> RunOptions:
-        """RunOptions from the public functions' looser argument types (str paths, lists)."""
-        return cls(
-            state_dir=Path(state_dir),
-            history=Path(history) if history is not None else None,
-            max_parallel=max_parallel,
-            observers=tuple(observers),
-            workdir=Path(workdir) if workdir is not None else None,
-            record_history=record_history,
-            durable=durable,
-            handle_signals=handle_signals,
-            registry=registry,
-            approve=tuple(approve),
-            auto_approve=auto_approve,
-            interactive=interactive,
-            executor=executor,
-            force_all=force_all,
-            force_run=tuple(force_run),
-            keep_going=keep_going,
-        )
+    def of(cls, **given: Unpack[RunArguments]) -> RunOptions:
+        """RunOptions from the public functions' looser argument types (str paths, lists);
+        what is not given keeps the field's default."""
+        values = {key: _CONVERT.get(key, _same)(value) for key, value in given.items()}
+        return cls(**values)
 
     @property
     def history_file(self) -> Path | None:
@@ -88,3 +97,7 @@ class RunOptions:
         if not self.record_history:
             return None
         return self.history if self.history is not None else self.state_dir / HISTORY_FILE
+
+
+def _same(value: Any) -> Any:
+    return value

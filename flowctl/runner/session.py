@@ -12,7 +12,7 @@ import time
 from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.runner.analysis import Preparation, prepare_analysis
@@ -25,9 +25,9 @@ from flowctl.runner.events import (
     RunObserver,
     RunStarted,
 )
-from flowctl.runner.executors.api import LOCAL, Executor, ExecutorChoice
+from flowctl.runner.executors.api import Executor, ExecutorChoice
 from flowctl.runner.executors.choose import open_executor
-from flowctl.runner.options import RunOptions
+from flowctl.runner.options import RunArguments, RunOptions
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.prepare import check_approvals as check_approvals  # re-exported
 from flowctl.runner.prepare import secrets_masker as secrets_masker  # re-exported
@@ -42,7 +42,7 @@ from flowctl.runner.stored_outputs import OutputShelf
 from flowctl.secrets import SecretMasker
 from flowctl.spec.model import LoopStep, Step, StepType, Workflow
 from flowctl.state.audit import AuditJournal
-from flowctl.state.paths import DEFAULT_STATE_DIR, HISTORY_FILE, RunPaths, allocate_run
+from flowctl.state.paths import HISTORY_FILE, RunPaths, allocate_run
 from flowctl.state.projectroot import project_root, recorded_path
 from flowctl.status import RunStatus, StepStatus
 
@@ -129,22 +129,7 @@ async def arun_workflow(
     workflow: Workflow | Path | str,
     *,
     inputs: Mapping[str, object] | None = None,
-    state_dir: Path | str = DEFAULT_STATE_DIR,
-    history: Path | str | None = None,
-    max_parallel: int | None = None,
-    observers: Sequence[RunObserver] = (),
-    workdir: Path | str | None = None,
-    record_history: bool = True,
-    durable: bool = True,
-    handle_signals: bool = False,
-    registry: Registry | None = None,
-    approve: Sequence[str] = (),
-    auto_approve: bool = False,
-    interactive: bool = False,
-    executor: ExecutorChoice = LOCAL,
-    force_all: bool = False,
-    force_run: Sequence[str] = (),
-    keep_going: bool = False,
+    **options: Unpack[RunArguments],
 ) -> RunResult:
     """Run a workflow to its end and return what happened.
 
@@ -164,25 +149,7 @@ async def arun_workflow(
     With `keep_going` (or `fail_fast: false` in the file) a failure stops only its
     dependents.
     """
-    options = RunOptions.of(
-        state_dir=state_dir,
-        history=history,
-        max_parallel=max_parallel,
-        observers=observers,
-        workdir=workdir,
-        record_history=record_history,
-        durable=durable,
-        handle_signals=handle_signals,
-        registry=registry,
-        approve=approve,
-        auto_approve=auto_approve,
-        interactive=interactive,
-        executor=executor,
-        force_all=force_all,
-        force_run=force_run,
-        keep_going=keep_going,
-    )
-    return await start_run(workflow, inputs or {}, options)
+    return await start_run(workflow, inputs or {}, RunOptions.of(**options))
 
 
 async def start_run(
@@ -733,43 +700,10 @@ def run_workflow(
     workflow: Workflow | Path | str,
     *,
     inputs: Mapping[str, object] | None = None,
-    state_dir: Path | str = DEFAULT_STATE_DIR,
-    history: Path | str | None = None,
-    max_parallel: int | None = None,
-    observers: Sequence[RunObserver] = (),
-    workdir: Path | str | None = None,
-    record_history: bool = True,
-    durable: bool = True,
-    handle_signals: bool = False,
-    registry: Registry | None = None,
-    approve: Sequence[str] = (),
-    auto_approve: bool = False,
-    interactive: bool = False,
-    executor: ExecutorChoice = LOCAL,
-    force_all: bool = False,
-    force_run: Sequence[str] = (),
-    keep_going: bool = False,
+    **options: Unpack[RunArguments],
 ) -> RunResult:
     """Synchronous arun_workflow (same options); not callable from a running event loop."""
-    options = RunOptions.of(
-        state_dir=state_dir,
-        history=history,
-        max_parallel=max_parallel,
-        observers=observers,
-        workdir=workdir,
-        record_history=record_history,
-        durable=durable,
-        handle_signals=handle_signals,
-        registry=registry,
-        approve=approve,
-        auto_approve=auto_approve,
-        interactive=interactive,
-        executor=executor,
-        force_all=force_all,
-        force_run=force_run,
-        keep_going=keep_going,
-    )
-    return run_sync(workflow, inputs or {}, options)
+    return run_sync(workflow, inputs or {}, RunOptions.of(**options))
 
 
 def run_sync(

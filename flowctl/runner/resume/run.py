@@ -16,13 +16,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from flowctl.errors import FlowctlError, StateError, UsageError
-from flowctl.runner.events import RunObserver
 from flowctl.runner.executors.api import LOCAL, ExecutorChoice
 from flowctl.runner.executors.choose import checked_choice
-from flowctl.runner.options import RunOptions
+from flowctl.runner.options import RunOptions, SessionArguments
 from flowctl.runner.preflight import check_supported
 from flowctl.runner.results import RunResult
 from flowctl.runner.resume.restore import RESET, Replay, Restore, local_id
@@ -34,7 +33,7 @@ from flowctl.runner.session import (
     run_to_end,
     secrets_masker,
 )
-from flowctl.runner.steps.registry import Registry, default_registry
+from flowctl.runner.steps.registry import default_registry
 from flowctl.spec.model import LoopStep, ParallelStep, Step, Workflow
 from flowctl.state.audit import AuditEvent, parse_ts, read_journal, utc_timestamp
 from flowctl.state.paths import DEFAULT_STATE_DIR, RunPaths
@@ -377,36 +376,12 @@ def _note_event(plan: ResumePlan, event: str, step: str, data: dict[str, Any]) -
 async def aresume(
     plan: ResumePlan,
     *,
-    history: Path | str | None = None,
-    max_parallel: int | None = None,
-    observers: Sequence[RunObserver] = (),
-    record_history: bool = True,
-    durable: bool = True,
-    handle_signals: bool = False,
-    registry: Registry | None = None,
-    approve: Sequence[str] = (),
-    auto_approve: bool = False,
-    interactive: bool = False,
     executor: ExecutorChoice = LOCAL,
-    keep_going: bool = False,
+    **options: Unpack[SessionArguments],
 ) -> RunResult:
     """Continue a planned run to its end (or its next pause) and return what happened."""
-    options = RunOptions.of(
-        state_dir=plan.paths.state_dir,
-        history=history,
-        max_parallel=max_parallel,
-        observers=observers,
-        record_history=record_history,
-        durable=durable,
-        handle_signals=handle_signals,
-        registry=registry,
-        approve=approve,
-        auto_approve=auto_approve,
-        interactive=interactive,
-        executor=executor,
-        keep_going=keep_going,
-    )
-    return await continue_run(plan, options)
+    built = RunOptions.of(state_dir=plan.paths.state_dir, executor=executor, **options)
+    return await continue_run(plan, built)
 
 
 async def continue_run(plan: ResumePlan, options: RunOptions) -> RunResult:
@@ -483,18 +458,8 @@ def resume_workflow(
     skip: str | None = None,
     skip_outputs: Mapping[str, Any] | str | None = None,
     force: bool = False,
-    history: Path | str | None = None,
-    max_parallel: int | None = None,
-    observers: Sequence[RunObserver] = (),
-    record_history: bool = True,
-    durable: bool = True,
-    handle_signals: bool = False,
-    registry: Registry | None = None,
-    approve: Sequence[str] = (),
-    auto_approve: bool = False,
-    interactive: bool = False,
     executor: ExecutorChoice | None = None,
-    keep_going: bool = False,
+    **options: Unpack[SessionArguments],
 ) -> RunResult:
     """Resume a run synchronously (the Python API of `flowctl resume`).
 
@@ -513,19 +478,9 @@ def resume_workflow(
         pass
     else:
         raise UsageError("resume_workflow was called inside an event loop; await aresume")
-    options = RunOptions.of(
+    built = RunOptions.of(
         state_dir=plan.paths.state_dir,
-        history=history,
-        max_parallel=max_parallel,
-        observers=observers,
-        record_history=record_history,
-        durable=durable,
-        handle_signals=handle_signals,
-        registry=registry,
-        approve=approve,
-        auto_approve=auto_approve,
-        interactive=interactive,
         executor=executor or checked_choice(plan.workflow, recorded=plan.executor),
-        keep_going=keep_going,
+        **options,
     )
-    return run_to_end(continue_run(plan, options))
+    return run_to_end(continue_run(plan, built))
