@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("jsonschema", "networkx", "jinja2", "httpx")
@@ -69,3 +72,101 @@ def test_a_template_and_a_retry_bring_in_what_they_need(tmp_path: Path) -> None:
     (tmp_path / "templated.yaml").write_text(templated)
     found = imported_by("run", "templated.yaml", cwd=tmp_path, heavy=RUN_HEAVY)
     assert found == ["jinja2", "tenacity"]
+
+
+# What a run of plain shell steps never needs: each is imported by the first step or option
+# that uses its feature (agents, rollback, resume, approvals, loops and fan-out, webhooks,
+# waits, conditions, circuit breakers, the step cache, Python callables, remote executors).
+FEATURE_MODULES = (
+    "flowctl.runner.agents",
+    "flowctl.runner.failure.saga",
+    "flowctl.runner.failure.circuit",
+    "flowctl.runner.resume",
+    "flowctl.runner.approval",
+    "flowctl.runner.steps.loop",
+    "flowctl.runner.steps.parallel",
+    "flowctl.runner.steps.webhook",
+    "flowctl.runner.steps.wait",
+    "flowctl.runner.steps.condition",
+    "flowctl.runner.steps.human_task",
+    "flowctl.runner.engine.cache_lookup",
+    "flowctl.state.cache",
+    "flowctl.runner.calls.pycall",
+    "flowctl.runner.calls.threadcall",
+    "flowctl.runner.executors.dask",
+    "statistics",
+)
+# The `flowctl` command's own path (entry.py's parser for `run`, not typer's).
+ENTRY_PROBE = """
+import sys
+from flowctl.entry import main
+sys.argv = ["flowctl", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+print("EXIT:" + str(code))
+print("LOADED:" + ",".join(
+    m for m in {features!r} if any(n == m or n.startswith(m + ".") for n in sys.modules)
+))
+"""
+SHELL_STEPS = """\
+name: shell
+steps:
+  - id: a
+    run: echo a >/dev/null
+  - id: b
+    run: echo b >/dev/null
+    dependencies: [a]
+  - id: c
+    run: cp a.txt c.txt
+    sources: [a.txt]
+    generates: [c.txt]
+    dependencies: [b]
+"""
+
+
+def features_loaded(*args: str, cwd: Path) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY_PROBE.format(features=FEATURE_MODULES), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "FLOWCTL_STATE_DIR": str(cwd / "state")},
+    )
+    assert "EXIT:0" in done.stdout.splitlines(), done.stdout + done.stderr
+    marks = [line for line in done.stdout.splitlines() if line.startswith("LOADED:")]
+    assert len(marks) == 1, done.stdout
+    return [m for m in marks[0].removeprefix("LOADED:").split(",") if m]
+
+
+@pytest.mark.e2e
+def test_a_run_of_shell_steps_imports_no_other_feature(tmp_path: Path) -> None:
+    (tmp_path / "shell.yaml").write_text(SHELL_STEPS)
+    (tmp_path / "a.txt").write_text("a\n")
+    args = ("run", "shell.yaml", "--no-progress", "--output", "json")
+    assert features_loaded(*args, cwd=tmp_path) == []
+    # Again, with c up to date: skipping a step loads nothing more either.
+    assert features_loaded(*args, cwd=tmp_path) == []
+
+
+@pytest.mark.e2e
+def test_the_features_a_run_uses_are_imported(tmp_path: Path) -> None:
+    used = SHELL_STEPS.replace(
+        "    run: echo b >/dev/null\n",
+        "    python: os:getcwd\n"
+        "    circuit_breaker: {name: disk}\n"
+        "    rollback_actions:\n"
+        "      - run: echo undo >/dev/null\n",
+    )
+    (tmp_path / "used.yaml").write_text(used)
+    (tmp_path / "a.txt").write_text("a\n")
+    loaded = features_loaded("run", "used.yaml", "--no-progress", cwd=tmp_path)
+    assert loaded == [
+        "flowctl.runner.failure.saga",
+        "flowctl.runner.failure.circuit",
+        "flowctl.runner.steps.webhook",  # the saga's `http:` rollback actions
+        "flowctl.runner.calls.pycall",
+        "flowctl.runner.calls.threadcall",
+    ]

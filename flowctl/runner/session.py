@@ -241,7 +241,7 @@ class RunSession:
         if resumption is not None:
             rebuild_notes = _rebuild_data(wf, resumption, data)
         if wf.source and Path(wf.source).is_file():
-            from flowctl.runner.calls.pycall import ensure_on_sys_path
+            from flowctl.runner.calls.syspath import ensure_on_sys_path
 
             ensure_on_sys_path(Path(wf.source).resolve().parent)
         executor = await open_executor(
@@ -402,10 +402,10 @@ class RunSession:
         return AgentSetup(history=self.history, journal=tuple(journal), run_id=self.paths.run_id)
 
     def _gate(self) -> ApprovalGate | None:
-        from flowctl.runner.approval.gate import ApprovalGate
-
         if not any(step.type is StepType.HUMAN_TASK for step, _ in self.wf.walk()):
             return None
+        from flowctl.runner.approval.gate import ApprovalGate
+
         options, resumption = self.options, self.resumption
         return ApprovalGate(
             run_id=self.paths.run_id,

@@ -7,13 +7,12 @@ import functools
 import importlib
 import inspect
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from flowctl.errors import FlowctlError
+from flowctl.runner.calls.syspath import ensure_on_sys_path as ensure_on_sys_path  # re-exported
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _REFERENCE = re.compile(rf"^({_IDENT}(?:\.{_IDENT})*):({_IDENT}(?:\.{_IDENT})*)$")
@@ -47,15 +46,6 @@ class PythonTarget:
             self.signature.bind(**kwargs)
         except TypeError as exc:
             raise PythonRefError(f"{self.reference} cannot be called with params: {exc}") from None
-
-
-def ensure_on_sys_path(directory: Path) -> None:
-    """Make the modules in `directory` importable (the workflow file's directory)."""
-    entry = str(directory.resolve())
-    if entry not in sys.path:
-        # Appended, not prepended: a `json.py` next to a workflow must not replace the
-        # standard library for flowctl itself.
-        sys.path.append(entry)
 
 
 def resolve(reference: str) -> PythonTarget:

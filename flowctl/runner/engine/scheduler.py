@@ -39,12 +39,9 @@ from flowctl.runner.events import (
     StepFinished,
     StepWaiting,
 )
-from flowctl.runner.failure.circuit import CircuitBreakers
-from flowctl.runner.failure.saga import Saga
 from flowctl.runner.loop_outputs import event_outputs
 from flowctl.runner.looplabels import labelled
 from flowctl.runner.results import StepResult
-from flowctl.runner.resume.restore import local_id
 from flowctl.runner.steps.base import FailureKind
 from flowctl.runner.steps.registry import Registry
 from flowctl.runner.stored_outputs import OutputShelf
@@ -58,6 +55,8 @@ if TYPE_CHECKING:
 
     from flowctl.runner.agents.dispatch import AgentSetup
     from flowctl.runner.executors.api import Executor
+    from flowctl.runner.failure.circuit import CircuitBreakers
+    from flowctl.runner.failure.saga import Saga
     from flowctl.runner.filesteps import FileOptions
     from flowctl.runner.resume.restore import Restore
     from flowctl.runner.steps.base import Approvals
@@ -121,9 +120,11 @@ class Scheduler:
         self.restore = restore
         self.executor = executor  # where action steps' work runs; None = this process
         self.file_options = file_options  # sources/generates: None when no step declares any
-        self.breakers = CircuitBreakers()
-        self.agents = agents.dispatcher(workflow, self.breakers) if agents is not None else None
-        self.saga = Saga()
+        self._breakers: CircuitBreakers | None = None
+        self.agents = agents.dispatcher(workflow, self.breakers()) if agents is not None else None
+        # Made by the first completed step with rollback_actions (saga.py and the step
+        # machinery it compensates with are imported only by runs that can roll back).
+        self.saga: Saga | None = None
         self.validator = ParamValidator()
         self.results: dict[str, StepResult] = {}
         self.steps: dict[str, Step] = {}  # qualified id -> its step, for the history record
@@ -148,6 +149,15 @@ class Scheduler:
         if self._pool is None:
             self._pool = asyncio.Semaphore(self.max_parallel)
         return self._pool
+
+    def breakers(self) -> CircuitBreakers:
+        """The run's circuits, shared by steps and agents. Made on first use: circuit.py is
+        imported only by runs with a circuit_breaker or agents."""
+        if self._breakers is None:
+            from flowctl.runner.failure.circuit import CircuitBreakers
+
+            self._breakers = CircuitBreakers()
+        return self._breakers
 
     @property
     def services(self) -> RunServices:
@@ -207,6 +217,10 @@ class Scheduler:
             )
             return result
         if result.status is StepStatus.COMPLETED and step.rollback_actions and names is not None:
+            if self.saga is None:
+                from flowctl.runner.failure.saga import Saga
+
+                self.saga = Saga()
             self.saga.completed(
                 result.id, step, names, result.outputs, restored_order=restored_order
             )
@@ -732,6 +746,8 @@ class ScopeRun:
         self.sched.record(step, result, names=names, restored_order=order)
         if not step.children():
             return
+        from flowctl.runner.resume.restore import local_id  # loaded already: this is a resume
+
         inner = {child.id: child for child in step.children()}
         for child_qid in restore.children_of(qid):
             child = inner.get(local_id(child_qid))

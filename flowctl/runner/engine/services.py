@@ -65,7 +65,7 @@ class RunServices:
     http_client: Callable[[], Awaitable[httpx.AsyncClient]]
     cache: StepCache | None
     gate: Approvals | None
-    breakers: CircuitBreakers
+    breakers: Callable[[], CircuitBreakers]  # the run's circuits, made on first use
     validator: ParamValidator
     emit: Callable[[RunEvent], None]
     executor: Executor | None = None  # where action steps' work runs; None = this process

@@ -31,7 +31,6 @@ from flowctl.runner.events import (
     StepRetrying,
     StepStarted,
 )
-from flowctl.runner.failure.circuit import counts_against_circuit
 from flowctl.runner.failure.retry import call_with_retries
 from flowctl.runner.leftovers import start_ticks
 from flowctl.runner.results import StepResult
@@ -600,7 +599,9 @@ class _StepRun:
         ]
         if not circuits and grant is None:
             return await self._call(executor, ctx)
-        breakers = self.services.breakers
+        from flowctl.runner.failure.circuit import counts_against_circuit  # circuits or agents
+
+        breakers = self.services.breakers()
         passed: list[CircuitBreakerSpec] = []
         try:
             for circuit in circuits:

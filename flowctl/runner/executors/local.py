@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowctl.runner.calls.process import ProcessResult, run_process
-from flowctl.runner.calls.pycall import resolve
-from flowctl.runner.calls.threadcall import call_in_thread
 from flowctl.runner.executors.api import ExecutorKind
 
 if TYPE_CHECKING:
@@ -51,6 +49,10 @@ class LocalExecutor:
         )
 
     async def python(self, ctx: StepContext, reference: str, kwargs: Mapping[str, Any]) -> Any:
+        # Imported here: a workflow of shell steps never resolves a callable.
+        from flowctl.runner.calls.pycall import resolve
+        from flowctl.runner.calls.threadcall import call_in_thread
+
         target = resolve(reference)
         if target.is_async:
             return await target.function(**kwargs)

@@ -15,7 +15,6 @@ from typing import Any
 from flowctl.errors import ExpressionError
 from flowctl.expressions import is_template
 from flowctl.runner.calls.process import ProcessResult
-from flowctl.runner.calls.pycall import PythonRefError, PythonTarget, resolve
 from flowctl.runner.executors.api import ExecutorKind
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.secrets import SecretMasker, clip
@@ -413,6 +412,9 @@ async def call_python(ctx: StepContext, reference: str) -> Outputs:
             kind=FailureKind.VALIDATION,
             retryable=False,
         )
+    # Imported here: a workflow of shell steps never resolves a callable.
+    from flowctl.runner.calls.pycall import PythonRefError, PythonTarget, resolve
+
     remote = ctx.executor.kind is not ExecutorKind.LOCAL
     try:
         target: PythonTarget | None = resolve(reference)

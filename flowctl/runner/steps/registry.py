@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from flowctl.runner.engine.containers import ContainerExecutor
@@ -32,19 +32,66 @@ class StepTypeEntry:
 Registry = Mapping[StepType, StepTypeEntry]
 
 
+class _BuiltIn(Mapping[StepType, StepTypeEntry]):
+    """The built-in step types, each module imported when a step of its type first runs:
+    a workflow of shell steps never loads the webhook, loop or approval machinery."""
+
+    def __init__(self) -> None:
+        self._entries: dict[StepType, StepTypeEntry] = {}
+
+    def __getitem__(self, kind: StepType) -> StepTypeEntry:
+        entry = self._entries.get(kind)
+        if entry is None:
+            entry = self._entries[kind] = _entry(kind)
+        return entry
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in StepType.__members__.values()
+
+    def __iter__(self) -> Iterator[StepType]:
+        return iter(StepType)
+
+    def __len__(self) -> int:
+        return len(StepType)
+
+
+def _entry(kind: StepType) -> StepTypeEntry:
+    # One branch per type, each importing only its own module.
+    match kind:
+        case StepType.ACTION:
+            from flowctl.runner.steps import action
+
+            return StepTypeEntry(leaf=action.EXECUTOR)
+        case StepType.WEBHOOK:
+            from flowctl.runner.steps import webhook
+
+            return StepTypeEntry(leaf=webhook.EXECUTOR)
+        case StepType.WAIT:
+            from flowctl.runner.steps import wait
+
+            return StepTypeEntry(leaf=wait.EXECUTOR)
+        case StepType.CONDITION:
+            from flowctl.runner.steps import condition
+
+            # Evaluating a few expressions needs no slot: routing never waits behind work.
+            return StepTypeEntry(leaf=condition.EXECUTOR, uses_slot=False)
+        case StepType.HUMAN_TASK:
+            from flowctl.runner.steps import human_task
+
+            # Waiting for a person must not keep a slot from the steps that can go on.
+            return StepTypeEntry(leaf=human_task.EXECUTOR, uses_slot=False)
+        case StepType.PARALLEL:
+            from flowctl.runner.steps import parallel
+
+            return StepTypeEntry(container=parallel.EXECUTOR)
+        case StepType.LOOP:
+            from flowctl.runner.steps import loop
+
+            return StepTypeEntry(container=loop.EXECUTOR)
+    raise KeyError(kind)
+
+
 @functools.cache
 def default_registry() -> Registry:
     """The built-in step types."""
-    from flowctl.runner.steps import action, condition, human_task, loop, parallel, wait, webhook
-
-    return {
-        StepType.ACTION: StepTypeEntry(leaf=action.EXECUTOR),
-        StepType.WEBHOOK: StepTypeEntry(leaf=webhook.EXECUTOR),
-        StepType.WAIT: StepTypeEntry(leaf=wait.EXECUTOR),
-        # Evaluating a few expressions needs no slot: routing never waits behind work.
-        StepType.CONDITION: StepTypeEntry(leaf=condition.EXECUTOR, uses_slot=False),
-        # Waiting for a person must not keep a slot from the steps that can go on.
-        StepType.HUMAN_TASK: StepTypeEntry(leaf=human_task.EXECUTOR, uses_slot=False),
-        StepType.PARALLEL: StepTypeEntry(container=parallel.EXECUTOR),
-        StepType.LOOP: StepTypeEntry(container=loop.EXECUTOR),
-    }
+    return _BuiltIn()
