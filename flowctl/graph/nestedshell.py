@@ -66,6 +66,8 @@ def _commands(step: Step) -> Iterator[tuple[str, ShellCommand]]:
 
 def nested_placeholder(source: str) -> str | None:
     """The first `{{ }}` placeholder of `source` that a nested interpreter parses, if any."""
+    if "{{" not in source:
+        return None  # most commands: nothing to scan
     placeholders: list[str] = []
 
     def mark(match: re.Match[str]) -> str:
