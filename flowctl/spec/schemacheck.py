@@ -396,9 +396,16 @@ class SchemaCompiler:
         return check
 
     def _kw_if(self, schema: Mapping[str, Any], value: Any) -> Check:
-        test = self.compile(value)
         then = self.compile(schema.get("then", True))
         otherwise = self.compile(schema.get("else", True))
+        holds = _discriminator(value)
+        if holds is not None:
+
+            def branch(instance: Any, path: JsonPath, out: list[Violation]) -> None:
+                (then if holds(instance) else otherwise)(instance, path, out)
+
+            return branch
+        test = self.compile(value)
 
         def check(instance: Any, path: JsonPath, out: list[Violation]) -> None:
             mine: list[Violation] = []
@@ -406,6 +413,34 @@ class SchemaCompiler:
             (otherwise if mine else then)(instance, path, out)
 
         return check
+
+
+def _discriminator(schema: Any) -> Callable[[Any], bool] | None:
+    """The verdict of an `if` that tells object kinds apart by one constant property,
+    `{"type": "object", "properties": {K: {"const": V}}, "required": [K]}` (required
+    optional), as a plain test: the step schema asks it seven times of every step, and the
+    general check would build a violation for each kind a step is not. None otherwise."""
+    if not isinstance(schema, Mapping) or schema.get("type") != "object":
+        return None
+    properties = schema.get("properties")
+    required = schema.get("required", [])
+    if set(schema) - {"type", "properties", "required"} or not isinstance(properties, Mapping):
+        return None
+    if len(properties) != 1 or not isinstance(required, list):
+        return None
+    ((key, sub),) = properties.items()
+    if not (isinstance(sub, Mapping) and set(sub) == {"const"}) or required not in ([], [key]):
+        return None
+    value, needed = sub["const"], bool(required)
+
+    def holds(instance: Any) -> bool:
+        if not isinstance(instance, dict):
+            return False
+        if key not in instance:
+            return not needed
+        return json_equal(instance[key], value)
+
+    return holds
 
 
 def _combine(type_check: Check | None, checks: list[Check]) -> Check:
