@@ -132,6 +132,8 @@ class _GroupSync:
             )
 
     def stop(self) -> None:
+        """End the thread without a last fsync: the journal's close does that one, and it
+        covers every line written, requested or not."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -141,8 +143,8 @@ class _GroupSync:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._requested > self._synced or self._stopping)
-                if self._requested <= self._synced:
-                    return  # stopping with nothing left to do
+                if self._stopping:
+                    return  # close() syncs next, whatever is pending
                 target = self._requested
             # Outside the lock: appenders keep writing while the disk works, and their
             # requests are all covered by the next single fsync.

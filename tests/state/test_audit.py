@@ -257,3 +257,32 @@ def test_kill_9_in_a_tight_loop_leaves_a_readable_journal_that_resumes(tmp_path:
     assert len(seqs) >= complete_lines + 499
     assert len(second.bad_lines) == (1 if first.torn_tail else 0)
     assert all(e.run_id == "crash-run" for e in second.events)
+
+
+def test_close_syncs_after_the_last_line_checkpointed_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The background thread leaves the last fsync to close(), which covers every line."""
+    calls: list[str] = []
+    real_fsync, real_write = os.fsync, os.write
+
+    def fsync(fd: int) -> None:
+        calls.append("fsync")
+        real_fsync(fd)
+
+    def write(fd: int, data: memoryview) -> int:
+        calls.append("write")
+        return real_write(fd, data)
+
+    monkeypatch.setattr("flowctl.state.audit.os.fsync", fsync)
+    monkeypatch.setattr("flowctl.state.audit.os.write", write)
+    journal = AuditJournal(tmp_path / "audit.jsonl", "r")
+    journal.append("step_started", step="a", attempt=1)
+    journal.checkpoint()
+    journal.append("step_completed", step="a", attempt=1)
+    journal.checkpoint()
+    journal.append("run_finished")  # no checkpoint: close still makes it durable
+    journal.close()
+    assert calls.count("write") == 3
+    assert calls[-1] == "fsync"
+    assert len(read_journal(tmp_path / "audit.jsonl").events) == 3
