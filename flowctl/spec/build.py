@@ -50,8 +50,12 @@ from flowctl.spec.yamlload import JsonPath, LoadedDocument
 _RETRY_KEYS = ("max_attempts", "backoff_strategy", "delay", "max_delay", "jitter", "retry_on")
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping or {}))
+    # Most of a step's mappings are absent: they share one read-only empty mapping.
+    return MappingProxyType(dict(mapping)) if mapping else _EMPTY
 
 
 class _Build:
