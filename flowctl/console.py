@@ -9,9 +9,11 @@ from rich.console import Console
 from rich.text import Text
 
 from flowctl.errors import FlowctlError, Problem, Severity
-from flowctl.textout import safe_text
+from flowctl.textout import NON_TERMINAL_WIDTH, one_line, safe_text
 
 __all__ = [
+    "NON_TERMINAL_WIDTH",
+    "RichOut",
     "format_problem",
     "make_console",
     "one_line",
@@ -19,16 +21,6 @@ __all__ = [
     "report_error",
     "safe_text",
 ]
-
-NON_TERMINAL_WIDTH = 100
-
-
-def one_line(text: str, *, limit: int = 300) -> str:
-    """`text` as a single safe line: lines joined with " | ", cut at `limit` characters."""
-    joined = " | ".join(part.strip() for part in text.splitlines() if part.strip())
-    from flowctl.secrets import clip
-
-    return clip(safe_text(joined), limit, marker="…")
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -43,6 +35,20 @@ def make_console(*, stderr: bool = False) -> Console:
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = NON_TERMINAL_WIDTH
     return console
+
+
+class RichOut:
+    """A Rich console as a `flowctl.textout.TextOut`: safe, unwrapped lines in their
+    styles, and rules."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def say(self, text: str, style: str = "") -> None:
+        self.console.print(Text(safe_text(text), style=style), soft_wrap=True)
+
+    def rule(self, title: str, style: str = "") -> None:
+        self.console.rule(Text(safe_text(title)), style=style, align="left")
 
 
 def format_problem(problem: Problem) -> Text:
