@@ -12,6 +12,7 @@ import codecs
 import os
 import re
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, TextIO, TypeAlias
 
 if TYPE_CHECKING:
@@ -33,6 +34,10 @@ class TextOut(Protocol):
     show (`PlainOut` off a terminal, `flowctl.console.RichOut` on one)."""
 
     def say(self, text: str, style: str = "") -> None: ...
+
+    def say_parts(self, parts: Sequence[tuple[str, str]]) -> None:
+        """One line of (text, style) parts."""
+        ...
 
     def rule(self, title: str, style: str = "") -> None:
         """`title ───…`: the title, then a line to the console's width."""
@@ -145,6 +150,9 @@ class PlainOut:
 
     def say(self, text: str, style: str = "") -> None:
         self._write(expand_tabs(safe_text(text)))
+
+    def say_parts(self, parts: Sequence[tuple[str, str]]) -> None:
+        self.say("".join(text for text, _ in parts))
 
     def rule(self, title: str, style: str = "") -> None:
         if self.width <= 0:

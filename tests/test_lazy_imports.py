@@ -118,10 +118,14 @@ _TERMINAL_HINTS = (
 
 
 def piped_run(
-    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    spec: str = FAILING_RUN,
+    exit_code: int = 1,
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """`flowctl run piped.yaml ARGS` with stdout and stderr pipes; its modules."""
-    (tmp_path / "piped.yaml").write_text(FAILING_RUN)
+    (tmp_path / "piped.yaml").write_text(spec)
     modules = tmp_path / "modules.txt"
     child_env = {k: v for k, v in os.environ.items() if k not in _TERMINAL_HINTS}
     child_env.update(
@@ -138,7 +142,7 @@ def piped_run(
         text=True,
         timeout=60,
     )
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == exit_code, done.stderr
     return done, set(modules.read_text(encoding="utf-8").splitlines())
 
 
@@ -186,6 +190,16 @@ def test_a_json_report_with_piped_progress_imports_no_rich_either(tmp_path: Path
     assert report["status"] == "failed"
     assert "✗ test failed: " in done.stderr
     assert SECRET not in done.stdout + done.stderr
+
+
+def test_a_mistake_in_the_file_is_reported_without_rich(tmp_path: Path) -> None:
+    broken = FAILING_RUN.replace("dependencies: [build]", "dependencies: [biuld]")
+    done, modules = piped_run(tmp_path, spec=broken, exit_code=2)
+    assert rich_modules(modules) == []
+    assert done.stderr == (
+        "piped.yaml:9:5: error: step 'test' depends on unknown step 'biuld' "
+        "(did you mean 'build'?) (at test)\n"
+    )
 
 
 def test_forced_colour_brings_rich_back(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from flowctl.console import RichOut
+from flowctl.console import RichOut, print_problems
+from flowctl.errors import Location, Problem, Severity
 from flowctl.progress import print_failure_tails
 from flowctl.runner.events import StepFinished
 from flowctl.status import StepStatus
@@ -181,3 +182,16 @@ def test_writing_plain_lines_loads_no_rich() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert done.stdout.splitlines() == ["a       line", "title " + "─" * 94, "[]"]
+
+
+def test_problems_are_the_same_through_either_console() -> None:
+    problems = [
+        Problem("unknown dependency 'b'\tnow", Location("wf.yaml", 12, 7), path="steps[1]"),
+        Problem("output never used", Location("wf.yaml", 3, 1), severity=Severity.WARNING),
+        Problem("bad [red]value[/red] \x1b]0;pwned\x07 " + "y" * 120),
+    ]
+    _, rich, plain, buffer = both(40)
+    print_problems(problems, console=rich)
+    print_problems(problems, console=plain)
+    assert buffer.getvalue() == written(rich)
+    assert buffer.getvalue().splitlines()[1] == "wf.yaml:3:1: warning: output never used"
