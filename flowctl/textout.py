@@ -141,6 +141,7 @@ class PlainOut:
         self._file = file
         self.stderr = stderr
         self.width = plain_width() if width is None else width
+        self._closed = False  # the reader went away: nothing more is written
 
     @property
     def file(self) -> TextIO:
@@ -161,10 +162,28 @@ class PlainOut:
         self._write(rule_line(safe_text(title), self.width, "─" if utf else "-"))
 
     def _write(self, text: str) -> None:
+        if self._closed:
+            return
         out = self.file
         encoding = getattr(out, "encoding", None)
-        out.write(encodable(text + "\n", None if is_utf_encoding(encoding) else encoding))
-        out.flush()
+        try:
+            out.write(encodable(text + "\n", None if is_utf_encoding(encoding) else encoding))
+            out.flush()
+        except BrokenPipeError:
+            # `flowctl run … | head`: the reader is gone. The run keeps its own exit code
+            # (the progress lines say the same), and the stream's descriptor now points at
+            # /dev/null, so the interpreter's last flush of what is buffered cannot fail.
+            self._closed = True
+            _to_devnull(out)
+
+
+def _to_devnull(stream: TextIO) -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # a stream without a descriptor has nothing to flush at exit
 
 
 def make_output(*, stderr: bool = False) -> Output:

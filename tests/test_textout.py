@@ -195,3 +195,30 @@ def test_problems_are_the_same_through_either_console() -> None:
     print_problems(problems, console=plain)
     assert buffer.getvalue() == written(rich)
     assert buffer.getvalue().splitlines()[1] == "wf.yaml:3:1: warning: output never used"
+
+
+@pytest.mark.parametrize(("command", "exit_code"), [("true", 0), ("exit 4", 1)])
+def test_a_reader_that_went_away_leaves_the_run_its_own_exit_code(
+    tmp_path: Path, command: str, exit_code: int
+) -> None:
+    # `flowctl run … | head -1`, made certain: the pipe's reading end is closed before the
+    # run writes its first line.
+    (tmp_path / "wf.yaml").write_text(f"name: wf\nsteps:\n  - id: a\n    run: '{command}'\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    env.pop("TTY_INTERACTIVE", None)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "flowctl", "run", "wf.yaml", "--state-dir", "state"],
+            cwd=tmp_path,
+            env=env,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == exit_code
+    assert done.stderr == ""  # no traceback, no "Exception ignored" at exit
