@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from rich.console import Console
-
 from flowctl.choices import ShowOutput
 from flowctl.closing import Closing
 from flowctl.errors import UsageError
@@ -26,6 +24,7 @@ from flowctl.progress.output_blocks import (
 from flowctl.runner.events import RunEvent, RunObserver
 from flowctl.runner.results import RunResult
 from flowctl.spec.model import Workflow
+from flowctl.textout import Output
 
 SHOW_OUTPUT_CHOICES = tuple(s.value for s in ShowOutput)
 
@@ -75,7 +74,7 @@ class ConsolePlan(Closing):
 
 
 def plan_console(
-    console: Console,
+    console: Output,
     *,
     show_output: str | None,
     quiet: bool,
