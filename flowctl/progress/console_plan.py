@@ -7,9 +7,10 @@ GitHub Actions, GitLab CI); the engine knows none of it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from msgspec import Struct, field
 
 from flowctl.choices import ShowOutput
 from flowctl.closing import Closing
@@ -41,8 +42,7 @@ def parse_show_output(value: str | None) -> ShowOutput:
         ) from None
 
 
-@dataclass(slots=True, kw_only=True)
-class ConsolePlan(Closing):
+class ConsolePlan(Struct, Closing, kw_only=True):
     """The observers of one run's console besides the progress view, and what they did."""
 
     ci: CiKind
