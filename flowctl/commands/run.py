@@ -369,7 +369,10 @@ def summary_lines(result: RunResult, *, total: float | None = None) -> list[tupl
     by_status: dict[StepStatus, list[StepResult]] = {}
     for r in steps:
         by_status.setdefault(r.status, []).append(r)
-    counts = ", ".join(f"{len(v)} {k.value}" for k, v in by_status.items())
+    counts = ", ".join(
+        f"{len(v)} {k.value}" + (_not_run(v) if k is StepStatus.COMPLETED else "")
+        for k, v in by_status.items()
+    )
     took = format_duration(result.duration)
     if total is not None:
         took += f", total {format_duration(max(total, result.duration))}"
@@ -421,6 +424,14 @@ def summary_lines(result: RunResult, *, total: float | None = None) -> list[tupl
     if result.paths is not None:
         lines.append((f"  audit log: {result.paths.audit}", "dim"))
     return lines
+
+
+def _not_run(completed: Sequence[StepResult]) -> str:
+    """" (30 up to date, 2 cached)": how many completed steps did not have to run."""
+    fresh = sum(1 for r in completed if r.up_to_date)
+    cached = sum(1 for r in completed if r.cached)
+    parts = [f"{fresh} up to date"] * bool(fresh) + [f"{cached} cached"] * bool(cached)
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def _each_failure(result: RunResult) -> list[tuple[str, str]]:
