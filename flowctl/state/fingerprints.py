@@ -12,9 +12,10 @@ import contextlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.errors import StateError
 
@@ -22,8 +23,7 @@ FINGERPRINTS_DIR = "fingerprints"
 _VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class FileStamp:
+class FileStamp(Struct, frozen=True):
     """A file's modification time and size when it was hashed, and its digest."""
 
     mtime_ns: int
@@ -31,8 +31,7 @@ class FileStamp:
     digest: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepFiles:
+class StepFiles(Struct, frozen=True, kw_only=True):
     """One step's record: its fingerprint, what went into it, what it generated."""
 
     fingerprint: str

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.errors import FlowctlError
 from flowctl.runner.calls.syspath import ensure_on_sys_path as ensure_on_sys_path  # re-exported
@@ -22,8 +23,7 @@ class PythonRefError(FlowctlError):
     """A `python:` reference cannot be used: bad syntax, import failure, not a callable."""
 
 
-@dataclass(frozen=True, slots=True)
-class PythonTarget:
+class PythonTarget(Struct, frozen=True):
     """A resolved callable and how to call it."""
 
     reference: str
@@ -105,4 +105,4 @@ def _resolve(reference: str) -> PythonTarget:
         target_info.check_params({})
     except PythonRefError:
         return target_info
-    return dataclasses.replace(target_info, binds_empty=True)
+    return replace(target_info, binds_empty=True)
