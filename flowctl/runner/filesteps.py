@@ -9,7 +9,6 @@ pattern must match a file, and the new record is written.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,7 +206,7 @@ class FileCheck:
             )
         snapshot = self.snapshot
         produced = {f for files in generated.values() for f in files}
-        if produced & set(snapshot.sources):
+        if not produced.isdisjoint(snapshot.sources.paths):
             # The step rewrote some of its own sources: fingerprint what it left behind.
             snapshot = take_snapshot(self.definition, snapshot.root, None)
         record = snapshot.record(generated, masker.mask_json(dict(outputs)), run_id)
@@ -243,10 +242,10 @@ def check_files(
     previous = store.load(key)
     snapshot = take_snapshot(definition, root, previous)
     reason = "forced" if options.is_forced(step) else stale_reason(snapshot, previous)
-    if reason is None and previous is not None and _restamped(snapshot, previous):
+    if reason is None and previous is not None and (snapshot.restamped or previous.legacy):
         # Touched, not changed (a checkout, another tool's copy): record the new times, or
         # every later run would read and hash those files again.
-        store.save(key, dataclasses.replace(previous, sources=snapshot.sources))
+        store.save(key, previous.with_sources(snapshot.sources, snapshot.stamps))
     return FileCheck(
         store=store,
         key=key,
@@ -255,12 +254,6 @@ def check_files(
         previous=previous,
         reason=reason,
     )
-
-
-def _restamped(snapshot: Snapshot, previous: StepFiles) -> bool:
-    """Some source's stamp was made now (its time or size differs from the record's)."""
-    before = previous.sources
-    return any(stamp is not before.get(path) for path, stamp in snapshot.sources.items())
 
 
 async def acheck_files(step: ActionStep, qid: str, **kwargs: Any) -> FileCheck:
