@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -77,6 +76,8 @@ def stat_sources(patterns: Iterable[str], root: Path) -> dict[str, os.stat_resul
 def _globbed(pattern: str, base: str, *, files_only: bool) -> list[str]:
     """glob's answer, for the patterns globwalk leaves to it (`..`, `//`, ...)."""
     # glob.glob, not Path.glob: it follows shell rules for leading dots.
+    import glob  # only for these patterns
+
     if os.path.isabs(pattern):  # noqa: PTH117
         found = glob.glob(pattern, recursive=True)  # noqa: PTH207
         return sorted(p for p in found if not files_only or os.path.isfile(p))  # noqa: PTH113

@@ -9,6 +9,7 @@ pattern must match a file, and the new record is written.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,12 @@ def _masked(definition: Definition, masker: SecretMasker) -> Definition:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _store(state_dir: Path) -> FingerprintStore:
+    # One per state directory, not one per step: its paths cost a few µs to build.
+    return FingerprintStore(state_dir)
+
+
 def record_key(workflow: str, root: Path, qid: str) -> str:
     return json_digest([workflow, str(root), qid])
 
@@ -237,7 +244,7 @@ def check_files(
             kind=FailureKind.EXPRESSION,
             retryable=False,
         ) from None
-    store = FingerprintStore(options.state_dir)
+    store = _store(options.state_dir)
     key = record_key(workflow, root, qid)
     previous = store.load(key)
     snapshot = take_snapshot(definition, root, previous)
