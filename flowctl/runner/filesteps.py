@@ -148,9 +148,11 @@ def step_root(
     step: ActionStep, names: Mapping[str, Any], workdir: Path, masker: SecretMasker
 ) -> Path:
     """The directory a step's patterns are relative to: its working_dir, else the run's."""
+    working_dir = step.command.working_dir if step.command is not None else None
+    if working_dir is None:
+        return workdir
     from flowctl.runner.steps.action import working_dir_in
 
-    working_dir = step.command.working_dir if step.command is not None else None
     return working_dir_in(working_dir, workdir, names, masker)
 
 
