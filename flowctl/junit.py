@@ -14,9 +14,10 @@ import re
 import tempfile
 import xml.etree.ElementTree as ET  # only builds and writes XML; never parses input
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from flowctl.errors import UsageError
 from flowctl.progress.tails import TAIL_LINES, read_log_tail
@@ -30,8 +31,7 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _MESSAGE_LIMIT = 500
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepReport:
+class StepReport(Struct, frozen=True, kw_only=True):
     """What a CI server needs to know about one step."""
 
     id: str

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
+
+from msgspec.structs import replace
 
 from flowctl.errors import ExitCode, UsageError
 from flowctl.state.paths import DEFAULT_STATE_DIR, RunPaths

@@ -7,9 +7,11 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.errors import ExitCode, StateError, UsageError
 from flowctl.spec.model import Workflow
@@ -137,8 +139,7 @@ def interactive_terminal() -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _View:
+class _View(Struct, frozen=True, kw_only=True):
     """How `run` shows a run and where it copies its files afterwards."""
 
     output: str

@@ -102,7 +102,7 @@ def _labelled_steps(
     """(stable id, step) with loop iterations named by their labels (compile[lapi.c].cc),
     read from the journal; with `only` (a step id, loop iterations by label or index), that
     step and the steps inside it. StateError (exit 2) when the run has no such step."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from flowctl.runner.looplabels import journal_labels, labelled, unlabelled
 

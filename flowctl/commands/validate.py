@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from flowctl.choices import ValidateFormat
 from flowctl.errors import ExitCode, Problem, Severity, UsageError
@@ -18,8 +19,7 @@ if TYPE_CHECKING:
 STDIN = Path("-")
 
 
-@dataclass(frozen=True, slots=True)
-class FileVerdict:
+class FileVerdict(Struct, frozen=True):
     """The outcome for one file: its problems and, when it loaded, its step count."""
 
     file: str

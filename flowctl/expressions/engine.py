@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import jinja2
@@ -13,6 +12,7 @@ from jinja2 import nodes
 from jinja2.exceptions import SecurityError as JinjaSecurityError
 from jinja2.exceptions import TemplateError, TemplateSyntaxError
 from jinja2.parser import Parser
+from msgspec import Struct
 
 from flowctl.errors import ExpressionError, FlowctlError, SecurityError
 from flowctl.expressions import is_template
@@ -32,12 +32,11 @@ _TEXT_VS_NUMBER = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Expression:
+class Expression(Struct, frozen=True, eq=False):
     """A compiled bare expression such as `steps.a.outputs.n > 3`."""
 
     source: str
-    _template: jinja2.Template = field(repr=False)
+    _template: jinja2.Template
 
     def evaluate(self, names: Mapping[str, Any]) -> Any:
         """The expression's value as plain data (lists, dicts, str, numbers, bool, None)."""
@@ -50,12 +49,11 @@ class Expression:
         return to_native(context.vars[_RESULT])
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Template:
+class Template(Struct, frozen=True, eq=False):
     """A compiled template: text with `{{ }}` and `{% %}` inside."""
 
     source: str
-    _template: jinja2.Template = field(repr=False)
+    _template: jinja2.Template
 
     def render(self, names: Mapping[str, Any]) -> str:
         """The rendered text; values print as to_text shows them (none as "", JSON, ...)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.expressions.limits import MAX_CPU_SECONDS, MAX_OPERATIONS, refuse
 
@@ -14,8 +15,7 @@ _CLOCK_EVERY = 64  # charges between two looks at the CPU clock (a look costs a 
 _CLOCK_UNITS = 4096  # a charge this big is worth a look at once
 
 
-@dataclass(slots=True)
-class ShellCapture:
+class ShellCapture(Struct):
     """Values of `{{ }}` outputs in a `run:` command, each standing in the text as a token."""
 
     nonce: str
@@ -26,8 +26,7 @@ class ShellCapture:
         return f"@@FLOWCTL_{self.nonce}_{len(self.texts) - 1}@@"
 
 
-@dataclass(slots=True)
-class Evaluation:
+class Evaluation(Struct):
     """Mutable state of one evaluate/render call; reached through `current()`."""
 
     names: Mapping[str, Any]

@@ -6,8 +6,9 @@ import enum
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.errors import ExpressionError
 from flowctl.expressions.engine import compile_template
@@ -22,8 +23,7 @@ _WORD_BREAK = frozenset(" \t\n;&|()<>")
 _DELIMITER_END = frozenset(" \t\n;&|()<>")
 
 
-@dataclass(frozen=True, slots=True)
-class ShellScript:
+class ShellScript(Struct, frozen=True):
     """A rendered `run:` command and the variables that carry its `{{ }}` values."""
 
     script: str
@@ -145,15 +145,13 @@ def _integer_names(text: str) -> frozenset[str]:
     return frozenset(names)
 
 
-@dataclass(frozen=True, slots=True)
-class _Heredoc:
+class _Heredoc(Struct, frozen=True):
     delimiter: str
     strip_tabs: bool
     expands: bool  # an unquoted delimiter: $ expansions happen in the body
 
 
-@dataclass(slots=True)
-class _Frame:
+class _Frame(Struct):
     kind: _Kind
     depth: int = 0  # open parentheses inside this frame
     brackets: int = 0  # open [ inside a $[ ] or a[ ] frame
@@ -169,8 +167,7 @@ class _Frame:
     dbracket: bool = False
 
 
-@dataclass(slots=True)
-class _Quoter:
+class _Quoter(Struct):
     """One pass over the rendered text; `run` returns the script and its variables."""
 
     text: str

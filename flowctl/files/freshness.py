@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from flowctl.files.hashing import bytes_digest, file_digest, json_digest
 from flowctl.files.patterns import expand, stat_sources
@@ -26,8 +27,7 @@ _MTIME, _SIZE = attrgetter("st_mtime_ns"), attrgetter("st_size")
 _SHOWN = 3  # paths named in a reason before "and N more"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Definition:
+class Definition(Struct, frozen=True, kw_only=True):
     """What a step does, rendered: the parts of its fingerprint besides its sources."""
 
     command: Any  # JSON: the rendered script and its values, or the function reference
@@ -37,8 +37,7 @@ class Definition:
     generates: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Snapshot:
+class Snapshot(Struct, frozen=True, kw_only=True):
     """A step's files and fingerprint as they are now."""
 
     root: Path

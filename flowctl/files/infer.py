@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from dataclasses import replace
+
+from msgspec.structs import replace
 
 from flowctl.files.globmatch import normalize, overlap
 from flowctl.files.patterns import is_glob

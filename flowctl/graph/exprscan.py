@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 NamePath = tuple[str, ...]
 
@@ -30,16 +31,14 @@ _OPENER = re.compile(r"\{\{|\{%|\{#")
 _ONE_EXPRESSION = re.compile(r"\A\{\{[-+]?((?:(?!\}\}|\{\{|\{%|\{#).)*?)[-+]?\}\}\Z", re.S)
 
 
-@dataclass(frozen=True, slots=True)
-class Read:
+class Read(Struct, frozen=True):
     """A name path the text reads; `guarded` under `| default(...)` or `is defined`."""
 
     path: NamePath
     guarded: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Mistake:
+class Mistake(Struct, frozen=True):
     """Something wrong in the text itself, at `offset` (an index into the text)."""
 
     code: str
@@ -47,8 +46,7 @@ class Mistake:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class Analysis:
+class Analysis(Struct, frozen=True):
     reads: tuple[Read, ...] = ()
     # Paths compared directly with a number literal (`x.n >= 2`, not `x.n | int >= 2`).
     number_compares: tuple[NamePath, ...] = ()

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from flowctl.errors import Location
 from flowctl.graph.scope import Scope
 from flowctl.spec.model import Step, Workflow
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
+class Placed(Struct, frozen=True):
     """A step with where it sits: its container (None at top level)."""
 
     step: Step
     container: Step | None
 
 
-@dataclass(frozen=True, slots=True)
-class Duplicate:
+class Duplicate(Struct, frozen=True):
     """A step whose id was already used by an earlier step of the file."""
 
     step: Step

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from flowctl.spec.model import ConditionStep, Step
 
@@ -19,8 +20,7 @@ class EdgeKind(enum.StrEnum):
     FILES = "files"  # the later step's sources may be files the earlier one generates
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(Struct, frozen=True):
     """One reference a step makes to another step id, as written in the file."""
 
     owner: Step

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from flowctl.graph.refs import EdgeKind, step_refs
 from flowctl.spec.model import ConditionStep, Step, StepType, Workflow
@@ -28,8 +29,7 @@ _DOT_SHAPES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class _Edge:
+class _Edge(Struct, frozen=True):
     source: str
     target: str
     kind: EdgeKind

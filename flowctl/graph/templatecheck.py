@@ -14,8 +14,9 @@ import difflib
 import enum
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from flowctl.errors import Location, Problem, Severity
 from flowctl.graph.index import StepIndex
@@ -76,8 +77,7 @@ class Role(enum.Enum):
     AGENT = "agent"  # agents are not run yet: their texts are checked for syntax and inputs
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+class Source(Struct, frozen=True):
     """One expression or template and where it is written."""
 
     text: str

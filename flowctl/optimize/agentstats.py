@@ -8,15 +8,15 @@ run lists the workflow's agents with their pool sizes), so no spec is needed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from flowctl.optimize.stats import quantile
 from flowctl.state.records import RunRecord
 
 
-@dataclass(slots=True)
-class AgentStats:
+class AgentStats(Struct):
     """One agent over the runs analysed."""
 
     name: str
@@ -123,8 +123,7 @@ def _r(value: float | None) -> float | None:
     return round(value, 6) if value is not None else None
 
 
-@dataclass(slots=True)
-class AgentHistory:
+class AgentHistory(Struct):
     """What the rules know about the workflow's agents (built by the analysis)."""
 
     stats: Mapping[str, AgentStats]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.errors import HistoryError, UsageError
 from flowctl.optimize.aggregate import (
@@ -90,8 +92,7 @@ def _pick(path: Path, scan: ScanResult, target: str | None) -> WorkflowAggregate
     return min(scan.aggregates.values(), key=lambda a: (-a.runs, a.name))
 
 
-@dataclass(frozen=True, slots=True)
-class _Node:
+class _Node(Struct, frozen=True):
     name: str
     parent: str | None
     spec: Step | None

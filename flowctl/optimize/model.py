@@ -10,16 +10,16 @@ model with a Change applied.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from msgspec import Struct, field
 
 from flowctl.optimize.simulate import Replayed, Simulation
 
 _NO_DURATIONS: Mapping[str, float] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
+class Level(Struct, frozen=True):
     """The steps directly inside one container (None: the top level) and their edges."""
 
     container: str | None
@@ -31,8 +31,7 @@ class Level:
     concurrency: int | None = None  # parallel: max_concurrency; loop: iterations at once
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(Struct, frozen=True):
     """What a recommendation changes: step durations, dropped edges, the concurrency limit.
 
     A duration given for a container replays it as one delay of that length, holding no

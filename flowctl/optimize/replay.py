@@ -10,15 +10,15 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 
 class ReplayError(ValueError):
     """The graph cannot be replayed: an edge names an unknown step, or there is a cycle."""
 
 
-@dataclass(frozen=True, slots=True)
-class Schedule:
+class Schedule(Struct, frozen=True):
     """When each step started and finished in a replay (seconds from the start)."""
 
     start: Mapping[str, float]
@@ -27,8 +27,7 @@ class Schedule:
     peak_running: int  # the most steps running at one instant
 
 
-@dataclass(frozen=True, slots=True)
-class CriticalPath:
+class CriticalPath(Struct, frozen=True):
     """The longest chain of dependent steps, weighted by their durations."""
 
     steps: tuple[str, ...]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from dataclasses import replace as replace_dataclass
 from types import MappingProxyType
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.optimize.model import Change
 from flowctl.optimize.stats import Summary
@@ -46,6 +50,7 @@ class ChangeAction(enum.StrEnum):
     INVESTIGATE = "investigate"  # no edit of the file fixes it; `value` says what to look at
 
 
+# A dataclass, not a Struct: equality must ignore `render`, which a Struct cannot do.
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpecificChange:
     """One concrete edit of the workflow file."""
@@ -65,7 +70,7 @@ class SpecificChange:
         """This change with its `yaml` made."""
         if self.render is None:
             return self
-        return replace(self, yaml=self.render(), render=None)
+        return replace_dataclass(self, yaml=self.render(), render=None)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,8 +84,7 @@ class SpecificChange:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Recommendation:
+class Recommendation(Struct, frozen=True, kw_only=True):
     id: str  # stable across runs of the analysis: "<type>:<step or target>"
     type: RecommendationType
     description: str
@@ -110,8 +114,7 @@ class Recommendation:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepStats:
+class StepStats(Struct, frozen=True, kw_only=True):
     id: str  # the name in the history (loop iterations as `loop[*].child`)
     type: str
     parent: str | None
@@ -152,15 +155,13 @@ class StepStats:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PathStep:
+class PathStep(Struct, frozen=True, kw_only=True):
     id: str
     duration: float
     queued: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CriticalPathReport:
+class CriticalPathReport(Struct, frozen=True, kw_only=True):
     """The longest dependency chain of the median completed run, from its recorded edges."""
 
     run_id: str
@@ -180,8 +181,7 @@ class CriticalPathReport:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Score:
+class Score(Struct, frozen=True, kw_only=True):
     """optimization_score = 100 * (0.4 reliability + 0.4 efficiency + 0.2 consistency)."""
 
     reliability: float  # success rate
@@ -201,8 +201,7 @@ class Score:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunSummary:
+class RunSummary(Struct, frozen=True, kw_only=True):
     runs: int
     status_counts: Mapping[str, int]
     success_rate: float  # completed / runs
@@ -228,8 +227,7 @@ class RunSummary:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistorySource:
+class HistorySource(Struct, frozen=True, kw_only=True):
     path: str
     lines: int
     skipped_lines: int  # malformed lines (not counting a torn last line)
@@ -259,8 +257,7 @@ class HistorySource:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OptimizationReport:
+class OptimizationReport(Struct, frozen=True, kw_only=True):
     workflow: str
     generated_at: str  # ISO 8601 UTC
     history: HistorySource

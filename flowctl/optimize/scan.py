@@ -14,8 +14,9 @@ import os
 import pickle
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from msgspec import Struct, field
 
 from flowctl.errors import HistoryError
 from flowctl.optimize.aggregate import WorkflowAggregate
@@ -28,8 +29,7 @@ PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 MAX_WORKERS = 8
 
 
-@dataclass(slots=True)
-class ScanResult:
+class ScanResult(Struct):
     """Aggregates by workflow name, plus every skipped line and run counts of the others."""
 
     aggregates: dict[str, WorkflowAggregate] = field(default_factory=dict)

@@ -27,8 +27,9 @@ import heapq
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from msgspec import Struct, field
 
 if TYPE_CHECKING:
     from flowctl.optimize.model import Level
@@ -38,8 +39,7 @@ LOOP = "loop"
 MAX_ITERATIONS = 256
 
 
-@dataclass(frozen=True, slots=True)
-class Replayed:
+class Replayed(Struct, frozen=True):
     """One replay: when it ended, the most leaves running at once, when top steps ended."""
 
     makespan: float
@@ -47,8 +47,7 @@ class Replayed:
     finish: Mapping[str, float]  # top-level steps, and the first instance of inner ones
 
 
-@dataclass(slots=True)
-class _Scope:
+class _Scope(Struct):
     """One run of a level: the top level, a parallel body, one loop iteration."""
 
     key: str | None
@@ -59,8 +58,7 @@ class _Scope:
     scale: float  # each replayed iteration of a folded loop stands for this many
 
 
-@dataclass(slots=True)
-class _Container:
+class _Container(Struct):
     """A running container step: its scope(s), and for a parallel its concurrency tokens."""
 
     scope: _Scope  # the scope the container itself belongs to

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 
 def quantile(sorted_values: Sequence[float], q: float, *, zeros: int = 0) -> float:
@@ -29,8 +30,7 @@ def quantile(sorted_values: Sequence[float], q: float, *, zeros: int = 0) -> flo
     return low + (h - lo) * (at(hi) - low)
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
+class Summary(Struct, frozen=True):
     """Duration statistics of one sample, in seconds."""
 
     count: int

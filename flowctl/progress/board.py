@@ -7,9 +7,10 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.progress import words
 from flowctl.runner.events import (
@@ -45,8 +46,7 @@ class Tag(enum.Enum):
     HANDLED = "handled"  # failed, and its error handlers all completed
 
 
-@dataclass(slots=True)
-class _Row:
+class _Row(Struct):
     """Mutable per-step state; only the board touches it, under its lock."""
 
     step: str
@@ -61,8 +61,7 @@ class _Row:
     tags: frozenset[Tag] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class RowView:
+class RowView(Struct, frozen=True):
     """One step as the view shows it at the moment of the snapshot."""
 
     step: str
@@ -75,8 +74,7 @@ class RowView:
     worker: str | None = None  # the remote worker of its latest attempt
 
 
-@dataclass(slots=True)
-class _Rollback:
+class _Rollback(Struct):
     reason: str
     steps: int
     undone: int = 0
@@ -86,8 +84,7 @@ class _Rollback:
     errors: deque[str] = field(default_factory=lambda: deque(maxlen=ROLLBACK_ERRORS))
 
 
-@dataclass(frozen=True, slots=True)
-class RollbackView:
+class RollbackView(Struct, frozen=True):
     """The run's compensation: how far it got and what failed (the latest few)."""
 
     reason: str
@@ -99,8 +96,7 @@ class RollbackView:
     errors: tuple[str, ...]  # `charge rollback action 2 failed: ...`, oldest first
 
 
-@dataclass(frozen=True, slots=True)
-class CircuitView:
+class CircuitView(Struct, frozen=True):
     """A circuit breaker that is not closed, and the step whose attempt changed it."""
 
     name: str
@@ -108,8 +104,7 @@ class CircuitView:
     step: str
 
 
-@dataclass(frozen=True, slots=True)
-class BoardSnapshot:
+class BoardSnapshot(Struct, frozen=True):
     """Everything one frame of the live view needs; bounded in size whatever the run."""
 
     run_id: str | None

@@ -5,14 +5,14 @@ from __future__ import annotations
 import codecs
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import IO, Any
+
+from msgspec import Struct
 
 from flowctl.status import RunStatus, StepStatus
 
 
-@dataclass(frozen=True, slots=True)
-class Symbols:
+class Symbols(Struct, frozen=True):
     """The marks printed before a step; ASCII words where the output cannot take Unicode."""
 
     start: str

@@ -9,10 +9,11 @@ index-based ids.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
+
+from msgspec.structs import replace
 
 from flowctl.runner.events import LoopLabelled, PausingObserver, RunEvent, RunObserver
 from flowctl.runner.looplabels import journal_labels, labelled
@@ -48,7 +49,7 @@ class LoopLabels:
                 changes[name] = tuple(self.show(v) for v in value)
         if not changes:
             return event
-        replaced: RunEvent = dataclasses.replace(cast(Any, event), **changes)
+        replaced: RunEvent = replace(cast(Any, event), **changes)
         return replaced
 
 
@@ -97,12 +98,12 @@ def labelled_result(result: RunResult) -> RunResult:
         return _QUOTED_ID.sub(lambda m: f"'{show(m.group(1))}'", text)
 
     steps = {
-        show(qid): dataclasses.replace(
+        show(qid): replace(
             r, id=show(r.id), parent=show_parent(r.parent, labels), error=said(r.error)
         )
         for qid, r in result.steps.items()
     }
-    return dataclasses.replace(
+    return replace(
         result,
         steps=steps,
         error=said(result.error),

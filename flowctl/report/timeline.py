@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.state.audit import AuditEvent
 
 _FINAL = {"step_completed", "step_failed", "step_cancelled", "step_skipped", "step_finished"}
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(Struct, frozen=True):
     """A stretch of time on one step's row of the chart."""
 
     kind: str  # "attempt", "backoff", "queue", "wait"
@@ -25,8 +25,7 @@ class Span:
     status: str | None = None  # how an attempt ended: completed, failed, retried...
 
 
-@dataclass(slots=True)
-class StepLine:
+class StepLine(Struct):
     """One step's row: its spans and the facts the report shows beside them."""
 
     id: str

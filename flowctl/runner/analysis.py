@@ -16,8 +16,9 @@ import shlex
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from flowctl.errors import FlowctlError, HistoryError
 from flowctl.runner.results import StepResult
@@ -41,8 +42,7 @@ BYTE_SECONDS = 50e-9
 _ANALYZE = "flowctl.optimize.analyze"
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Struct, frozen=True):
     """What the end-of-run analysis may read: the last `tail_bytes` of the history (None:
     all of it), or nothing, and why."""
 

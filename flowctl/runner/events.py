@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from msgspec import Struct, field
 
 from flowctl.runner.steps.base import FailureKind
 from flowctl.status import RunStatus, StepStatus
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunStarted:
+class RunStarted(Struct, frozen=True, kw_only=True):
     run_id: str
     workflow: str
     step_ids: tuple[str, ...]  # qualified ids known before the run (loop iterations are not)
@@ -26,8 +26,7 @@ class RunStarted:
     steps_in_file: int | None = None  # every step of the file, loop bodies included, once
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepStarted:
+class StepStarted(Struct, frozen=True, kw_only=True):
     step: str  # qualified id: "a", "loop[2].child"
     step_type: str
     attempt: int
@@ -38,8 +37,7 @@ class StepStarted:
     routing: Mapping[str, Any] | None = None  # the routing decision, when one was made
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoopLabelled:
+class LoopLabelled(Struct, frozen=True, kw_only=True):
     """A for_each loop named its iterations: `labels[i]` names `<step>[i]` in views.
 
     Ids stay index-based everywhere (journal, resume); views show the labels.
@@ -50,8 +48,7 @@ class LoopLabelled:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentFailover:
+class AgentFailover(Struct, frozen=True, kw_only=True):
     """Every attempt of `step` on `agent` failed; the next capable agent is asked for."""
 
     step: str
@@ -61,8 +58,7 @@ class AgentFailover:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepPlaced:
+class StepPlaced(Struct, frozen=True, kw_only=True):
     """An attempt ran (or runs) on this worker of a remote executor (a Dask address)."""
 
     step: str
@@ -71,8 +67,7 @@ class StepPlaced:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepProcess:
+class StepProcess(Struct, frozen=True, kw_only=True):
     """An attempt started a local process group: `pgid` (its leader's pid) and the
     leader's start time in clock ticks since boot, so a later resume can tell the group
     from another that reuses the number."""
@@ -84,8 +79,7 @@ class StepProcess:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepRetrying:
+class StepRetrying(Struct, frozen=True, kw_only=True):
     step: str
     attempt: int  # the attempt that failed
     error: str  # masked
@@ -93,8 +87,7 @@ class StepRetrying:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepFinished:
+class StepFinished(Struct, frozen=True, kw_only=True):
     """A step reached a final status (completed, failed, skipped, cancelled, rolled_back).
 
     `restored` marks a step that finished in an earlier session of a resumed run: it is
@@ -128,8 +121,7 @@ class StepFinished:
     agent: str | None = None  # the agent of the last attempt
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepWaiting:
+class StepWaiting(Struct, frozen=True, kw_only=True):
     """A human_task step paused: nobody can decide now; `flowctl approve` then `resume`."""
 
     step: str
@@ -138,8 +130,7 @@ class StepWaiting:
     parent: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApprovalRequested:
+class ApprovalRequested(Struct, frozen=True, kw_only=True):
     step: str
     message: str  # rendered, masked
     approvers: tuple[str, ...]
@@ -147,15 +138,13 @@ class ApprovalRequested:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApprovalDecided:
+class ApprovalDecided(Struct, frozen=True, kw_only=True):
     step: str
     data: Mapping[str, Any]  # ApprovalDecision.to_data()
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CircuitChanged:
+class CircuitChanged(Struct, frozen=True, kw_only=True):
     """A circuit breaker changed state (open, half_open, closed) on an attempt of `step`."""
 
     name: str
@@ -164,8 +153,7 @@ class CircuitChanged:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunStatusChanged:
+class RunStatusChanged(Struct, frozen=True, kw_only=True):
     """The run's status changed while it goes on, e.g. to `rollback` while compensating."""
 
     run_id: str
@@ -174,15 +162,13 @@ class RunStatusChanged:
     reason: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RollbackStarted:
+class RollbackStarted(Struct, frozen=True, kw_only=True):
     reason: str
     steps: tuple[str, ...]  # the steps to compensate, newest first
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RollbackActionDone:
+class RollbackActionDone(Struct, frozen=True, kw_only=True):
     step: str
     index: int  # position in the step's rollback_actions
     ok: bool
@@ -191,14 +177,12 @@ class RollbackActionDone:
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RollbackFinished:
+class RollbackFinished(Struct, frozen=True, kw_only=True):
     failed: int  # actions that failed
     ts: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunFinished:
+class RunFinished(Struct, frozen=True, kw_only=True):
     run_id: str
     status: RunStatus
     duration: float

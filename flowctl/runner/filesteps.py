@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.errors import ExpressionError, UsageError
 from flowctl.expressions import is_template
@@ -36,8 +37,7 @@ from flowctl.state.fingerprints import FingerprintStore, StepFiles
 _RUN_ENV = frozenset({"FLOWCTL_RUN_ID"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FileOptions:
+class FileOptions(Struct, frozen=True, kw_only=True):
     """How a run treats steps with files: where records live, and what is forced to run."""
 
     state_dir: Path
@@ -179,8 +179,7 @@ def record_key(workflow: str, root: Path, qid: str) -> str:
     return json_digest([workflow, str(root), qid])
 
 
-@dataclass(slots=True)
-class FileCheck:
+class FileCheck(Struct):
     """One step's files before it runs: its snapshot, its record, and the verdict."""
 
     store: FingerprintStore

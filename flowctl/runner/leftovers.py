@@ -18,8 +18,9 @@ import os
 import signal
 import socket
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from flowctl.state.audit import AuditEvent
 
@@ -39,8 +40,7 @@ _FINISHED = frozenset(
 _PROC = Path("/proc")
 
 
-@dataclass(frozen=True, slots=True)
-class Leftover:
+class Leftover(Struct, frozen=True):
     step: str
     attempt: int | None
     pgid: int

@@ -9,9 +9,10 @@ keywords (RunArguments, SessionArguments) instead of one per public function.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+
+from msgspec import Struct
 
 from flowctl.runner.executors.api import LOCAL, ExecutorChoice
 from flowctl.state.paths import DEFAULT_STATE_DIR, HISTORY_FILE
@@ -63,8 +64,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunOptions:
+class RunOptions(Struct, frozen=True, kw_only=True):
     """Everything about a run except the workflow and its inputs (docs/python-api.md)."""
 
     state_dir: Path = DEFAULT_STATE_DIR

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
 
 from flowctl.durations import format_duration
 from flowctl.spec.model import (
@@ -25,8 +26,7 @@ from flowctl.status import RunStatus
 _SUMMARY_LIMIT = 80
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlannedStep:
+class PlannedStep(Struct, frozen=True, kw_only=True):
     id: str
     type: str
     does: str  # one line: the command, the callable, the request, the loop...
@@ -43,8 +43,7 @@ class PlannedStep:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Estimate:
+class Estimate(Struct, frozen=True, kw_only=True):
     """Median step durations of past completed runs, pushed through the DAG."""
 
     duration: float
@@ -61,8 +60,7 @@ class Estimate:
         }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
+class Plan(Struct, frozen=True, kw_only=True):
     workflow: str
     source: str
     max_parallel: int

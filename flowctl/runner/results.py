@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.errors import ExitCode
 from flowctl.runner.steps.base import FailureKind, failure_tag
@@ -15,8 +16,7 @@ from flowctl.state.records import AgentAttempt
 from flowctl.status import RunStatus, StepStatus
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepResult:
+class StepResult(Struct, frozen=True, kw_only=True):
     """What one step (one loop iteration's child counts as one step) did in a run.
 
     Times are `time.time()` seconds; `duration` runs from the first attempt's start to the
@@ -28,9 +28,8 @@ class StepResult:
     id: str  # qualified: "a", "loop[2].child"
     step_type: StepType
     status: StepStatus
-    # Not in the repr: asyncio.run reprs the main task's result (a RunResult) when it puts
-    # back the SIGINT handler, and a resumed run's outputs can be gigabytes.
-    outputs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # Not in the repr (see __repr__).
+    outputs: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None  # masked
     error_kind: FailureKind | None = None  # written as error_tag
     error_exit_code: int | None = None  # with error_kind exit_code: the process's exit code
@@ -88,9 +87,15 @@ class StepResult:
             "error": self.error,
         }
 
+    def __repr__(self) -> str:
+        # Without `outputs`: asyncio.run reprs the main task's result (a RunResult) when it
+        # puts back the SIGINT handler, outputs hold real secret values in memory, and a
+        # resumed run's outputs can be gigabytes.
+        shown = (f"{n}={getattr(self, n)!r}" for n in self.__struct_fields__ if n != "outputs")
+        return f"StepResult({', '.join(shown)})"
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunResult:
+
+class RunResult(Struct, frozen=True, kw_only=True):
     """The outcome of one run: status, every step's result, the run's data and its files."""
 
     run_id: str

@@ -10,9 +10,10 @@ import socket
 import threading
 import time
 from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
+
+from msgspec import Struct
 
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.runner.analysis import Preparation, prepare_analysis
@@ -83,8 +84,7 @@ def _check_max_parallel(value: int | None, wf: Workflow) -> int:
     return limit
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resumption:
+class Resumption(Struct, frozen=True, kw_only=True):
     """What a resumed session starts from (built by flowctl.runner.resume.run)."""
 
     replay: Replay

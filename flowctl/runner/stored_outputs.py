@@ -17,14 +17,15 @@ so does a step with rollback actions (its compensation reads them).
 from __future__ import annotations
 
 import collections
-import dataclasses
 import math
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.errors import StateError
 from flowctl.state.audit import AuditEvent
@@ -37,8 +38,7 @@ CACHE_BYTES = 8 * 1024 * 1024  # journal lines of recently read outputs kept par
 _PLAIN_DEPTH = 64  # deeper outputs stay in memory (the check is recursive)
 
 
-@dataclass(frozen=True, slots=True)
-class Spot:
+class Spot(Struct, frozen=True):
     """Where one finished event lies in the journal: its line's offset and length."""
 
     offset: int
@@ -101,7 +101,7 @@ class OutputShelf:
 
         spot = Spot(offset, length, event.seq)
         stored = StoredOutputs(self, event.step, spot, tuple(outputs), sha256_json(outputs) or "")
-        return dataclasses.replace(event, data={**event.data, "outputs": stored})
+        return replace(event, data={**event.data, "outputs": stored})
 
     def load(self, qid: str, spot: Spot) -> dict[str, Any]:
         """The outputs journaled at `spot` (the dict is shared: do not change it)."""

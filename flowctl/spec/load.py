@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from msgspec import Struct
 
 from flowctl.errors import FlowctlError, Problem, Severity, SpecError
 from flowctl.spec.model import Workflow
@@ -19,8 +20,7 @@ from flowctl.spec.yamlload import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Validation:
+class Validation(Struct, frozen=True):
     """Everything `flowctl validate` found in one file."""
 
     source: str

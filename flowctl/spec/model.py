@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeAlias
+
+from msgspec import Struct, field
 
 from flowctl.errors import Location
 
@@ -60,8 +61,7 @@ DEFAULT_RUN_TIMEOUT = 3600.0
 DEFAULT_MAX_PARALLEL_STEPS = 10
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
+class RetryPolicy(Struct, frozen=True, kw_only=True):
     """When and how often a failed attempt is tried again."""
 
     max_attempts: int = 1
@@ -73,21 +73,18 @@ class RetryPolicy:
     retry_on: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CircuitBreakerSpec:
+class CircuitBreakerSpec(Struct, frozen=True, kw_only=True):
     name: str
     failure_threshold: int = 5
     reset_timeout: float = 30.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CacheSpec:
+class CacheSpec(Struct, frozen=True, kw_only=True):
     key: str  # a template
     ttl: float | None = None  # seconds; None = never expires
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HttpRequest:
+class HttpRequest(Struct, frozen=True, kw_only=True):
     """A webhook call; string values (url, headers, params, json strings) are templates."""
 
     url: str
@@ -101,8 +98,7 @@ class HttpRequest:
     timeout: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ShellCommand:
+class ShellCommand(Struct, frozen=True, kw_only=True):
     """A `run:` command with where and how to run it."""
 
     run: str  # a template; every {{ }} reaches the shell as an environment variable
@@ -111,8 +107,7 @@ class ShellCommand:
     env: Mapping[str, str] = field(default_factory=_no_entries)  # values are templates
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RollbackAction:
+class RollbackAction(Struct, frozen=True, kw_only=True):
     """One compensating action of a saga; exactly one of run, python, http is set."""
 
     command: ShellCommand | None = None
@@ -121,22 +116,19 @@ class RollbackAction:
     location: Location | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApprovalSpec:
+class ApprovalSpec(Struct, frozen=True, kw_only=True):
     message: str = "Approve to continue?"  # a template
     approvers: tuple[str, ...] = ()
     timeout: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConditionCase:
+class ConditionCase(Struct, frozen=True, kw_only=True):
     when: str  # an expression
     next_steps: tuple[str, ...]
     location: Location | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InputSpec:
+class InputSpec(Struct, frozen=True, kw_only=True):
     """A workflow input: a JSON Schema property (type, default, enum, minimum, ...)."""
 
     name: str
@@ -153,14 +145,12 @@ class InputSpec:
         return self.schema.get("default")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SlaTargets:
+class SlaTargets(Struct, frozen=True, kw_only=True):
     max_execution_time: float | None = None  # seconds
     min_success_rate: float | None = None  # 0..1
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentSpec:
+class AgentSpec(Struct, frozen=True, kw_only=True):
     """An agent of SPEC.md section 6: a pool of `max_concurrency` workers; exactly one of
     python and command is set."""
 
@@ -180,8 +170,7 @@ class AgentSpec:
         return self.key_locations.get(key, self.location)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutorSpec:
+class ExecutorSpec(Struct, frozen=True, kw_only=True):
     """The spec's `executor:`: where action steps run unless the command line says."""
 
     kind: str = "local"  # "local" or "dask"
@@ -189,8 +178,7 @@ class ExecutorSpec:
     workers: int | None = None  # worker processes of a local Dask cluster
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Step:
+class Step(Struct, frozen=True, kw_only=True):
     """Keys common to every step type. Concrete types below add their own."""
 
     id: str
@@ -238,8 +226,7 @@ class Step:
         return self.key_locations.get(key, self.location)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActionStep(Step):
+class ActionStep(Step, frozen=True, kw_only=True):
     """Exactly one of command, python, or agent_capability (inherited) is set."""
 
     command: ShellCommand | None = None
@@ -255,26 +242,22 @@ class ActionStep(Step):
     generates: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WebhookStep(Step):
+class WebhookStep(Step, frozen=True, kw_only=True):
     http: HttpRequest
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WaitStep(Step):
+class WaitStep(Step, frozen=True, kw_only=True):
     """Exactly one of duration or until is set."""
 
     duration: float | None = None
     until: str | None = None  # ISO 8601 time (a template)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HumanTaskStep(Step):
+class HumanTaskStep(Step, frozen=True, kw_only=True):
     approval: ApprovalSpec
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ParallelStep(Step):
+class ParallelStep(Step, frozen=True, kw_only=True):
     parallel_steps: tuple[Step, ...]
     max_concurrency: int | None = None  # None = bounded only by max_parallel_steps
     min_success_ratio: float = 1.0
@@ -283,8 +266,7 @@ class ParallelStep(Step):
         return self.parallel_steps
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LoopStep(Step):
+class LoopStep(Step, frozen=True, kw_only=True):
     """Exactly one of while_ or for_each is set."""
 
     steps: tuple[Step, ...]
@@ -299,8 +281,7 @@ class LoopStep(Step):
         return self.steps
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConditionStep(Step):
+class ConditionStep(Step, frozen=True, kw_only=True):
     cases: tuple[ConditionCase, ...]
     default: tuple[str, ...] = ()
 
@@ -313,8 +294,7 @@ class ConditionStep(Step):
         return tuple(seen)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Workflow:
+class Workflow(Struct, frozen=True, kw_only=True):
     name: str
     steps: tuple[Step, ...]
     source: str  # the file it was loaded from ("<string>" when built from text)

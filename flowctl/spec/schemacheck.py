@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from flowctl.spec.yamlload import JsonPath
 
 
-@dataclass(frozen=True, slots=True)
-class Violation:
+class Violation(Struct, frozen=True):
     """One failed keyword: where (path of the value), which keyword, in which (sub)schema.
 
     `name` is the key concerned when the keyword is about keys: the unknown key

@@ -17,11 +17,11 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import yaml
+from msgspec import Struct
 
 from flowctl.errors import Location, SpecError
 
@@ -47,8 +47,7 @@ _ALLOWED_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", 
 _ALLOWED_TAGS.add("!")  # the non-specific tag of quoted scalars
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedDocument:
+class LoadedDocument(Struct, frozen=True):
     """The data of a YAML file plus where each node came from."""
 
     data: Any
@@ -56,7 +55,7 @@ class LoadedDocument:
     locations: Mapping[JsonPath, Location]  # path -> location of the node (the value)
     key_locations: Mapping[JsonPath, Location]  # path -> location of its mapping key
     # The text it was parsed from: finer locations inside a scalar (templatecheck) use it.
-    text: str = field(default="", repr=False)
+    text: str = ""
 
     def locate(self, path: Sequence[str | int], *, key: bool = False) -> Location:
         """The location of `path`, or of its nearest ancestor that has one."""

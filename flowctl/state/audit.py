@@ -8,10 +8,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.closing import Closing
 from flowctl.errors import StateError
@@ -59,8 +60,7 @@ def parse_ts(text: str) -> float | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
+class AuditEvent(Struct, frozen=True):
     """One line of audit.jsonl. `step` is a qualified id such as "loop[2].child"."""
 
     ts: str
@@ -297,8 +297,7 @@ class AuditJournal(Closing):
             os.close(self._fd)
 
 
-@dataclass(frozen=True, slots=True)
-class JournalContents:
+class JournalContents(Struct, frozen=True):
     """What read_journal found. bad_lines are 1-based numbers of skipped garbage lines."""
 
     events: list[AuditEvent]

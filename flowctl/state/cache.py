@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import hashlib
 import json
@@ -10,9 +9,10 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Set
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
+
+from msgspec import Struct
 
 from flowctl.closing import Closing
 from flowctl.errors import StateError
@@ -35,20 +35,19 @@ CREATE TABLE IF NOT EXISTS entries (
 _IGNORED_FIELDS = frozenset({"location", "key_locations", "name", "description"})
 
 
-@dataclass(frozen=True, slots=True)
-class CacheHit:
+class CacheHit(Struct, frozen=True):
     outputs: Any
     stored_at: float  # time.time() of the put
     run_id: str | None  # the run that stored it
 
 
 def _canonical(value: Any) -> Any:
-    """Plain JSON data for any step definition (frozen dataclasses, enums, mappings)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    """Plain JSON data for any step definition (frozen Structs, enums, mappings)."""
+    if isinstance(value, Struct):
         fields = {
-            f.name: _canonical(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            if f.name not in _IGNORED_FIELDS
+            name: _canonical(getattr(value, name))
+            for name in value.__struct_fields__
+            if name not in _IGNORED_FIELDS
         }
         return {"__type__": type(value).__name__, **fields}
     if isinstance(value, enum.Enum):

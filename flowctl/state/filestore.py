@@ -19,8 +19,9 @@ import stat
 import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from flowctl.errors import StateError
 from flowctl.files.hashing import file_digest
@@ -30,8 +31,7 @@ DEFAULT_MAX_BYTES = 2 * 1024**3
 MAX_BYTES_ENV = "FLOWCTL_FILE_CACHE_MAX_BYTES"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredFile:
+class StoredFile(Struct, frozen=True):
     path: str  # relative to the step's directory (or absolute)
     digest: str
     mode: int  # permission bits (st_mode & 0o7777)

@@ -17,14 +17,15 @@ Version 1 records (one JSON object with a `sources` mapping) are still read.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from flowctl.errors import StateError
 from flowctl.files.hashing import bytes_digest
@@ -121,8 +122,7 @@ class _LazyTable:
         return self._table
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepFiles:
+class StepFiles(Struct, frozen=True, kw_only=True):
     """One step's record: its fingerprint, what went into it, what it generated."""
 
     fingerprint: str
@@ -131,7 +131,7 @@ class StepFiles:
     generates: Mapping[str, tuple[str, ...]]  # rendered pattern -> the files it matched
     outputs: Mapping[str, Any] = field(default_factory=dict)  # masked
     run_id: str | None = None
-    lazy_sources: _LazyTable = field(default_factory=_LazyTable, repr=False, compare=False)
+    lazy_sources: _LazyTable = field(default_factory=_LazyTable)
     legacy: bool = False  # read from a version 1 record: rewrite it in this version
 
     @classmethod
@@ -237,7 +237,7 @@ def _version_1(head: dict[str, Any]) -> StepFiles | None:
         [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
     )
     record = StepFiles._from_head({**head, "stamps": table.stamps()}, _LazyTable(table=table))
-    return None if record is None else dataclasses.replace(record, legacy=True)
+    return None if record is None else replace(record, legacy=True)
 
 
 class FingerprintStore:

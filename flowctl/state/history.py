@@ -12,9 +12,10 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
+
+from msgspec import Struct
 
 from flowctl.errors import HistoryError
 from flowctl.state.nofollow import describe_open_error, open_state_file
@@ -26,8 +27,7 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 _SKIP_CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryIssue:
+class HistoryIssue(Struct, frozen=True):
     """A line of a history file that was skipped, and why (line is 1-based)."""
 
     line: int

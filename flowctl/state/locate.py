@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 STATE_DIR_NAME = ".flowctl"
 ENV_VAR = "FLOWCTL_STATE_DIR"
 
 
-@dataclass(frozen=True, slots=True)
-class Search:
+class Search(Struct, frozen=True):
     """The directories a walk looked in, nearest first, and why it stopped where it did."""
 
     looked_in: tuple[Path, ...]

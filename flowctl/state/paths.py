@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from msgspec import Struct
 
 from flowctl.errors import StateError
 
@@ -63,8 +64,7 @@ def safe_file_stem(name: str) -> str:
     return escaped
 
 
-@dataclass(frozen=True, slots=True)
-class RunPaths:
+class RunPaths(Struct, frozen=True):
     """The files of one run: state_dir/runs/<run_id>/{audit.jsonl, logs/, report.json}."""
 
     state_dir: Path

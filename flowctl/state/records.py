@@ -8,8 +8,9 @@ meeting a newer format than it knows reports it by line number instead of guessi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 HISTORY_FORMAT = 1
 
@@ -50,8 +51,7 @@ def _float(value: Any, key: str) -> float:
         raise RecordError(f"field {key!r} is out of range") from None
 
 
-@dataclass(frozen=True, slots=True)
-class AgentAttempt:
+class AgentAttempt(Struct, frozen=True):
     """One attempt of a step on an agent: what adaptive routing learns from."""
 
     agent: str
@@ -75,8 +75,7 @@ class AgentAttempt:
         return cls(data[0], data[1], _float(data[2], "agent_attempts"))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepRecord:
+class StepRecord(Struct, frozen=True, kw_only=True):
     """What one step did in one run. Loop children are named `<loop>[<i>].<child>`."""
 
     id: str
@@ -180,8 +179,7 @@ class StepRecord:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunRecord:
+class RunRecord(Struct, frozen=True, kw_only=True):
     """One finished run. `edges` are (upstream, downstream) pairs of qualified step ids."""
 
     run_id: str

@@ -8,10 +8,12 @@ import json
 import os
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.errors import StateError
 from flowctl.state.audit import AuditEvent, read_journal
@@ -43,8 +45,7 @@ class RunState(enum.StrEnum):
         return cls.UNKNOWN
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepSummary:
+class StepSummary(Struct, frozen=True, kw_only=True):
     """One step of a past run (a loop iteration's child is a step of its own)."""
 
     id: str
@@ -57,8 +58,7 @@ class StepSummary:
     worker: str | None = None  # the remote worker of its latest attempt
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunSummary:
+class RunSummary(Struct, frozen=True, kw_only=True):
     """One past run as read from its directory."""
 
     run_id: str

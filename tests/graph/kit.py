@@ -9,8 +9,9 @@ from __future__ import annotations
 import random
 import textwrap
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any
+
+from msgspec.structs import replace
 
 from flowctl.errors import Location, Problem
 from flowctl.graph import check_workflow

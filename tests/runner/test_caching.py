@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from flowctl.errors import Location, StateError
@@ -41,16 +41,16 @@ def test_the_key_follows_the_rendered_template() -> None:
 
 def test_the_key_is_bound_to_what_the_step_does_not_where_it_is() -> None:
     key = step_cache_key(STEP, names())
-    moved = dataclasses.replace(
+    moved = msgspec.structs.replace(
         STEP, location=Location("other.yaml", 40, 3), name="Monthly report", description="x"
     )
     assert step_cache_key(moved, names()) == key
     assert STEP.command is not None
-    changed = dataclasses.replace(
-        STEP, command=dataclasses.replace(STEP.command, run="make report-v2")
+    changed = msgspec.structs.replace(
+        STEP, command=msgspec.structs.replace(STEP.command, run="make report-v2")
     )
     assert step_cache_key(changed, names()) != key
-    retimed = dataclasses.replace(STEP, timeout=10.0)
+    retimed = msgspec.structs.replace(STEP, timeout=10.0)
     assert step_cache_key(retimed, names()) != key
 
 

@@ -97,7 +97,7 @@ def test_a_run_without_loop_iterations_reads_no_journal_for_labels(
 
 
 def vars_of(result: Any) -> dict[str, Any]:
-    return {name: getattr(result, name) for name in result.__dataclass_fields__}
+    return {name: getattr(result, name) for name in result.__struct_fields__}
 
 
 def test_a_callable_that_takes_no_params_is_checked_once() -> None:

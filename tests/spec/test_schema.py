@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import msgspec
 import pytest
 
 from flowctl.errors import Problem
@@ -152,7 +152,7 @@ RENAMED = {"run": "command", "shell": "command", "working_dir": "command", "env"
     ],
 )
 def test_every_schema_key_has_a_home_in_the_model(definition: str, cls: type) -> None:
-    fields = {f.name.rstrip("_") for f in dataclasses.fields(cls)}
+    fields = {f.name.rstrip("_") for f in msgspec.structs.fields(cls)}
     keys = set(workflow_schema()["$defs"][definition]["properties"])
     if definition == "loopStep":  # `loop:` holds the LoopStep fields one level down
         keys = (keys - {"loop"}) | set(workflow_schema()["$defs"]["loop"]["properties"])
@@ -162,7 +162,7 @@ def test_every_schema_key_has_a_home_in_the_model(definition: str, cls: type) ->
 
 
 def test_workflow_keys_have_a_home_in_the_model() -> None:
-    fields = {f.name for f in dataclasses.fields(model.Workflow)}
+    fields = {f.name for f in msgspec.structs.fields(model.Workflow)}
     assert set(workflow_schema()["properties"]) <= fields
 
 

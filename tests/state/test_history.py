@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -262,7 +262,7 @@ def _mixed_history(path: Path, count: int) -> None:
         append_record(path, record(1000 + i, workflow="other"))
         mine = record(i)
         if i % 3 == 2:
-            mine = dataclasses.replace(mine, status="failed")
+            mine = msgspec.structs.replace(mine, status="failed")
         append_record(path, mine)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from itertools import compress
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
+from msgspec import Struct, field
 
 from flowctl.optimize.agentstats import AgentHistory
 from flowctl.optimize.aggregate import CACHED, FAILED, RETRIED, StepAggregate, WorkflowAggregate
@@ -94,8 +94,7 @@ class StepView:
         return self.samples.clean_sorted
 
 
-@dataclass(frozen=True, slots=True)
-class Samples:
+class Samples(Struct, frozen=True):
     """A step's durations cut the ways the analysis reads them (8 bytes a value)."""
 
     ordered: array[float]  # every execution, sorted
@@ -119,14 +118,12 @@ class Samples:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Sla:
+class Sla(Struct, frozen=True):
     max_execution_time: float | None = None
     min_success_rate: float | None = None
 
 
-@dataclass(slots=True)
-class Context:
+class Context(Struct):
     """The analysed history of one workflow, ready for the rules."""
 
     workflow: str

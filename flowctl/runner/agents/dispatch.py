@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 from flowctl.runner.agents.invoke import AgentExecutor, AgentInvoker, LocalInvoker
 from flowctl.runner.agents.learning import AgentLearning, JournalSample
@@ -21,8 +22,7 @@ from flowctl.runner.failure.circuit import CircuitBreakers, CircuitOpenError, Ci
 from flowctl.spec.model import ActionStep, AgentSpec, Routing, Workflow
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
+class Grant(Struct, frozen=True):
     """An agent slot given to a step: the decision, and how long the step queued for it."""
 
     decision: Decision
@@ -33,8 +33,7 @@ class Grant:
         return self.decision.agent
 
 
-@dataclass(frozen=True, slots=True)
-class AgentSetup:
+class AgentSetup(Struct, frozen=True):
     """What a run's dispatcher starts from: the history to learn from, and the attempts
     of the run's earlier sessions (on resume)."""
 

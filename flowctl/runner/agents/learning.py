@@ -11,20 +11,19 @@ from __future__ import annotations
 import collections
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+from msgspec import Struct
 
 WINDOW = 50  # samples per (capability, agent) that count
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(Struct, frozen=True):
     ok: bool
     duration: float  # seconds of the attempt
 
 
-@dataclass(frozen=True, slots=True)
-class AgentSummary:
+class AgentSummary(Struct, frozen=True):
     """An agent's recent record for one capability."""
 
     samples: int
@@ -96,8 +95,7 @@ class AgentLearning:
             self.add(capability, agent, ok=sample.ok, duration=sample.duration)
 
 
-@dataclass(frozen=True, slots=True)
-class JournalSample:
+class JournalSample(Struct, frozen=True):
     """One attempt on an agent, as a journal of an earlier session recorded it."""
 
     capability: str

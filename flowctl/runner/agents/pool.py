@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from msgspec import Struct
 
 from flowctl.runner.agents.registry import AgentRegistry
 from flowctl.spec.model import AgentSpec
@@ -23,8 +24,7 @@ from flowctl.spec.model import AgentSpec
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
-class _Waiter(Generic[T]):
+class _Waiter(Struct, Generic[T]):
     """A step waiting for an agent. Offered the current counts, `decide` either takes an
     agent (returns it, with what to hand the step) or declines (None) and keeps its place."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 from flowctl.spec.model import AgentSpec, CircuitBreakerSpec, Workflow
 
 
-@dataclass(frozen=True, slots=True)
-class AgentRegistry:
+class AgentRegistry(Struct, frozen=True):
     """Every agent by name, and the agents that have each capability (file order)."""
 
     agents: Mapping[str, AgentSpec]

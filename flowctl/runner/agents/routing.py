@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from flowctl.runner.agents.learning import AgentLearning
 from flowctl.spec.model import AgentSpec, Routing
@@ -29,8 +30,7 @@ WAIT_BELOW = 0.5
 EXPLORATION = 0.1
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(Struct, frozen=True):
     """One capable agent as routing saw it."""
 
     agent: str
@@ -58,8 +58,7 @@ class Candidate:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(Struct, frozen=True):
     """The agent chosen for a step's next attempts, and why."""
 
     agent: AgentSpec
@@ -153,8 +152,7 @@ class Router:
         return free[0]
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
+class Score(Struct, frozen=True):
     samples: int
     success_rate: float | None
     p50: float | None

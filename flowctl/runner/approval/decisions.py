@@ -19,8 +19,10 @@ import re
 import select
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.errors import StateError
 from flowctl.runner.approval.identity import Identity, who_is_here
@@ -46,8 +48,7 @@ class DecisionSource(enum.StrEnum):
     CLI = "cli"  # `flowctl approve RUN_ID STEP`
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApprovalDecision:
+class ApprovalDecision(Struct, frozen=True, kw_only=True):
     step: str  # qualified id
     approved: bool
     by: str

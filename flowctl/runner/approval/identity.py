@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import pwd
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 # (platform, the variable saying the job runs there, the variable naming who started it)
 _CI_ACTORS = (
@@ -23,8 +24,7 @@ _CI_ACTORS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(Struct, frozen=True):
     """The accounts behind a decision, as far as this process can tell."""
 
     os_user: str | None = None  # the effective uid's login name; None if it has none

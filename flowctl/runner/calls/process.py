@@ -9,9 +9,10 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 if TYPE_CHECKING:
     from flowctl.runner.steps.base import StepLog
@@ -23,8 +24,7 @@ PIPE_GRACE = 1.0  # seconds to wait for pipes held open by background children a
 _MAX_PENDING_LINE = 1024 * 1024  # a longer line is written to the log in parts (bounded memory)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessResult:
+class ProcessResult(Struct, frozen=True, kw_only=True):
     """How a finished process ended and what it printed (masked)."""
 
     returncode: int  # as subprocess reports it: negative = killed by that signal

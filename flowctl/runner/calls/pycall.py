@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib
 import inspect
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.errors import FlowctlError
 
@@ -23,8 +24,7 @@ class PythonRefError(FlowctlError):
     """A `python:` reference cannot be used: bad syntax, import failure, not a callable."""
 
 
-@dataclass(frozen=True, slots=True)
-class PythonTarget:
+class PythonTarget(Struct, frozen=True):
     """A resolved callable and how to call it."""
 
     reference: str
@@ -115,4 +115,4 @@ def _resolve(reference: str) -> PythonTarget:
         target_info.check_params({})
     except PythonRefError:
         return target_info
-    return dataclasses.replace(target_info, binds_empty=True)
+    return replace(target_info, binds_empty=True)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+from msgspec import Struct
 
 from flowctl.runner.results import StepResult
 from flowctl.runner.steps.base import FailureKind, Outputs, StepContext, StepFailure
 from flowctl.spec.model import Step
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScopeOutcome:
+class ScopeOutcome(Struct, frozen=True, kw_only=True):
     """How one run of a group of sibling steps ended.
 
     `failure` is set when a step failed in a way the scope does not tolerate (for a

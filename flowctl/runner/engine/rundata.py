@@ -9,8 +9,9 @@ import re
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from copy import deepcopy
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.errors import ExpressionError, Location
 from flowctl.runner.steps.base import FailureKind, StepFailure
@@ -19,8 +20,7 @@ from flowctl.spec.model import Step, Workflow
 _ENV_NAME_UNSAFE = re.compile(r"[^A-Z0-9_]")
 
 
-@dataclass(slots=True, kw_only=True)
-class RunData:
+class RunData(Struct, kw_only=True):
     """The names shared by every step of one run."""
 
     workflow: dict[str, Any]  # variables, then inputs, then output_mapping writes
@@ -30,8 +30,7 @@ class RunData:
     step_env: Mapping[str, str]  # added to every step's environment (workflow env, run id)
 
 
-@dataclass(slots=True, kw_only=True)
-class Frame:
+class Frame(Struct, kw_only=True):
     """What one scope's steps see: its `steps` view and loop variables (item, index).
 
     `own` is where this scope's results are published; `view` is what `steps` shows

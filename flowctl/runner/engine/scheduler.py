@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import functools
 import time
 from collections import ChainMap
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.durations import format_duration
 from flowctl.errors import ExpressionError
@@ -68,8 +69,7 @@ NOT_TRIGGERED = "error handler not triggered"
 _COMMON_NAMES = frozenset({"workflow", "inputs", "env", "run", "steps", "params", "result"})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SchedulerOutcome:
+class SchedulerOutcome(Struct, frozen=True, kw_only=True):
     status: RunStatus
     error: str | None = None
     root_cause: str | None = None
@@ -251,7 +251,7 @@ class Scheduler:
         shelved = self.shelf.shelve(result.id, result.outputs, outputs, result.outputs_sha256)
         if shelved is result.outputs:
             return result
-        result = dataclasses.replace(result, outputs=shelved)
+        result = replace(result, outputs=shelved)
         self.results[result.id] = result
         return result
 
@@ -587,7 +587,7 @@ class ScopeRun:
                     continue_on_failure=step.continue_on_failure,
                 )
             if not go:
-                return dataclasses.replace(
+                return replace(
                     self._skipped(node, f"condition is false: {step.condition}"),
                     by_condition=True,
                 )
@@ -667,7 +667,7 @@ class ScopeRun:
         assert failure is not None
         node.handling = None
         handled = all(h.result is not None and h.result.succeeded for h in node.handlers)
-        return self._settle(node, dataclasses.replace(failure, handled=handled))
+        return self._settle(node, replace(failure, handled=handled))
 
     def _settle(self, node: Node, result: StepResult, *, recorded: bool = False) -> list[Node]:
         """Publish a final result; return the steps it made ready.

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from msgspec import Struct
 
 from flowctl.state.paths import safe_file_stem
 
@@ -51,8 +52,7 @@ class StepFiles:
         return path
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunServices:
+class RunServices(Struct, frozen=True, kw_only=True):
     """The run's services, fixed for its whole life: a step uses them, never replaces them."""
 
     run_id: str

@@ -7,8 +7,9 @@ import contextlib
 import functools
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct, field
 
 from flowctl.durations import format_duration
 from flowctl.errors import ExpressionError, FlowctlError, StateError
@@ -54,8 +55,7 @@ if TYPE_CHECKING:
     from flowctl.runner.filesteps import FileCheck
 
 
-@dataclass(slots=True)
-class _Progress:
+class _Progress(Struct):
     """What is known about a step while it runs."""
 
     attempts: int = 0

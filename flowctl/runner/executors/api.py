@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from msgspec import Struct
 
 if TYPE_CHECKING:
     from flowctl.runner.calls.process import ProcessResult
@@ -18,8 +19,7 @@ class ExecutorKind(enum.StrEnum):
     DASK = "dask"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExecutorChoice:
+class ExecutorChoice(Struct, frozen=True, kw_only=True):
     """Which executor a run uses, as the command line, the environment or the spec said."""
 
     kind: ExecutorKind = ExecutorKind.LOCAL

@@ -24,7 +24,8 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from flowctl.runner.steps.base import FailureKind, StepFailure
 from flowctl.spec.model import CircuitBreakerSpec
@@ -62,8 +63,7 @@ class CircuitOpenError(StepFailure):
         self.retry_after = retry_after
 
 
-@dataclass(slots=True)
-class _Circuit:
+class _Circuit(Struct):
     state: CircuitState = CircuitState.CLOSED
     failures: int = 0  # consecutive failures (kept while open, for the message)
     opened_at: float = 0.0

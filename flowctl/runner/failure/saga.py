@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl.errors import FlowctlError, StateError
 from flowctl.runner.engine.rundata import step_env
@@ -45,8 +46,7 @@ if TYPE_CHECKING:
     from flowctl.runner.results import StepResult
 
 
-@dataclass(frozen=True, slots=True)
-class Completed:
+class Completed(Struct, frozen=True):
     """A completed step that can be undone, with the names its actions' templates see."""
 
     qid: str
@@ -56,8 +56,7 @@ class Completed:
     order: tuple[int, int]  # (0, journal order) if restored, (1, n) if completed now
 
 
-@dataclass(frozen=True, slots=True)
-class Undone:
+class Undone(Struct, frozen=True):
     """What a rollback did: the steps it rolled back (their new results), failed actions."""
 
     undone: dict[str, StepResult]
@@ -156,7 +155,7 @@ class Saga:
 def _roll_back(services: RunServices, result: StepResult) -> StepResult:
     """A step whose actions all succeeded is rolled back (one with a failed action stays
     completed: its rollback_action events say what failed)."""
-    undone = dataclasses.replace(result, status=StepStatus.ROLLED_BACK, restored=False)
+    undone = replace(result, status=StepStatus.ROLLED_BACK, restored=False)
     services.emit(
         StepFinished(
             step=result.id,
@@ -204,16 +203,14 @@ def _context(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Compensation:
+class Compensation(Struct, frozen=True):
     """What undoes one completed step: its qualified id and its rollback actions."""
 
     step: str  # qualified id: "charge", "loop[2].child"
     actions: tuple[RollbackAction, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RollbackOutcome:
+class RollbackOutcome(Struct, frozen=True):
     """How one rollback action ended. `index` is its position in the step's list."""
 
     step: str

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from flowctl.runner.agents.learning import JournalSample
 from flowctl.runner.approval.decisions import (
@@ -81,8 +82,7 @@ def restorable(event: AuditEvent) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
-class Restored:
+class Restored(Struct, frozen=True):
     """A step finished in an earlier session, as its journal event recorded it."""
 
     qid: str

@@ -14,9 +14,11 @@ import difflib
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Unpack
+
+from msgspec import Struct, field
+from msgspec.structs import replace
 
 from flowctl.errors import FlowctlError, StateError, UsageError
 from flowctl.runner.executors.api import LOCAL, ExecutorChoice
@@ -52,8 +54,7 @@ _SKIPPABLE = frozenset(
 )
 
 
-@dataclass(slots=True, kw_only=True)
-class ResumePlan:
+class ResumePlan(Struct, kw_only=True):
     """A run read back from its files, checked, ready to continue."""
 
     paths: RunPaths

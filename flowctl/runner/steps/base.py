@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+
+from msgspec import Struct, field
 
 from flowctl.spec.model import Step
 
@@ -133,8 +134,7 @@ def _local_executor() -> Executor:
     return LOCAL_EXECUTOR
 
 
-@dataclass(slots=True, kw_only=True)
-class StepContext:
+class StepContext(Struct, kw_only=True):
     """Everything one attempt of one step may use. Also the `ctx` given to python steps."""
 
     step: Step

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from flowctl.runner.engine.containers import ContainerExecutor
 from flowctl.runner.steps.base import StepExecutor
 from flowctl.spec.model import StepType
 
 
-@dataclass(frozen=True, slots=True)
-class StepTypeEntry:
+class StepTypeEntry(Struct, frozen=True):
     """How the scheduler drives one step type.
 
     A leaf runs its executor once per attempt while holding one of the run's
