@@ -9,6 +9,8 @@ from typing import Self
 class Closing:
     """`with obj:` closes obj at the end of the block; subclasses define `close()`."""
 
+    __slots__ = ()  # so that a msgspec.Struct can extend it
+
     def close(self) -> None:
         raise TypeError(f"{type(self).__name__} must define close()")
 

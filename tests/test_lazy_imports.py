@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("jsonschema", "networkx", "jinja2", "httpx")
@@ -69,3 +73,137 @@ def test_a_template_and_a_retry_bring_in_what_they_need(tmp_path: Path) -> None:
     (tmp_path / "templated.yaml").write_text(templated)
     found = imported_by("run", "templated.yaml", cwd=tmp_path, heavy=RUN_HEAVY)
     assert found == ["jinja2", "tenacity"]
+
+
+# `flowctl run` as the console script starts it (the entry point's fast path, no typer),
+# then the names of every module it imported, written to a file so that the run's own
+# stdout and stderr stay as a user's pipe gets them.
+ENTRY_PROBE = """
+import os, sys
+from flowctl.entry import main
+sys.argv = ["flowctl", *sys.argv[1:]]
+code = None
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+with open(os.environ["FLOWCTL_TEST_MODULES"], "w", encoding="utf-8") as f:
+    f.write("\\n".join(sorted(sys.modules)))
+sys.exit(code)
+"""
+SECRET = "s3cret-value-never-shown"
+FAILING_RUN = """\
+name: piped
+optimization_enabled: false
+secrets: [FLOWCTL_TEST_TOKEN]
+steps:
+  - id: build
+    run: echo "building with $FLOWCTL_TEST_TOKEN"
+  - id: test
+    run: 'printf "one\\ttab\\nno token: $FLOWCTL_TEST_TOKEN\\n" >&2; exit 3'
+    dependencies: [build]
+"""
+# Variables that make Rich treat a pipe as a terminal, and CI variables the parent may have.
+_TERMINAL_HINTS = (
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "COLUMNS",
+    "NO_COLOR",
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "GITHUB_STEP_SUMMARY",
+)
+
+
+def piped_run(
+    tmp_path: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    spec: str = FAILING_RUN,
+    exit_code: int = 1,
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """`flowctl run piped.yaml ARGS` with stdout and stderr pipes; its modules."""
+    (tmp_path / "piped.yaml").write_text(spec)
+    modules = tmp_path / "modules.txt"
+    child_env = {k: v for k, v in os.environ.items() if k not in _TERMINAL_HINTS}
+    child_env.update(
+        FLOWCTL_TEST_MODULES=str(modules),
+        FLOWCTL_TEST_TOKEN=SECRET,
+        FLOWCTL_STATE_DIR=str(tmp_path / "state"),
+        **(env or {}),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", ENTRY_PROBE, "run", "piped.yaml", *args],
+        cwd=tmp_path,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == exit_code, done.stderr
+    return done, set(modules.read_text(encoding="utf-8").splitlines())
+
+
+def rich_modules(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m == "rich" or m.startswith("rich."))
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        ((), {}),
+        (("--no-progress", "--show-output", "all"), {}),
+        ((), {"CI": "true"}),
+        ((), {"CI": "true", "GITHUB_ACTIONS": "true"}),
+    ],
+    ids=["pipe", "no-progress-all-output", "ci", "github-actions"],
+)
+def test_a_piped_run_prints_everything_without_rich(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    done, modules = piped_run(tmp_path, *args, env=env)
+    assert rich_modules(modules) == []
+    out = done.stdout
+    # GitHub is told the secret, to mask it in every log line; nothing else shows it.
+    shown = [line for line in out.splitlines() if not line.startswith("::add-mask::")]
+    assert SECRET not in "\n".join(shown) + done.stderr
+    assert " ✗ test failed: command exited with code 3" in out  # a progress line
+    # The summary, cause first, then the failed step's log tail under its rule.
+    assert "✗ piped failed in " in out
+    assert "  root cause: step 'test' failed: command exited with code 3" in out
+    if env.get("GITHUB_ACTIONS"):
+        assert "::error file=piped.yaml,line=7,col=5," in out  # the annotation
+    if env or "all" in args:
+        assert "building with ***" in out  # the steps' output blocks
+    else:
+        tail = out[out.index("\ntest: last 2 lines of ") + 1 :].splitlines()
+        assert len(tail[0]) == 100 and tail[0].endswith(" ─")  # a rule, 100 columns wide
+        assert tail[1:] == ["one     tab", "no token: ***"]  # the tab expanded as Rich does
+
+
+def test_a_json_report_with_piped_progress_imports_no_rich_either(tmp_path: Path) -> None:
+    done, modules = piped_run(tmp_path, "--output", "json", env={"CI": "true"})
+    assert rich_modules(modules) == []
+    report = json.loads(done.stdout)
+    assert report["status"] == "failed"
+    assert "✗ test failed: " in done.stderr
+    assert SECRET not in done.stdout + done.stderr
+
+
+def test_a_mistake_in_the_file_is_reported_without_rich(tmp_path: Path) -> None:
+    broken = FAILING_RUN.replace("dependencies: [build]", "dependencies: [biuld]")
+    done, modules = piped_run(tmp_path, spec=broken, exit_code=2)
+    assert rich_modules(modules) == []
+    assert done.stderr == (
+        "piped.yaml:9:5: error: step 'test' depends on unknown step 'biuld' "
+        "(did you mean 'build'?) (at test)\n"
+    )
+
+
+def test_forced_colour_brings_rich_back(tmp_path: Path) -> None:
+    # The probe's control: where Rich is asked to style a pipe, it does.
+    done, modules = piped_run(tmp_path, env={"FORCE_COLOR": "1"})
+    assert "rich.console" in modules
+    assert "\x1b[" in done.stdout

@@ -41,11 +41,11 @@ def resume_command(
     Warnings about the journal (a torn last line, unreadable lines) go to stderr. A run
     that already completed is left as it is: exit 0, saying so.
     """
-    from flowctl.console import safe_text
     from flowctl.runner.executors.choose import checked_choice
     from flowctl.runner.looplabels import journal_labels
     from flowctl.runner.options import RunOptions
     from flowctl.runner.resume.run import continue_run, plan_resume
+    from flowctl.textout import safe_text
 
     from .run import present, watched
 

@@ -19,12 +19,11 @@ from flowctl.state.paths import DEFAULT_STATE_DIR
 from flowctl.status import RunStatus, StepStatus
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from flowctl.progress.console_plan import ConsolePlan
     from flowctl.runner.events import RunObserver
     from flowctl.runner.options import RunOptions
     from flowctl.runner.results import RunResult, StepResult
+    from flowctl.textout import Output
 
 OUTPUT_FORMATS = ("text", "json")
 _LIST_LIMIT = 8  # ids named per line of the summary before "+N more"
@@ -189,20 +188,21 @@ def watched(
     quiet: bool = False,
     workflow: Workflow | None = None,
     loop_labels: Mapping[str, Sequence[str]] | None = None,
-) -> tuple[RunResult, Console, ConsolePlan]:
+) -> tuple[RunResult, Output, ConsolePlan]:
     """Run `execute(observers, interactive)` under the progress view that fits the terminal,
     with the steps' output blocks (`--show-output`) and CI annotations beside it.
 
     With --output json stdout is for the report only; people read stderr. `loop_labels`
-    are the labels an earlier session of a resumed run gave its loops' iterations.
+    are the labels an earlier session of a resumed run gave its loops' iterations. Off a
+    terminal (CI, a pipe) the console is a PlainOut and the run loads no Rich.
     """
-    from flowctl.console import make_console
     from flowctl.progress import ProgressObserver, choose_progress, is_live
     from flowctl.progress.console_plan import plan_console
     from flowctl.progress.labels import LoopLabels, labelling
     from flowctl.progress.quiet import QuietProgress
+    from flowctl.textout import make_output
 
-    console = make_console(stderr=output == "json")
+    console = make_output(stderr=output == "json")
     progress: ProgressObserver = QuietProgress() if quiet else choose_progress(no_progress, console)
     shown = plan_console(
         console,
@@ -223,7 +223,7 @@ def watched(
 
 def present(
     result: RunResult,
-    console: Console,
+    console: Output,
     *,
     output: str,
     audit_log: Path | None = None,
@@ -369,7 +369,10 @@ def summary_lines(result: RunResult, *, total: float | None = None) -> list[tupl
     by_status: dict[StepStatus, list[StepResult]] = {}
     for r in steps:
         by_status.setdefault(r.status, []).append(r)
-    counts = ", ".join(f"{len(v)} {k.value}" for k, v in by_status.items())
+    counts = ", ".join(
+        f"{len(v)} {k.value}" + (_not_run(v) if k is StepStatus.COMPLETED else "")
+        for k, v in by_status.items()
+    )
     took = format_duration(result.duration)
     if total is not None:
         took += f", total {format_duration(max(total, result.duration))}"
@@ -423,6 +426,14 @@ def summary_lines(result: RunResult, *, total: float | None = None) -> list[tupl
     return lines
 
 
+def _not_run(completed: Sequence[StepResult]) -> str:
+    """" (30 up to date, 2 cached)": how many completed steps did not have to run."""
+    fresh = sum(1 for r in completed if r.up_to_date)
+    cached = sum(1 for r in completed if r.cached)
+    parts = [f"{fresh} up to date"] * bool(fresh) + [f"{cached} cached"] * bool(cached)
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def _each_failure(result: RunResult) -> list[tuple[str, str]]:
     """Every failure under --keep-going, each once with its error (a failed container is
     named by its failing children, not again itself)."""
@@ -436,14 +447,13 @@ def _each_failure(result: RunResult) -> list[tuple[str, str]]:
     return lines
 
 
-def print_summary(result: RunResult, console: Console) -> None:
-    from rich.text import Text
-
-    from flowctl.console import safe_text
+def print_summary(result: RunResult, console: Output) -> None:
     from flowctl.launch import process_seconds
+    from flowctl.textout import text_out
 
+    out = text_out(console)
     for text, style in summary_lines(result, total=process_seconds()):
-        console.print(Text(safe_text(text), style=style), soft_wrap=True)
+        out.say(text, style)
 
 
 def _dry_run_files(

@@ -8,11 +8,10 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
-
 from flowctl.progress.plain import PlainProgress
 from flowctl.progress.tails import print_failure_tails, read_log_tail
 from flowctl.runner.events import RunEvent, StepFinished
+from flowctl.textout import Output, PlainOut
 
 if TYPE_CHECKING:
     from flowctl.progress.live import LiveProgress
@@ -60,7 +59,7 @@ class ProgressObserver(Protocol):
     ) -> None: ...
 
 
-def wants_live(console: Console) -> bool:
+def wants_live(console: Output) -> bool:
     """True on an interactive terminal that is not a CI job's log.
 
     CI runners that set FORCE_COLOR make Rich believe it writes to a terminal; redrawing a
@@ -73,13 +72,14 @@ def wants_live(console: Console) -> bool:
     return not in_ci or os.environ.get("TTY_INTERACTIVE") == "1"
 
 
-def choose_progress(no_progress: bool, console: Console) -> ProgressObserver:
+def choose_progress(no_progress: bool, console: Output) -> ProgressObserver:
     """The live view on an interactive terminal, plain lines otherwise or with --no-progress.
 
-    Both write to `console`'s stream; give it a stderr console (make_console(stderr=True))
-    so that `--output json` on stdout stays machine-readable.
+    Both write to `console`'s stream; give it a stderr console (make_output(stderr=True))
+    so that `--output json` on stdout stays machine-readable. A PlainOut (no terminal) is
+    never interactive: its run loads no Rich.
     """
-    if not no_progress and wants_live(console):
+    if not no_progress and not isinstance(console, PlainOut) and wants_live(console):
         # Imported here: the live table's Rich parts cost a plain run tens of milliseconds.
         from flowctl.progress.live import LiveProgress
 

@@ -7,11 +7,10 @@ GitHub Actions, GitLab CI); the engine knows none of it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from rich.console import Console
+from msgspec import Struct, field
 
 from flowctl.choices import ShowOutput
 from flowctl.closing import Closing
@@ -26,6 +25,7 @@ from flowctl.progress.output_blocks import (
 from flowctl.runner.events import RunEvent, RunObserver
 from flowctl.runner.results import RunResult
 from flowctl.spec.model import Workflow
+from flowctl.textout import Output
 
 SHOW_OUTPUT_CHOICES = tuple(s.value for s in ShowOutput)
 
@@ -42,8 +42,7 @@ def parse_show_output(value: str | None) -> ShowOutput:
         ) from None
 
 
-@dataclass(slots=True, kw_only=True)
-class ConsolePlan(Closing):
+class ConsolePlan(Struct, Closing, kw_only=True):
     """The observers of one run's console besides the progress view, and what they did."""
 
     ci: CiKind
@@ -75,7 +74,7 @@ class ConsolePlan(Closing):
 
 
 def plan_console(
-    console: Console,
+    console: Output,
     *,
     show_output: str | None,
     quiet: bool,

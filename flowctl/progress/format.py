@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import time
 from collections.abc import Mapping
 from typing import IO, Any
@@ -10,6 +9,8 @@ from typing import IO, Any
 from msgspec import Struct
 
 from flowctl.status import RunStatus, StepStatus
+from flowctl.textout import encodable as encodable
+from flowctl.textout import is_utf_encoding as is_utf_encoding
 
 
 class Symbols(Struct, frozen=True):
@@ -88,29 +89,6 @@ RUN_STYLES: dict[RunStatus, str] = {
     RunStatus.TIMEOUT: "bold red",
     RunStatus.ROLLBACK: "magenta",
 }
-
-
-def is_utf_encoding(encoding: str | None) -> bool:
-    """True when text in `encoding` can hold any character (None: a str-only stream)."""
-    if encoding is None:
-        return True
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        return False
-    return name.startswith(("utf-8", "utf-16", "utf-32"))
-
-
-def encodable(text: str, encoding: str | None) -> str:
-    """`text` as `encoding` can hold it: `…` spelled `...`, other characters as `?`.
-
-    Unchanged for a UTF encoding (None included). Step names, errors and messages come
-    from the run; on a terminal that is not UTF-8 one of their characters must not stop
-    the view (Rich would raise UnicodeEncodeError while drawing).
-    """
-    if encoding is None:
-        return text
-    return text.replace("…", "...").encode(encoding, "replace").decode(encoding)
 
 
 def symbols_for(stream: IO[str] | Any) -> Symbols:

@@ -17,12 +17,12 @@ from typing import IO, Protocol
 
 from flowctl.choices import ShowOutput
 from flowctl.closing import Closing
-from flowctl.console import safe_text
 from flowctl.progress.ansi import clean_output
 from flowctl.progress.format import encodable, format_duration, is_utf_encoding
 from flowctl.progress.tails import read_log_tail
 from flowctl.runner.events import RunEvent, StepFinished
 from flowctl.status import StepStatus
+from flowctl.textout import safe_text
 
 BLOCK_LINES = 2000  # lines of a step's log shown in its block (the log file has them all)
 BLOCK_BYTES = 512 * 1024

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from typing import IO
 
 from flowctl.closing import Closing
-from flowctl.console import one_line, safe_text
 from flowctl.progress import words
 from flowctl.progress.format import (
     ASCII,
@@ -38,6 +37,7 @@ from flowctl.runner.events import (
     StepWaiting,
 )
 from flowctl.status import RunStatus, StepStatus
+from flowctl.textout import one_line, safe_text
 
 
 class PlainProgress(Closing):

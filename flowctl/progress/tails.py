@@ -6,13 +6,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from rich.console import Console
-from rich.text import Text
-
-from flowctl.console import safe_text
 from flowctl.runner.events import StepFinished
 from flowctl.runner.results import StepResult
 from flowctl.status import StepStatus
+from flowctl.textout import Output, text_out
 
 TAIL_LINES = 20
 MAX_TAIL_BYTES = 64 * 1024  # a log of one giant line must not be read whole
@@ -55,7 +52,7 @@ def _failed_log(item: StepFinished | StepResult) -> tuple[str, Path] | None:
 
 def print_failure_tails(
     failures: Iterable[StepFinished | StepResult],
-    console: Console,
+    console: Output,
     *,
     lines: int = TAIL_LINES,
     max_steps: int = MAX_STEPS_SHOWN,
@@ -67,8 +64,10 @@ def print_failure_tails(
     results; `root_cause` (a step id) is shown first. Steps without a log (containers,
     expression failures) are passed over: their error line already says everything. After
     `max_steps` logs one line counts the rest, so a loop with a thousand failing
-    iterations does not bury the first, which is usually the cause.
+    iterations does not bury the first, which is usually the cause. Off a terminal
+    `console` is a PlainOut, and no Rich is loaded.
     """
+    out = text_out(console)
     logs = [found for item in failures if (found := _failed_log(item)) is not None]
     logs.sort(key=lambda found: found[0] != root_cause)  # stable: keeps the given order
     shown = 0
@@ -86,16 +85,9 @@ def print_failure_tails(
             continue
         shown += 1
         tail_lines = tail.splitlines()
-        console.rule(
-            Text(f"{safe_text(step)}: last {len(tail_lines)} lines of {safe_text(str(path))}"),
-            style="red",
-            align="left",
-        )
+        out.rule(f"{step}: last {len(tail_lines)} lines of {path}", "red")
         for line in tail_lines:
-            console.print(Text(safe_text(line)), soft_wrap=True, highlight=False)
+            out.say(line)
     if more:
-        console.print(
-            Text(f"… and the logs of {more} more failed steps (see `flowctl runs show`)"),
-            style="dim",
-        )
+        out.say(f"… and the logs of {more} more failed steps (see `flowctl runs show`)", "dim")
     return shown

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flowctl.console import one_line, safe_text
 from flowctl.durations import format_duration
 from flowctl.status import StepStatus
+from flowctl.textout import one_line, safe_text
 
 # How a decision was given, when it was not typed by a person (approvals.DecisionSource).
 _SOURCES = {"flag": " (--approve)", "auto": " (--auto-approve)"}

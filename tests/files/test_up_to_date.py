@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from flowctl.api import RunResult
+from flowctl.commands.run import summary_lines
 from flowctl.errors import UsageError
 from flowctl.status import RunStatus, StepStatus
 from tests.runner.sched_kit import events, run_spec
@@ -75,6 +76,14 @@ def test_a_second_run_runs_nothing_and_restores_outputs(tmp_path: Path) -> None:
         "compile_b": True,
         "link": True,
     }
+
+
+def test_the_summary_says_how_many_completed_steps_did_not_run(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    assert "3 completed (" not in summary_lines(_run(tmp_path))[0][0]
+    assert summary_lines(_run(tmp_path))[0][0].endswith(": 3 step runs: 3 completed (3 up to date)")
+    (tmp_path / "b.src").write_text("BETA\n")
+    assert summary_lines(_run(tmp_path))[0][0].endswith("3 completed (1 up to date)")
 
 
 def test_a_changed_source_reruns_its_step_and_the_steps_whose_sources_changed(
