@@ -9,7 +9,12 @@ Three measures, each on a tree generated in a temporary directory:
 go-task comes from PyPI's `go-task-bin` in a throwaway virtualenv (--task PATH, or
 $GO_TASK, or `task` on PATH). Times are medians of --repeat runs after one warm-up.
 
-Usage: .venv/bin/python benchmarks/bench_files.py [--repeat 9] [--task PATH]
+With --installed, flowctl is timed installed from a wheel of this checkout into a
+throwaway virtualenv (benchmarks/out/current-venv, by peers.py's install_current), not
+through the development venv's editable install, whose import hook costs every start
+some milliseconds.
+
+Usage: .venv/bin/python benchmarks/bench_files.py [--repeat 9] [--task PATH] [--installed]
 """
 
 from __future__ import annotations
@@ -32,9 +37,20 @@ TARGET = 1.5
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "CI": "true", "NO_COLOR": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "CI": "true", "NO_COLOR": "1"}
+    if FLOWCTL[0] == sys.executable:  # the checkout itself; an installed one needs no path
+        env["PYTHONPATH"] = str(REPO)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: modules load from bytecode
     return env
+
+
+def _install() -> None:
+    """Time flowctl installed from a wheel of this checkout (peers.py's venv for it)."""
+    import peers  # beside this script
+
+    peers.install_current()
+    script = Path(peers.FLOWCTLS[0][1])
+    FLOWCTL[:] = [str(script.parent / "python"), "-m", "flowctl"]
 
 
 def _cpu() -> float:
@@ -137,12 +153,18 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--task", default=os.environ.get("GO_TASK") or shutil.which("task"))
+    parser.add_argument(
+        "--installed", action="store_true", help="time this checkout installed, not editable"
+    )
     args = parser.parse_args()
     if not args.task:
         print("go-task not found: pip install go-task-bin in a throwaway venv, pass --task")
         return 2
+    if args.installed:
+        _install()
     version = subprocess.run([args.task, "--version"], capture_output=True, text=True).stdout
     print(f"go-task {version.strip()}; Python {sys.version.split()[0]}; {os.cpu_count()} cores")
+    print(f"flowctl: {' '.join(FLOWCTL)}", flush=True)
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-files-") as tmp:
         root = Path(tmp) / "dag"

@@ -427,7 +427,7 @@ def summary_lines(result: RunResult, *, total: float | None = None) -> list[tupl
 
 
 def _not_run(completed: Sequence[StepResult]) -> str:
-    """" (30 up to date, 2 cached)": how many completed steps did not have to run."""
+    """How many completed steps did not have to run, as " (30 up to date, 2 cached)"."""
     fresh = sum(1 for r in completed if r.up_to_date)
     cached = sum(1 for r in completed if r.cached)
     parts = [f"{fresh} up to date"] * bool(fresh) + [f"{cached} cached"] * bool(cached)

@@ -4,23 +4,26 @@ A step is up to date when its fingerprint (the digests of its source files, its 
 command or function reference, its params and its declared env) equals the recorded one
 and each `generates` pattern matches exactly the files it matched after that run. Source
 files whose modification time and size equal the record's keep their recorded digest
-without being read, as go-task and Bazel do: an unchanged tree costs one stat per file.
+without being read, as go-task and Bazel do: an unchanged tree costs one stat per file
+(and when all of them are unchanged, one digest of their paths, times and sizes compared
+with the record's stands for the lot).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from pathlib import Path
-from stat import S_ISREG
 from typing import Any
 
 from msgspec import Struct
 
 from flowctl.files.hashing import bytes_digest, file_digest, json_digest
-from flowctl.files.patterns import expand, expand_all
-from flowctl.state.fingerprints import FileStamp, StepFiles
+from flowctl.files.patterns import expand, stat_sources
+from flowctl.state.fingerprints import SourceTable, StepFiles, stamps_digest
 
+_MTIME, _SIZE = attrgetter("st_mtime_ns"), attrgetter("st_size")
 _SHOWN = 3  # paths named in a reason before "and N more"
 
 
@@ -40,8 +43,22 @@ class Snapshot(Struct, frozen=True, kw_only=True):
     root: Path
     fingerprint: str
     parts: Mapping[str, str]
-    sources: Mapping[str, FileStamp]
+    stamps: str  # stamps_digest of the sources now
+    table: SourceTable | None  # None: the previous record's, unchanged (not decoded)
+    previous: StepFiles | None
     generates: Mapping[str, tuple[str, ...]]
+
+    @property
+    def sources(self) -> SourceTable:
+        if self.table is not None:
+            return self.table
+        assert self.previous is not None
+        return self.previous.sources
+
+    @property
+    def restamped(self) -> bool:
+        """Some source's time or size differs from the record's (its digest may not)."""
+        return self.previous is None or self.stamps != self.previous.stamps
 
     def record(
         self,
@@ -49,10 +66,11 @@ class Snapshot(Struct, frozen=True, kw_only=True):
         outputs: Mapping[str, Any],
         run_id: str | None,
     ) -> StepFiles:
-        return StepFiles(
+        return StepFiles.of(
             fingerprint=self.fingerprint,
             parts=self.parts,
             sources=self.sources,
+            stamps=self.stamps,
             generates=generated,
             outputs=outputs,
             run_id=run_id,
@@ -60,43 +78,60 @@ class Snapshot(Struct, frozen=True, kw_only=True):
 
 
 def stamp_sources(
-    paths: Sequence[str], root: Path, previous: Mapping[str, FileStamp]
-) -> dict[str, FileStamp]:
-    """A stamp per source file; the recorded digest is reused when mtime and size match.
-
-    Paths that are no regular file (a directory a pattern matched) are left out: the one
-    stat per path here is also the check that it is a file.
-    """
-    stamps: dict[str, FileStamp] = {}
+    found: Mapping[str, os.stat_result], root: Path, previous: SourceTable
+) -> SourceTable:
+    """The sources as a table; a recorded digest is reused when mtime and size match."""
+    index = {path: i for i, path in enumerate(previous.paths)}
+    old_mtimes, old_sizes, old_digests = previous.mtimes, previous.sizes, previous.digests
+    table = SourceTable.empty()
     base = str(root) + os.sep
-    stat, regular, get = os.stat, S_ISREG, previous.get
-    for rel in paths:
-        full = rel if rel.startswith("/") else base + rel  # an absolute pattern's match
-        try:
-            info = stat(full)
-        except OSError:
-            continue  # vanished between the glob and now: not a source any more
-        if not regular(info.st_mode):
-            continue
-        old = get(rel)
-        if old is not None and old.mtime_ns == info.st_mtime_ns and old.size == info.st_size:
-            stamps[rel] = old
-            continue
-        try:
-            digest = file_digest(Path(full))
-        except OSError:
-            continue
-        stamps[rel] = FileStamp(info.st_mtime_ns, info.st_size, digest)
-    return stamps
+    for rel in sorted(found):
+        info = found[rel]
+        mtime, size = info.st_mtime_ns, info.st_size
+        i = index.get(rel)
+        if i is not None and old_mtimes[i] == mtime and old_sizes[i] == size:
+            digest = old_digests[i]
+        else:
+            try:
+                digest = file_digest(Path(rel if rel.startswith("/") else base + rel))
+            except OSError:
+                continue  # vanished since the stat: not a source any more
+        table.paths.append(rel)
+        table.mtimes.append(mtime)
+        table.sizes.append(size)
+        table.digests.append(digest)
+    return table
+
+
+def sources_digest(table: SourceTable) -> str:
+    # The paths are sorted and unique: no sort needed here.
+    return json_digest([[p, d] for p, d in zip(table.paths, table.digests, strict=True)])
 
 
 def take_snapshot(definition: Definition, root: Path, previous: StepFiles | None) -> Snapshot:
-    """Glob, stat and (where needed) hash the step's files now."""
-    paths = expand_all(definition.sources, root, files_only=False)
-    stamps = stamp_sources(paths, root, previous.sources if previous is not None else {})
+    """Glob, stat and (where needed) hash the step's files now.
+
+    When every source's path, time and size equal the record's (one digest compared), the
+    recorded digest of the sources is the digest now: no file is read, no per-file record
+    decoded.
+    """
+    found = stat_sources(definition.sources, root)
+    paths = sorted(found)
+    stats = list(map(found.__getitem__, paths))
+    stamps = stamps_digest(paths, list(map(_MTIME, stats)), list(map(_SIZE, stats)))
+    table: SourceTable | None = None
+    recorded = previous.parts.get("sources") if previous is not None else None
+    if previous is not None and recorded is not None and stamps == previous.stamps:
+        digest = recorded
+    else:
+        table = stamp_sources(
+            found, root, previous.sources if previous is not None else SourceTable.empty()
+        )
+        if len(table.paths) != len(paths):  # a file vanished while it was hashed
+            stamps = table.stamps()
+        digest = sources_digest(table)
     parts = {
-        # `paths` are sorted and unique, and stamps keep their order: no sort needed here.
-        "sources": json_digest([[p, s.digest] for p, s in stamps.items()]),
+        "sources": digest,
         "command": json_digest(
             [definition.command, list(definition.generates), list(definition.sources)]
         ),
@@ -108,7 +143,9 @@ def take_snapshot(definition: Definition, root: Path, previous: StepFiles | None
         root=root,
         fingerprint=fingerprint,
         parts=parts,
-        sources=stamps,
+        stamps=stamps,
+        table=table,
+        previous=previous,
         generates=matched(definition.generates, root),
     )
 
@@ -151,8 +188,9 @@ def stale_reason(now: Snapshot, before: StepFiles | None) -> str | None:
     return "fingerprint changed"
 
 
-def _sources_reason(now: Mapping[str, FileStamp], before: Mapping[str, FileStamp]) -> str:
-    changed = sorted(p for p, s in now.items() if p in before and before[p].digest != s.digest)
+def _sources_reason(now_table: SourceTable, before_table: SourceTable) -> str:
+    now, before = now_table.digest_of(), before_table.digest_of()
+    changed = sorted(p for p, d in now.items() if p in before and before[p] != d)
     added = sorted(p for p in now if p not in before)
     removed = sorted(p for p in before if p not in now)
     words = []

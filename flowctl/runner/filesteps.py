@@ -9,12 +9,12 @@ pattern must match a file, and the new record is written.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from msgspec import Struct, field
-from msgspec.structs import replace
 
 from flowctl.errors import ExpressionError, UsageError
 from flowctl.expressions import is_template
@@ -148,9 +148,11 @@ def step_root(
     step: ActionStep, names: Mapping[str, Any], workdir: Path, masker: SecretMasker
 ) -> Path:
     """The directory a step's patterns are relative to: its working_dir, else the run's."""
+    working_dir = step.command.working_dir if step.command is not None else None
+    if working_dir is None:
+        return workdir
     from flowctl.runner.steps.action import working_dir_in
 
-    working_dir = step.command.working_dir if step.command is not None else None
     return working_dir_in(working_dir, workdir, names, masker)
 
 
@@ -165,6 +167,12 @@ def _masked(definition: Definition, masker: SecretMasker) -> Definition:
         sources=definition.sources,
         generates=definition.generates,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _store(state_dir: Path) -> FingerprintStore:
+    # One per state directory, not one per step: its paths cost a few µs to build.
+    return FingerprintStore(state_dir)
 
 
 def record_key(workflow: str, root: Path, qid: str) -> str:
@@ -206,7 +214,7 @@ class FileCheck(Struct):
             )
         snapshot = self.snapshot
         produced = {f for files in generated.values() for f in files}
-        if produced & set(snapshot.sources):
+        if not produced.isdisjoint(snapshot.sources.paths):
             # The step rewrote some of its own sources: fingerprint what it left behind.
             snapshot = take_snapshot(self.definition, snapshot.root, None)
         record = snapshot.record(generated, masker.mask_json(dict(outputs)), run_id)
@@ -237,15 +245,15 @@ def check_files(
             kind=FailureKind.EXPRESSION,
             retryable=False,
         ) from None
-    store = FingerprintStore(options.state_dir)
+    store = _store(options.state_dir)
     key = record_key(workflow, root, qid)
     previous = store.load(key)
     snapshot = take_snapshot(definition, root, previous)
     reason = "forced" if options.is_forced(step) else stale_reason(snapshot, previous)
-    if reason is None and previous is not None and _restamped(snapshot, previous):
+    if reason is None and previous is not None and (snapshot.restamped or previous.legacy):
         # Touched, not changed (a checkout, another tool's copy): record the new times, or
         # every later run would read and hash those files again.
-        store.save(key, replace(previous, sources=snapshot.sources))
+        store.save(key, previous.with_sources(snapshot.sources, snapshot.stamps))
     return FileCheck(
         store=store,
         key=key,
@@ -254,12 +262,6 @@ def check_files(
         previous=previous,
         reason=reason,
     )
-
-
-def _restamped(snapshot: Snapshot, previous: StepFiles) -> bool:
-    """Some source's stamp was made now (its time or size differs from the record's)."""
-    before = previous.sources
-    return any(stamp is not before.get(path) for path, stamp in snapshot.sources.items())
 
 
 async def acheck_files(step: ActionStep, qid: str, **kwargs: Any) -> FileCheck:

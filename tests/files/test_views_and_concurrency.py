@@ -11,6 +11,7 @@ import pytest
 
 from flowctl.junit import build_junit, step_reports
 from flowctl.runner.events import StepFinished
+from flowctl.state.fingerprints import StepFiles
 from flowctl.status import StepStatus
 from tests.e2e.kit import cli_env
 from tests.files.test_up_to_date import BUILD, _run, _tree
@@ -80,7 +81,10 @@ def test_concurrent_runs_share_the_records_safely(tmp_path: Path) -> None:
         assert proc.returncode == 0, err
     records = list((tmp_path / ".flowctl" / "fingerprints").glob("*/*.json"))
     assert len(records) == 3
-    assert all(json.loads(r.read_text())["version"] == 1 for r in records)
+    # whole records only: each decodes, header line and source columns alike
+    decoded = [StepFiles.decode(r.read_bytes()) for r in records]
+    assert all(d is not None and d.sources.paths for d in decoded)
+    assert all(json.loads(r.read_text().splitlines()[0])["version"] == 2 for r in records)
     assert not list((tmp_path / ".flowctl" / "fingerprints").glob("*/.tmp-*"))
     again = _cli(tmp_path, "run", "wf.yaml", "--no-progress")
     assert again.stdout.count("(up to date)") == 3
