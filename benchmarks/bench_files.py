@@ -7,7 +7,8 @@ Three measures, each on a tree generated in a temporary directory:
   noop-10000  one step over 10,000 unchanged source files: target ≤ 1.5x go-task
 "Compiles" copy the source (`cp`): what is measured is the checking, not a compiler.
 go-task comes from PyPI's `go-task-bin` in a throwaway virtualenv (--task PATH, or
-$GO_TASK, or `task` on PATH). Times are medians of --repeat runs after one warm-up.
+$GO_TASK, or `task` on PATH). Times are medians of --repeat interleaved runs (flowctl,
+go-task, flowctl, ...) after a warm-up of each.
 
 With --installed, flowctl is timed installed from a wheel of this checkout into a
 throwaway virtualenv (benchmarks/out/current-venv, by peers.py's install_current), not
@@ -58,17 +59,21 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _time(cmd: list[str], cwd: Path, repeat: int) -> tuple[float, float]:
-    """Median wall time and median CPU time (user + system, all threads) of `cmd`."""
-    subprocess.run(cmd, cwd=cwd, env=_env(), check=True, capture_output=True)  # warm-up
-    walls, cpus = [], []
+def _time(commands: list[list[str]], cwd: Path, repeat: int) -> list[tuple[float, float]]:
+    """Median wall time and median CPU time (user + system, all threads) of each command,
+    interleaved: every repetition runs each once, so a shared machine's drift hits all."""
+    for cmd in commands:
+        subprocess.run(cmd, cwd=cwd, env=_env(), check=True, capture_output=True)  # warm-up
+    walls: list[list[float]] = [[] for _ in commands]
+    cpus: list[list[float]] = [[] for _ in commands]
     for _ in range(repeat):
-        cpu = _cpu()
-        started = time.perf_counter()
-        subprocess.run(cmd, cwd=cwd, env=_env(), check=True, capture_output=True)
-        walls.append(time.perf_counter() - started)
-        cpus.append(_cpu() - cpu)
-    return statistics.median(walls), statistics.median(cpus)
+        for i, cmd in enumerate(commands):
+            cpu = _cpu()
+            started = time.perf_counter()
+            subprocess.run(cmd, cwd=cwd, env=_env(), check=True, capture_output=True)
+            walls[i].append(time.perf_counter() - started)
+            cpus[i].append(_cpu() - cpu)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
 
 
 def _compile_tree(root: Path, n: int) -> None:
@@ -137,8 +142,9 @@ def _ran(root: Path) -> set[str]:
 def _compare(name: str, root: Path, task: str, target_name: str, repeat: int) -> bool:
     subprocess.run([task, "-s", target_name], cwd=root, env=_env(), check=True)
     _ran(root)
-    ours, our_cpu = _time(_flowctl_run(root), root, repeat)
-    theirs, their_cpu = _time([task, "-s", target_name], root, repeat)
+    (ours, our_cpu), (theirs, their_cpu) = _time(
+        [_flowctl_run(root), [task, "-s", target_name]], root, repeat
+    )
     ratio = ours / theirs
     verdict = "PASS" if ratio <= TARGET else f"MISS (target ≤ {TARGET}x)"
     print(
