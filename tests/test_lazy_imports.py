@@ -127,9 +127,9 @@ steps:
 """
 
 
-def features_loaded(*args: str, cwd: Path) -> list[str]:
+def features_loaded(*args: str, cwd: Path, modules: tuple[str, ...] = FEATURE_MODULES) -> list[str]:
     done = subprocess.run(
-        [sys.executable, "-c", FEATURES_PROBE.format(features=FEATURE_MODULES), *args],
+        [sys.executable, "-c", FEATURES_PROBE.format(features=modules), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -150,6 +150,21 @@ def test_a_run_of_shell_steps_imports_no_other_feature(tmp_path: Path) -> None:
     assert features_loaded(*args, cwd=tmp_path) == []
     # Again, with c up to date: skipping a step loads nothing more either.
     assert features_loaded(*args, cwd=tmp_path) == []
+
+
+@pytest.mark.e2e
+def test_a_run_with_every_step_up_to_date_loads_no_archive_modules(tmp_path: Path) -> None:
+    # shutil imports bz2 and lzma (3 ms); only running a shell step or removing a full
+    # scratch directory needs it.
+    (tmp_path / "files.yaml").write_text(
+        "name: files\nsteps:\n  - id: c\n    run: cp a.txt c.txt\n"
+        "    sources: [a.txt]\n    generates: [c.txt]\n"
+    )
+    (tmp_path / "a.txt").write_text("a\n")
+    args = ("run", "files.yaml", "--no-progress", "--output", "json")
+    archives = ("shutil", "bz2", "lzma")
+    assert features_loaded(*args, cwd=tmp_path, modules=archives) == ["shutil", "bz2", "lzma"]
+    assert features_loaded(*args, cwd=tmp_path, modules=archives) == []
 
 
 @pytest.mark.e2e

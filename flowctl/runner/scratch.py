@@ -7,7 +7,6 @@ session of the run (`resume`) removes whatever an earlier one left before it sta
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from flowctl.errors import StateError
@@ -35,4 +34,11 @@ def clear_scratch(paths: RunPaths) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)
     else:
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            path.rmdir()  # most runs leave it empty: no shutil (its import loads bz2 and lzma)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)

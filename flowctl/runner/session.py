@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import threading
 import time
@@ -230,6 +229,8 @@ class RunSession:
                 return await self._execute()
         except FlowctlError:
             if self.resumption is None and not paths.audit.exists():
+                import shutil  # here: it imports bz2 and lzma, which a run never needs
+
                 shutil.rmtree(paths.run_dir, ignore_errors=True)  # nothing ran: leave no husk
             raise
 

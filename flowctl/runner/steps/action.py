@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import re
-import shutil
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
@@ -202,6 +201,8 @@ def _direct_argv(script: str) -> list[str] | None:
 
 @functools.lru_cache(maxsize=32)
 def _shell_argv_cached(shell: str) -> tuple[str, ...]:
+    import shutil  # here: it imports bz2 and lzma, which a run of up-to-date steps never needs
+
     path = shell if "/" in shell else shutil.which(shell)
     if path is None:
         raise LookupError(shell)
