@@ -13,7 +13,7 @@ go-task, flowctl, ...) after a warm-up of each.
 With --installed, flowctl is timed installed from a wheel of this checkout into a
 throwaway virtualenv (benchmarks/out/current-venv, by peers.py's install_current), not
 through the development venv's editable install, whose import hook costs every start
-some milliseconds.
+some milliseconds; its `flowctl` command is timed, as a user runs it.
 
 Usage: .venv/bin/python benchmarks/bench_files.py [--repeat 9] [--task PATH] [--installed]
 """
@@ -50,8 +50,7 @@ def _install() -> None:
     import peers  # beside this script
 
     peers.install_current()
-    script = Path(peers.FLOWCTLS[0][1])
-    FLOWCTL[:] = [str(script.parent / "python"), "-m", "flowctl"]
+    FLOWCTL[:] = [peers.FLOWCTLS[0][1]]  # the `flowctl` command a user runs
 
 
 def _cpu() -> float:
