@@ -77,7 +77,10 @@ def run_command(
     if inputs_file is not None:
         given.update(load_inputs_file(inputs_file))
     given.update(parse_input_args(inputs))  # the command line wins over the file
-    wf = load_workflow(spec)
+    from flowctl.state.checked import CheckedSpecFiles
+
+    checked = CheckedSpecFiles(state_dir)
+    wf = load_workflow(spec, checked=checked)
     check_approvals(wf, approve)
     choice = checked_choice(wf, executor=executor, scheduler=scheduler, workers=workers)
     options = RunOptions.of(
@@ -110,7 +113,7 @@ def run_command(
         def once(first: bool) -> int:
             # Forcing applies to the first run only; a rerun runs what its change touched.
             again = options if first else replace(options, force_all=False, force_run=())
-            return _run(wf if first else load_workflow(spec), given, again, view)
+            return _run(wf if first else load_workflow(spec, checked=checked), given, again, view)
 
         return watch_runs(spec, once, state_dir=state_dir)
     if dry_run:

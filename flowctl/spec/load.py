@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from msgspec import Struct
 
@@ -18,6 +18,20 @@ from flowctl.spec.yamlload import (
     load_yaml_text,
     read_capped,
 )
+
+
+class CheckedSpecs(Protocol):
+    """Digests of spec files whose exact bytes passed every check before (state/checked.py).
+
+    The checks are a function of the file's bytes and of flowctl's code alone, so bytes
+    that passed them once pass again: a run skips the schema and graph checks for them
+    (7 to 10 ms of a 200-step spec, a twentieth of a no-op run). A file that changed by
+    one byte has another digest and is checked in full.
+    """
+
+    def passed(self, digest: str) -> bool: ...
+
+    def remember(self, digest: str) -> None: ...
 
 
 class Validation(Struct, frozen=True):
@@ -40,7 +54,9 @@ class Validation(Struct, frozen=True):
         return [p for p in self.problems if p.severity is Severity.WARNING]
 
 
-def _check(doc: LoadedDocument, raw: bytes, *, graph_checks: bool) -> Validation:
+def _check(
+    doc: LoadedDocument, raw: bytes, *, graph_checks: bool, digest: str | None = None
+) -> Validation:
     from flowctl.spec.build import build_workflow
     from flowctl.spec.schema import schema_problems
 
@@ -48,7 +64,7 @@ def _check(doc: LoadedDocument, raw: bytes, *, graph_checks: bool) -> Validation
     if problems:
         return Validation(doc.source, None, problems)
     try:
-        workflow = build_workflow(doc, hashlib.sha256(raw).hexdigest())
+        workflow = build_workflow(doc, digest or hashlib.sha256(raw).hexdigest())
     except SpecError as exc:
         return Validation(doc.source, None, exc.problems)
     if graph_checks:
@@ -95,11 +111,28 @@ def _workflow_of(validation: Validation) -> Workflow:
 
 
 def load_workflow(
-    path: Path, *, graph_checks: bool = True, max_bytes: int = DEFAULT_MAX_BYTES
+    path: Path,
+    *,
+    graph_checks: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    checked: CheckedSpecs | None = None,
 ) -> Workflow:
-    """The checked model of a workflow file; SpecError listing every error otherwise."""
+    """The checked model of a workflow file; SpecError listing every error otherwise.
+
+    With `checked`, bytes that passed every check before are only built (warnings are not
+    looked for again: `validate` shows them), and bytes that pass now are remembered.
+    """
     doc, raw = load_yaml(path, max_bytes=max_bytes)
-    return _workflow_of(_check(doc, raw, graph_checks=graph_checks))
+    if checked is None or not graph_checks:
+        return _workflow_of(_check(doc, raw, graph_checks=graph_checks))
+    digest = hashlib.sha256(raw).hexdigest()
+    if checked.passed(digest):
+        from flowctl.spec.build import build_workflow
+
+        return build_workflow(doc, digest)
+    workflow = _workflow_of(_check(doc, raw, graph_checks=True, digest=digest))
+    checked.remember(digest)
+    return workflow
 
 
 def load_workflow_text(
