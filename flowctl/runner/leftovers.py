@@ -22,21 +22,11 @@ from pathlib import Path
 
 from msgspec import Struct
 
-from flowctl.state.audit import AuditEvent
+from flowctl.state.audit import STEP_END_EVENTS, AuditEvent
 
 PROCESS_EVENT = "process_started"
-_FINISHED = frozenset(
-    {
-        "step_completed",
-        "step_failed",
-        "step_skipped",
-        "step_cancelled",
-        "step_rolled_back",
-        "step_finished",
-        "step_retrying",
-        "step_waiting",
-    }
-)
+# After these a step has no process of its own left running.
+_FINISHED = STEP_END_EVENTS | {"step_retrying", "step_waiting"}
 _PROC = Path("/proc")
 
 

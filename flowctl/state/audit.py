@@ -20,6 +20,19 @@ from flowctl.secrets import SecretMasker
 from flowctl.state.nofollow import describe_open_error, open_state_file
 from flowctl.state.strictjson import dumps_strict, loads_strict
 
+# Every event that ends a step in a journal (`step_finished`: a status with no event name
+# of its own). Readers of journals use this set rather than a list of their own.
+STEP_END_EVENTS = frozenset(
+    {
+        "step_completed",
+        "step_failed",
+        "step_skipped",
+        "step_cancelled",
+        "step_rolled_back",
+        "step_finished",
+    }
+)
+
 
 def utc_timestamp(moment: datetime | None = None) -> str:
     """ISO 8601 UTC with microseconds and "Z", e.g. 2026-11-25T16:34:00.123456Z."""

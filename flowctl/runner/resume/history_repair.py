@@ -19,20 +19,9 @@ from typing import Any
 from flowctl.errors import HistoryError
 from flowctl.runner.resume.restore import Replay
 from flowctl.spec.model import Workflow
-from flowctl.state.audit import AuditEvent, parse_ts, read_journal
+from flowctl.state.audit import STEP_END_EVENTS, AuditEvent, parse_ts, read_journal
 from flowctl.state.history import append_record, iter_history
 from flowctl.state.records import RunRecord, StepRecord
-
-_TERMINAL = frozenset(
-    {
-        "step_completed",
-        "step_failed",
-        "step_skipped",
-        "step_cancelled",
-        "step_rolled_back",
-        "step_finished",
-    }
-)
 
 
 def repair_history(wf: Workflow | None, audit: Path, history: Path, run_id: str) -> bool:
@@ -72,7 +61,7 @@ def _record_of(
     steps_by_id = {step.id: step for step, _ in wf.walk()} if wf is not None else {}
     records = []
     for qid, event in replay.latest.items():
-        if event.event not in _TERMINAL:
+        if event.event not in STEP_END_EVENTS:
             continue
         records.append(_step_record(qid, event, steps_by_id))
     began = parse_ts(first.ts) or 0.0
