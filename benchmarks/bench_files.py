@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,26 +51,13 @@ def _install() -> None:
     FLOWCTL[:] = [peers.FLOWCTLS[0][1]]  # the `flowctl` command a user runs
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _time(commands: list[list[str]], cwd: Path, repeat: int) -> list[tuple[float, float]]:
     """Median wall time and median CPU time (user + system, all threads) of each command,
     interleaved: every repetition runs each once, so a shared machine's drift hits all."""
-    for cmd in commands:
-        subprocess.run(cmd, cwd=cwd, env=_env(), check=True, capture_output=True)  # warm-up
-    walls: list[list[float]] = [[] for _ in commands]
-    cpus: list[list[float]] = [[] for _ in commands]
-    for _ in range(repeat):
-        for i, cmd in enumerate(commands):
-            cpu = _cpu()
-            started = time.perf_counter()
-            subprocess.run(cmd, cwd=cwd, env=_env(), check=True, capture_output=True)
-            walls[i].append(time.perf_counter() - started)
-            cpus[i].append(_cpu() - cpu)
-    return [(statistics.median(w), statistics.median(c)) for w, c in zip(walls, cpus, strict=True)]
+    from interleave import interleaved  # beside this script
+
+    times = interleaved(commands, cwd, repeat, env=_env())
+    return [(statistics.median(walls), statistics.median(cpus)) for walls, cpus in times]
 
 
 def _compile_tree(root: Path, n: int) -> None:

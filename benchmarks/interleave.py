@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 
-def _env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
+    """The environment commands are timed in: no terminal colours, CI mode, bytecode used."""
     env = {**os.environ, "CI": "true", "NO_COLOR": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
@@ -35,11 +36,28 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(command: list[str], cwd: Path) -> tuple[float, float]:
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     cpu = _children_cpu()
     started = time.perf_counter()
-    subprocess.run(command, cwd=cwd, env=_env(), check=True, capture_output=True)
+    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
     return time.perf_counter() - started, _children_cpu() - cpu
+
+
+def interleaved(
+    commands: list[list[str]], cwd: Path, runs: int, env: dict[str, str] | None = None
+) -> list[tuple[list[float], list[float]]]:
+    """Each command's wall and CPU times, in seconds, over `runs` interleaved repetitions
+    after one warm-up each. Raises CalledProcessError for a command that fails."""
+    env = clean_env() if env is None else env
+    times: list[tuple[list[float], list[float]]] = [([], []) for _ in commands]
+    for command in commands:
+        _run(command, cwd, env)
+    for _ in range(runs):
+        for command, (walls, cpus) in zip(commands, times, strict=True):
+            wall, cpu = _run(command, cwd, env)
+            walls.append(wall)
+            cpus.append(cpu)
+    return times
 
 
 def main() -> int:
@@ -48,23 +66,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--cwd", type=Path, default=Path.cwd())
     args = parser.parse_args()
-    commands = [shlex.split(c) for c in args.commands]
-    walls: list[list[float]] = [[] for _ in commands]
-    cpus: list[list[float]] = [[] for _ in commands]
     try:
-        for command in commands:
-            _run(command, args.cwd)
-        for _ in range(args.runs):
-            for i, command in enumerate(commands):
-                wall, cpu = _run(command, args.cwd)
-                walls[i].append(wall)
-                cpus[i].append(cpu)
+        times = interleaved([shlex.split(c) for c in args.commands], args.cwd, args.runs)
     except subprocess.CalledProcessError as exc:
         print(f"failed (exit {exc.returncode}): {shlex.join(exc.cmd)}", file=sys.stderr)
         return 1
     load = os.getloadavg()[0]
     print(f"{args.runs} interleaved runs each, load average {load:.1f} at the end")
-    for text, took, used in zip(args.commands, walls, cpus, strict=True):
+    for text, (took, used) in zip(args.commands, times, strict=True):
         print(
             f"wall {statistics.median(took) * 1000:7.1f} ms  cpu "
             f"{statistics.median(used) * 1000:7.1f} ms  fastest {min(took) * 1000:7.1f} ms  {text}"
